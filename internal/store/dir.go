@@ -1,0 +1,36 @@
+// Package store owns dockgate's state directory: the SQLite inventory of
+// issued certificates, revocations and tokens, and the atomic, permission-safe
+// writing of key and certificate files.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// ResolveDir picks the state directory: the flag value, then $DOCKGATE_HOME,
+// then $XDG_DATA_HOME/dockgate, then ~/.local/share/dockgate.
+func ResolveDir(flag string, getenv func(string) string) (string, error) {
+	if flag != "" {
+		return filepath.Abs(flag)
+	}
+	if d := getenv("DOCKGATE_HOME"); d != "" {
+		return filepath.Abs(d)
+	}
+	if d := getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "dockgate"), nil
+	}
+	home := getenv("HOME")
+	if home == "" {
+		var err error
+		if home, err = os.UserHomeDir(); err != nil {
+			return "", fmt.Errorf("failed to find a state directory: %w", err)
+		}
+	}
+	if home == "" {
+		return "", errors.New("failed to find a state directory: HOME is not set")
+	}
+	return filepath.Join(home, ".local", "share", "dockgate"), nil
+}
