@@ -1,0 +1,347 @@
+// Package config owns the gateway's configuration: the YAML file that
+// `dockgate serve` reads, its defaults, validation and environment overrides.
+//
+// The flow is litestream's: Default() gives a working configuration, Parse
+// reads YAML over it (unknown keys are errors), ApplyEnv and flags override
+// single fields, and Validate says precisely what is wrong, by field path.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Defaults. Port 2376 is Docker's registered port for the TLS-protected API.
+const (
+	DefaultListen      = ":2376"
+	DefaultAdminListen = "127.0.0.1:2378"
+	DefaultUpstream    = "unix:///var/run/docker.sock"
+	DefaultServerCert  = "gateway"
+	DefaultAdminGroup  = "admins"
+	RoleAdmin          = "admin"
+)
+
+// Config is the whole `serve` configuration.
+type Config struct {
+	Listen      string       `yaml:"listen"`
+	AdminListen string       `yaml:"admin_listen"`
+	ServerCert  string       `yaml:"server_cert"`
+	Upstream    Upstream     `yaml:"upstream"`
+	Limits      Limits       `yaml:"limits"`
+	Log         Log          `yaml:"log"`
+	Clients     []ClientRule `yaml:"clients"`
+}
+
+// Upstream is the Docker daemon the gateway forwards to: a unix socket, or
+// a remote dockerd over TCP with its own TLS client material.
+type Upstream struct {
+	URL     string `yaml:"url"`
+	TLSCA   string `yaml:"tls_ca"`
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+}
+
+// Limits bound what one client can hold. Streams (logs -f, attach, events)
+// have no total deadline, so there is deliberately no write timeout.
+type Limits struct {
+	// ReadHeaderTimeout stops slowloris clients; 10s is generous for any
+	// client on a real network and short enough to free the slot.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// IdleTimeout closes keep-alive connections nobody uses; the docker CLI
+	// opens a fresh connection per command anyway.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxHeaderBytes: Docker sends registry auth in X-Registry-Auth, which
+	// stays well under 64 KiB; 1 MiB matches net/http's default.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaxConnections caps concurrent client connections; 0 means no cap.
+	MaxConnections int `yaml:"max_connections"`
+	// ShutdownTimeout is how long SIGTERM waits for requests to finish.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// Log selects the log format and level.
+type Log struct {
+	Format string `yaml:"format"` // auto (text on a TTY, else JSON), text, json
+	Level  string `yaml:"level"`  // debug, info, warn, error
+}
+
+// ClientRule lets certified clients in: by group (the certificate's O) or
+// by a glob over the certificate's CN. The first matching rule wins.
+type ClientRule struct {
+	CN    string `yaml:"cn,omitempty"`
+	Group string `yaml:"group,omitempty"`
+	Role  string `yaml:"role"`
+}
+
+// Default returns the configuration `dockgate up` runs with.
+func Default() Config {
+	return Config{
+		Listen:      DefaultListen,
+		AdminListen: DefaultAdminListen,
+		ServerCert:  DefaultServerCert,
+		Upstream:    Upstream{URL: DefaultUpstream},
+		Limits: Limits{
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    1 << 20,
+			ShutdownTimeout:   30 * time.Second,
+		},
+		Log:     Log{Format: "auto", Level: "info"},
+		Clients: []ClientRule{{Group: DefaultAdminGroup, Role: RoleAdmin}},
+	}
+}
+
+// Parse reads YAML over the defaults. Unknown keys are errors, so a typo
+// never silently leaves a default in place. A `clients:` list in the file
+// replaces the default one.
+func Parse(r io.Reader) (Config, error) {
+	cfg := Default()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return cfg, fmt.Errorf("failed to read config: %w", err)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return cfg, nil
+	}
+	var file Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&file); err != nil {
+		return cfg, fmt.Errorf("failed to parse config: %w", err)
+	}
+	merge(&cfg, file)
+	return cfg, nil
+}
+
+// merge copies the fields the file set over the defaults.
+func merge(dst *Config, src Config) {
+	setString(&dst.Listen, src.Listen)
+	setString(&dst.AdminListen, src.AdminListen)
+	setString(&dst.ServerCert, src.ServerCert)
+	setString(&dst.Upstream.URL, src.Upstream.URL)
+	setString(&dst.Upstream.TLSCA, src.Upstream.TLSCA)
+	setString(&dst.Upstream.TLSCert, src.Upstream.TLSCert)
+	setString(&dst.Upstream.TLSKey, src.Upstream.TLSKey)
+	setString(&dst.Log.Format, src.Log.Format)
+	setString(&dst.Log.Level, src.Log.Level)
+	if src.Limits.ReadHeaderTimeout != 0 {
+		dst.Limits.ReadHeaderTimeout = src.Limits.ReadHeaderTimeout
+	}
+	if src.Limits.IdleTimeout != 0 {
+		dst.Limits.IdleTimeout = src.Limits.IdleTimeout
+	}
+	if src.Limits.MaxHeaderBytes != 0 {
+		dst.Limits.MaxHeaderBytes = src.Limits.MaxHeaderBytes
+	}
+	if src.Limits.MaxConnections != 0 {
+		dst.Limits.MaxConnections = src.Limits.MaxConnections
+	}
+	if src.Limits.ShutdownTimeout != 0 {
+		dst.Limits.ShutdownTimeout = src.Limits.ShutdownTimeout
+	}
+	if src.Clients != nil {
+		dst.Clients = src.Clients
+	}
+}
+
+func setString(dst *string, v string) {
+	if v != "" {
+		*dst = v
+	}
+}
+
+// envOverrides maps DOCKGATE_* variables to the fields they set.
+var envOverrides = []struct {
+	name  string
+	field func(*Config) *string
+}{
+	{"DOCKGATE_LISTEN", func(c *Config) *string { return &c.Listen }},
+	{"DOCKGATE_ADMIN_LISTEN", func(c *Config) *string { return &c.AdminListen }},
+	{"DOCKGATE_UPSTREAM", func(c *Config) *string { return &c.Upstream.URL }},
+	{"DOCKGATE_SERVER_CERT", func(c *Config) *string { return &c.ServerCert }},
+	{"DOCKGATE_LOG_FORMAT", func(c *Config) *string { return &c.Log.Format }},
+	{"DOCKGATE_LOG_LEVEL", func(c *Config) *string { return &c.Log.Level }},
+}
+
+// ApplyEnv overrides fields from DOCKGATE_* environment variables.
+func (c *Config) ApplyEnv(getenv func(string) string) {
+	for _, o := range envOverrides {
+		if v := getenv(o.name); v != "" {
+			*o.field(c) = v
+		}
+	}
+}
+
+// FieldError says which field is wrong, what is wrong, and how to fix it.
+type FieldError struct {
+	Field string // e.g. "clients[1].role"
+	Msg   string
+	Hint  string
+}
+
+func (e *FieldError) Error() string {
+	s := e.Field + ": " + e.Msg
+	if e.Hint != "" {
+		s += " (" + e.Hint + ")"
+	}
+	return s
+}
+
+// Validate checks every field and returns all problems joined.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(field, msg, hint string) {
+		errs = append(errs, &FieldError{Field: field, Msg: msg, Hint: hint})
+	}
+	if err := checkListen(c.Listen); err != nil {
+		add("listen", err.Error(), `use HOST:PORT, e.g. ":2376"`)
+	}
+	if c.AdminListen != "" && c.AdminListen != "off" {
+		if err := checkListen(c.AdminListen); err != nil {
+			add("admin_listen", err.Error(), `use HOST:PORT, e.g. "127.0.0.1:2378", or "off"`)
+		}
+	}
+	if c.ServerCert == "" {
+		add("server_cert", "is empty", "name a certificate issued with 'dockgate issue server NAME'")
+	}
+	c.validateUpstream(add)
+	c.validateLimits(add)
+	c.validateLog(add)
+	c.validateClients(add)
+	return errors.Join(errs...)
+}
+
+func checkListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not HOST:PORT", addr)
+	}
+	if port == "" {
+		return fmt.Errorf("%q has no port", addr)
+	}
+	return nil
+}
+
+func (c *Config) validateUpstream(add func(field, msg, hint string)) {
+	u, err := url.Parse(c.Upstream.URL)
+	if err != nil {
+		add("upstream.url", fmt.Sprintf("%q is not a URL", c.Upstream.URL), "use unix:///var/run/docker.sock or tcp://HOST:2376")
+		return
+	}
+	switch u.Scheme {
+	case "unix":
+		if u.Path == "" || !path.IsAbs(u.Path) {
+			add("upstream.url", fmt.Sprintf("%q has no absolute socket path", c.Upstream.URL), "use unix:///var/run/docker.sock")
+		}
+		if c.Upstream.TLSCA != "" || c.Upstream.TLSCert != "" || c.Upstream.TLSKey != "" {
+			add("upstream", "tls_ca, tls_cert and tls_key apply only to a tcp:// upstream", "remove them or use tcp://HOST:PORT")
+		}
+	case "tcp":
+		if _, port, err := net.SplitHostPort(u.Host); err != nil || port == "" {
+			add("upstream.url", fmt.Sprintf("%q has no port", c.Upstream.URL), "use tcp://HOST:2376")
+		}
+		if c.Upstream.TLSCA == "" || c.Upstream.TLSCert == "" || c.Upstream.TLSKey == "" {
+			add("upstream", "a tcp:// upstream needs tls_ca, tls_cert and tls_key", "the Docker API is root on that host: it must be reached over mutual TLS")
+		}
+	default:
+		add("upstream.url", fmt.Sprintf("scheme %q is not supported", u.Scheme), "use unix:///var/run/docker.sock or tcp://HOST:2376")
+	}
+}
+
+func (c *Config) validateLimits(add func(field, msg, hint string)) {
+	l := c.Limits
+	if l.ReadHeaderTimeout <= 0 {
+		add("limits.read_header_timeout", "must be positive", `e.g. "10s"`)
+	}
+	if l.IdleTimeout <= 0 {
+		add("limits.idle_timeout", "must be positive", `e.g. "2m"`)
+	}
+	if l.MaxHeaderBytes < 4096 {
+		add("limits.max_header_bytes", fmt.Sprintf("%d is too small", l.MaxHeaderBytes), "use at least 4096")
+	}
+	if l.MaxConnections < 0 {
+		add("limits.max_connections", "must not be negative", "0 means no limit")
+	}
+	if l.ShutdownTimeout <= 0 {
+		add("limits.shutdown_timeout", "must be positive", `e.g. "30s"`)
+	}
+}
+
+func (c *Config) validateLog(add func(field, msg, hint string)) {
+	switch c.Log.Format {
+	case "auto", "text", "json":
+	default:
+		add("log.format", fmt.Sprintf("%q is not a format", c.Log.Format), "use auto, text or json")
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", fmt.Sprintf("%q is not a level", c.Log.Level), "use debug, info, warn or error")
+	}
+}
+
+func (c *Config) validateClients(add func(field, msg, hint string)) {
+	for i, r := range c.Clients {
+		field := fmt.Sprintf("clients[%d]", i)
+		switch {
+		case r.CN == "" && r.Group == "":
+			add(field, "matches nobody", "set cn: GLOB or group: NAME")
+		case r.CN != "" && r.Group != "":
+			add(field, "sets both cn and group", "use one entry per match")
+		}
+		if r.CN != "" {
+			if _, err := path.Match(r.CN, ""); err != nil {
+				add(field+".cn", fmt.Sprintf("%q is not a valid glob", r.CN), `use * and ?, e.g. "ci-*"`)
+			}
+		}
+		if !KnownRole(r.Role) {
+			add(field+".role", fmt.Sprintf("role %q is not defined", r.Role), "use one of: "+strings.Join(knownRoles, ", "))
+		}
+	}
+}
+
+// knownRoles lists the roles a clients: entry may name.
+var knownRoles = []string{RoleAdmin}
+
+// KnownRole reports whether name is a role the gateway understands.
+func KnownRole(name string) bool {
+	for _, r := range knownRoles {
+		if r == name {
+			return true
+		}
+	}
+	return false
+}
+
+// MatchClient returns the role of the first rule that matches the
+// certificate's CN or one of its groups.
+func (c *Config) MatchClient(cn string, groups []string) (role string, ok bool) {
+	for _, r := range c.Clients {
+		if r.matches(cn, groups) {
+			return r.Role, true
+		}
+	}
+	return "", false
+}
+
+func (r ClientRule) matches(cn string, groups []string) bool {
+	if r.CN != "" {
+		ok, _ := path.Match(r.CN, cn)
+		return ok
+	}
+	for _, g := range groups {
+		if g == r.Group {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,246 @@
+// Package gateway owns dockgate's network side: the mutual-TLS listener in
+// front of the Docker API, client identity, revocation, the reverse proxy
+// (including hijacked attach/exec streams), hot reload and metrics.
+//
+// # Connections
+//
+// Every client must present a certificate that chains to the CA in force
+// and carries the clientAuth usage; the gateway verifies it itself in
+// tls.Config.VerifyConnection so that every refusal has a reason for the
+// metrics, and so that a reloaded CA applies to resumed sessions too.
+// Revoked serials are refused at the handshake and, when revoked later,
+// their live connections (hijacked streams included) are closed.
+//
+// # Reload
+//
+// The server certificate, the CA and the client rules form one Material,
+// swapped atomically. A failed reload keeps the old Material. Live
+// connections keep going across a reload.
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dockgate/dockgate/internal/config"
+)
+
+// Material is everything that may change on reload.
+type Material struct {
+	ServerCert tls.Certificate // Leaf must be set
+	CA         *CA
+	Config     *config.Config
+}
+
+// Loader reads fresh Material, e.g. from the state directory.
+type Loader func() (*Material, error)
+
+// RevocationSource returns the revoked serials (lower-case hex).
+type RevocationSource func(ctx context.Context) (map[string]time.Time, error)
+
+// Options configure a Gateway. Listen addresses, upstream and limits come
+// from the Material loaded at start and are not changed by a reload.
+type Options struct {
+	Load    Loader
+	Revoked RevocationSource // nil: nothing is ever revoked
+	// RevocationPoll is how often Revoked is read; 250ms keeps the
+	// "cut within 1 s" promise with room for a slow query.
+	RevocationPoll time.Duration
+	// WatchFiles are polled every WatchPoll; a change triggers Reload.
+	WatchFiles []string
+	WatchPoll  time.Duration
+	Logger     *slog.Logger
+	// Now is the clock used for certificate checks; nil means time.Now.
+	Now func() time.Time
+}
+
+// Gateway is the running server.
+type Gateway struct {
+	opts     Options
+	log      *slog.Logger
+	material atomic.Pointer[Material]
+	revoked  atomic.Pointer[map[string]time.Time]
+	conns    *registry
+	metrics  *metrics
+	upstream *upstream
+	proxy    http.Handler
+	tls      *tls.Config
+
+	server *http.Server
+	admin  *http.Server
+
+	reloadMu sync.Mutex
+}
+
+// New loads the initial Material and prepares the servers. It does not
+// listen yet.
+func New(opts Options) (*Gateway, error) {
+	if opts.Load == nil {
+		return nil, errors.New("gateway: no loader")
+	}
+	if opts.RevocationPoll <= 0 {
+		opts.RevocationPoll = 250 * time.Millisecond
+	}
+	if opts.WatchPoll <= 0 {
+		opts.WatchPoll = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	m, err := opts.Load()
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{opts: opts, log: opts.Logger, conns: newRegistry()}
+	g.material.Store(m)
+	empty := map[string]time.Time{}
+	g.revoked.Store(&empty)
+	g.metrics = newMetrics(g)
+	up, err := newUpstream(m.Config.Upstream)
+	if err != nil {
+		return nil, err
+	}
+	g.upstream = up
+	g.proxy = g.newReverseProxy()
+	g.tls = g.newTLSConfig()
+	g.server = g.newServer(m.Config)
+	g.admin = g.newAdminServer()
+	if err := g.refreshRevocations(context.Background()); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+func (g *Gateway) newServer(cfg *config.Config) *http.Server {
+	return &http.Server{
+		Handler:           http.HandlerFunc(g.serveHTTP),
+		ReadHeaderTimeout: cfg.Limits.ReadHeaderTimeout,
+		IdleTimeout:       cfg.Limits.IdleTimeout,
+		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
+		// HTTP/1.1 only: Docker's attach and exec hijack the connection,
+		// which HTTP/2 cannot do.
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
+		ConnContext:  g.conns.connContext,
+		ErrorLog:     slog.NewLogLogger(g.log.Handler(), slog.LevelInfo),
+	}
+}
+
+// Serve listens on the configured addresses and serves until ctx is done,
+// then drains for up to the configured shutdown timeout.
+func (g *Gateway) Serve(ctx context.Context) error {
+	cfg := g.material.Load().Config
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("failed to listen on %s: %w", cfg.Listen, err)
+	}
+	var adminLn net.Listener
+	if cfg.AdminListen != "" && cfg.AdminListen != "off" {
+		if adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("failed to listen on %s: %w", cfg.AdminListen, err)
+		}
+	}
+	return g.ServeListeners(ctx, ln, adminLn)
+}
+
+// ServeListeners is Serve on listeners the caller opened (tests use
+// 127.0.0.1:0). adminLn may be nil.
+func (g *Gateway) ServeListeners(ctx context.Context, ln, adminLn net.Listener) error {
+	cfg := g.material.Load().Config
+	tl := &trackingListener{Listener: ln, g: g, sem: newSemaphore(cfg.Limits.MaxConnections)}
+	errc := make(chan error, 2)
+	go func() { errc <- g.server.Serve(tl) }()
+	if adminLn != nil {
+		go func() { errc <- g.admin.Serve(adminLn) }()
+		g.log.Info("admin listener ready", "addr", adminLn.Addr().String())
+	}
+	bg, stopBackground := context.WithCancel(ctx)
+	defer stopBackground()
+	go g.pollRevocations(bg)
+	go g.watchFiles(bg)
+	g.log.Info("gateway ready", "addr", ln.Addr().String(), "upstream", cfg.Upstream.URL,
+		"server_cert", g.material.Load().ServerCert.Leaf.Subject.CommonName)
+
+	select {
+	case err := <-errc:
+		stopBackground()
+		g.closeAll()
+		return err
+	case <-ctx.Done():
+	}
+	return g.drain(cfg.Limits.ShutdownTimeout)
+}
+
+// drain stops accepting, lets requests finish until the deadline, then
+// cuts what is left (hijacked streams have no natural end).
+func (g *Gateway) drain(timeout time.Duration) error {
+	g.log.Info("draining", "timeout", timeout.String(), "connections", g.conns.count())
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	g.admin.Close()
+	err := g.server.Shutdown(ctx)
+	for g.conns.hijackedCount() > 0 && ctx.Err() == nil {
+		time.Sleep(50 * time.Millisecond)
+	}
+	g.closeAll()
+	if errors.Is(err, context.DeadlineExceeded) {
+		g.log.Warn("drain deadline reached, closing remaining connections")
+		return nil
+	}
+	return err
+}
+
+func (g *Gateway) closeAll() {
+	g.server.Close()
+	g.admin.Close()
+	g.conns.closeAll()
+	g.upstream.close()
+}
+
+// Reload reads fresh Material and swaps it in. On error the old Material
+// stays in force.
+func (g *Gateway) Reload() error {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	m, err := g.opts.Load()
+	if err != nil {
+		g.metrics.reloads.WithLabelValues("error").Inc()
+		g.log.Error("reload failed, keeping the current certificates and config", "err", err)
+		return err
+	}
+	old := g.material.Load()
+	if changed := staticFieldsChanged(old.Config, m.Config); changed != "" {
+		g.log.Warn("reload: a restart is needed for this change to apply", "field", changed)
+	}
+	g.material.Store(m)
+	g.metrics.reloads.WithLabelValues("ok").Inc()
+	g.log.Info("reloaded", "server_cert_serial", serialHex(m.ServerCert.Leaf),
+		"server_cert_expires", m.ServerCert.Leaf.NotAfter.UTC().Format(time.RFC3339))
+	return nil
+}
+
+// staticFieldsChanged names a field that only takes effect on restart.
+func staticFieldsChanged(old, cur *config.Config) string {
+	switch {
+	case old.Listen != cur.Listen:
+		return "listen"
+	case old.AdminListen != cur.AdminListen:
+		return "admin_listen"
+	case old.Upstream != cur.Upstream:
+		return "upstream"
+	case old.Limits != cur.Limits:
+		return "limits"
+	}
+	return ""
+}

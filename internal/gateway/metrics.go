@@ -1,0 +1,99 @@
+package gateway
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the gateway's Prometheus series, on a registry of its own
+// (never the global one, so tests and embedders can run several gateways).
+type metrics struct {
+	registry          *prometheus.Registry
+	requests          *prometheus.CounterVec
+	latency           *prometheus.HistogramVec
+	activeConns       prometheus.Gauge
+	hijackedStreams   prometheus.Gauge
+	handshakeFailures *prometheus.CounterVec
+	rejectedConns     prometheus.Counter
+	revokedCuts       prometheus.Counter
+	reloads           *prometheus.CounterVec
+}
+
+func newMetrics(g *Gateway) *metrics {
+	reg := prometheus.NewRegistry()
+	m := &metrics{
+		registry: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dockgate_requests_total", Help: "Requests by operation and HTTP status.",
+		}, []string{"operation", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "dockgate_request_duration_seconds", Help: "Time to the end of the response (streams: their whole life).",
+			// 100us..~100s: a ping through the gateway is ~100us, a build or pull can take minutes.
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 11),
+		}, []string{"operation"}),
+		activeConns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "dockgate_active_connections", Help: "Open client connections.",
+		}),
+		hijackedStreams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "dockgate_hijacked_streams", Help: "Live attach/exec/session streams.",
+		}),
+		handshakeFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dockgate_handshake_failures_total", Help: "Refused TLS handshakes by reason.",
+		}, []string{"reason"}),
+		rejectedConns: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dockgate_rejected_connections_total", Help: "Connections refused by limits.max_connections.",
+		}),
+		revokedCuts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dockgate_revoked_connections_closed_total", Help: "Live connections closed because their certificate was revoked.",
+		}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dockgate_reloads_total", Help: "Reloads of certificates and config by result.",
+		}, []string{"result"}),
+	}
+	certExpiry := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "dockgate_server_cert_expiry_seconds", Help: "Seconds until the server certificate expires.",
+	}, func() float64 {
+		return time.Until(g.material.Load().ServerCert.Leaf.NotAfter).Seconds()
+	})
+	reg.MustRegister(m.requests, m.latency, m.activeConns, m.hijackedStreams, m.handshakeFailures,
+		m.rejectedConns, m.revokedCuts, m.reloads, certExpiry,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, r := range []string{reasonNoCertificate, reasonUnknownAuthority, reasonExpired, reasonWrongKeyUsage, reasonRevoked, reasonInvalid, reasonProtocolVersion} {
+		m.handshakeFailures.WithLabelValues(r)
+	}
+	return m
+}
+
+// observe counts one finished request.
+func (m *metrics) observe(operation string, status int, start time.Time) {
+	m.requests.WithLabelValues(operation, statusText(status)).Inc()
+	m.latency.WithLabelValues(operation).Observe(time.Since(start).Seconds())
+}
+
+// statusText avoids an allocation for the common codes.
+func statusText(code int) string {
+	switch code {
+	case 200:
+		return "200"
+	case 101:
+		return "101"
+	case 201:
+		return "201"
+	case 204:
+		return "204"
+	case 304:
+		return "304"
+	case 403:
+		return "403"
+	case 404:
+		return "404"
+	case 500:
+		return "500"
+	case 502:
+		return "502"
+	}
+	return strconv.Itoa(code)
+}

@@ -1,0 +1,152 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+	"sync"
+	"time"
+)
+
+// serveHTTP is the gateway's request path: identity, revocation, client
+// rules, then the proxy (plain or hijacked).
+func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	cc := connFrom(r.Context())
+	var id *Identity
+	if cc != nil {
+		id = cc.identity(r.TLS)
+	}
+	if id == nil {
+		// Unreachable through the TLS listener, which refuses clients
+		// without a verified certificate; kept as a fail-closed guard.
+		writeError(w, http.StatusForbidden, "dockgate: a verified client certificate is required")
+		return
+	}
+	if _, revoked := (*g.revoked.Load())[id.Serial]; revoked {
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusForbidden, fmt.Sprintf("dockgate: certificate %s (serial %s) is revoked", id.CN, id.Serial))
+		g.metrics.observe("denied", http.StatusForbidden, start)
+		return
+	}
+	m := g.material.Load()
+	if _, ok := m.Config.MatchClient(id.CN, id.Groups); !ok {
+		writeError(w, http.StatusForbidden, fmt.Sprintf(
+			"dockgate: access denied for CN=%q groups=%v (serial %s): no clients: entry matches this identity; add one with cn: or group: in the gateway config",
+			id.CN, id.Groups, id.Serial))
+		g.metrics.observe("denied", http.StatusForbidden, start)
+		return
+	}
+	op := "proxy"
+	rec := newStatusRecorder(w)
+	if isHijackRequest(r) {
+		op = "hijack"
+		g.serveHijack(rec, r, cc)
+	} else {
+		g.proxy.ServeHTTP(rec, r)
+	}
+	g.metrics.observe(op, rec.status, start)
+	rec.release()
+}
+
+// isHijackRequest reports whether the request may turn the connection into
+// a raw stream: an explicit Upgrade (attach/exec with "Upgrade: tcp",
+// BuildKit's h2c /session and /grpc, websocket attach), or the legacy
+// attach and exec start that dockerd hijacks without one.
+func isHijackRequest(r *http.Request) bool {
+	if r.Header.Get("Upgrade") != "" {
+		return true
+	}
+	if r.Method != http.MethodPost {
+		return false
+	}
+	p := r.URL.Path
+	return strings.HasSuffix(p, "/attach") && strings.Contains(p, "/containers/") ||
+		strings.HasSuffix(p, "/start") && strings.Contains(p, "/exec/")
+}
+
+func (g *Gateway) newReverseProxy() http.Handler {
+	up := g.upstream
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme = up.scheme()
+			pr.Out.URL.Host = up.host()
+			pr.Out.Host = pr.In.Host
+		},
+		Transport:  up.transport,
+		BufferPool: copyBuffers,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			g.upstreamError(w, r, err)
+		},
+	}
+}
+
+// upstreamError answers a failed forward with a JSON message that the
+// docker CLI prints as one line.
+func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		return // the client went away; nobody to answer
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		writeError(w, http.StatusGatewayTimeout, fmt.Sprintf("dockgate: docker daemon at %s timed out: %v", g.upstream.url, err))
+		return
+	}
+	g.log.Warn("upstream error", "upstream", g.upstream.url, "method", r.Method, "path", r.URL.Path, "err", err)
+	writeError(w, http.StatusBadGateway, fmt.Sprintf("dockgate: docker daemon unreachable at %s: %v", g.upstream.url, err))
+}
+
+// writeError sends Docker's error shape: {"message": "..."}.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(struct {
+		Message string `json:"message"`
+	}{msg})
+}
+
+// copyBuffers recycles the 32 KiB buffers the proxy copies bodies with.
+var copyBuffers = &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+
+type bufferPool struct{ pool sync.Pool }
+
+func (p *bufferPool) Get() []byte  { return *(p.pool.Get().(*[]byte)) }
+func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
+
+// statusRecorder remembers the status for metrics and audit. Unwrap lets
+// http.ResponseController reach the real writer for Flush and Hijack.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+var recorders = sync.Pool{New: func() any { return new(statusRecorder) }}
+
+func newStatusRecorder(w http.ResponseWriter) *statusRecorder {
+	rec := recorders.Get().(*statusRecorder)
+	rec.ResponseWriter, rec.status = w, http.StatusOK
+	return rec
+}
+
+func (r *statusRecorder) release() {
+	r.ResponseWriter = nil
+	recorders.Put(r)
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// Flush is here because ReverseProxy flushes streaming responses through
+// an http.Flusher check before it falls back to ResponseController.
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
