@@ -1,0 +1,281 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Certificate kinds.
+const (
+	KindCA     = "ca"
+	KindServer = "server"
+	KindClient = "client"
+)
+
+// MinSerialPrefix is the shortest serial prefix CertBySerial accepts: four
+// hex digits, so a typo of one or two characters is not silently taken for
+// a unique match.
+const MinSerialPrefix = 4
+
+// Cert is one issued certificate as the inventory records it. Times have
+// one-second precision (X.509's) and are returned in UTC.
+type Cert struct {
+	Serial      string // lower-case hex, no separators
+	Kind        string // KindCA, KindServer or KindClient
+	Name        string
+	Groups      []string
+	SANs        []string
+	NotBefore   time.Time
+	NotAfter    time.Time
+	Fingerprint string    // SHA-256 of the DER, hex
+	RevokedAt   time.Time // zero while not revoked
+	Reason      string
+	PEM         []byte
+}
+
+// Revoked reports whether the certificate has been revoked.
+func (c Cert) Revoked() bool { return !c.RevokedAt.IsZero() }
+
+// NormalizeSerial returns s in the inventory's serial format: lower case,
+// without the colons openssl prints. It does not check that s is hex.
+func NormalizeSerial(s string) string {
+	return strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), ":", ""))
+}
+
+func isHex(s string) bool {
+	for _, r := range s {
+		if !('0' <= r && r <= '9' || 'a' <= r && r <= 'f') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func (c Cert) validate() error {
+	switch {
+	case !isHex(c.Serial):
+		return fmt.Errorf("invalid serial %q: want lower-case hex", c.Serial)
+	case c.Kind != KindCA && c.Kind != KindServer && c.Kind != KindClient:
+		return fmt.Errorf("invalid certificate kind %q", c.Kind)
+	case c.Name == "":
+		return errors.New("certificate has no name")
+	case len(c.PEM) == 0:
+		return errors.New("certificate has no PEM")
+	}
+	return nil
+}
+
+const certColumns = `serial, kind, name, groups_json, sans_json, not_before, not_after,
+	fingerprint, revoked_at, reason, pem`
+
+// AddCert records a newly issued certificate. A serial already in the
+// inventory is refused with ErrDuplicateSerial.
+func (s *Store) AddCert(ctx context.Context, c Cert) error {
+	if err := c.validate(); err != nil {
+		return fmt.Errorf("failed to record certificate: %w", err)
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO certs (`+certColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO NOTHING`,
+			c.Serial, c.Kind, c.Name, jsonList(c.Groups), jsonList(c.SANs),
+			c.NotBefore.Unix(), c.NotAfter.Unix(), c.Fingerprint,
+			nullTime(c.RevokedAt), c.Reason, c.PEM)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return ErrDuplicateSerial
+		}
+		if c.Revoked() {
+			return bumpRevocationGeneration(ctx, tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("failed to record certificate %s: %w", c.Serial, err)
+	}
+	return nil
+}
+
+// Certs lists every certificate, ordered by kind, name and issue time.
+func (s *Store) Certs(ctx context.Context) ([]Cert, error) {
+	return s.queryCerts(ctx, `SELECT `+certColumns+` FROM certs ORDER BY kind, name, not_before, serial`)
+}
+
+// CertsByName lists the certificates issued under name, oldest first.
+// An unknown name gives an empty list, not an error.
+func (s *Store) CertsByName(ctx context.Context, name string) ([]Cert, error) {
+	return s.queryCerts(ctx, `SELECT `+certColumns+` FROM certs WHERE name = ?
+		ORDER BY not_before, serial`, name)
+}
+
+// RevokedCerts lists the revoked certificates, oldest revocation first.
+func (s *Store) RevokedCerts(ctx context.Context) ([]Cert, error) {
+	return s.queryCerts(ctx, `SELECT `+certColumns+` FROM certs WHERE revoked_at IS NOT NULL
+		ORDER BY revoked_at, serial`)
+}
+
+// CertBySerial finds a certificate by its full serial or, failing that, by a
+// prefix of at least MinSerialPrefix hex digits that matches exactly one
+// serial. Colons and upper case are accepted. It returns ErrNotFound or
+// ErrAmbiguous otherwise.
+func (s *Store) CertBySerial(ctx context.Context, serialOrPrefix string) (Cert, error) {
+	p := NormalizeSerial(serialOrPrefix)
+	if !isHex(p) {
+		return Cert{}, fmt.Errorf("certificate with serial %q %w", serialOrPrefix, ErrNotFound)
+	}
+	exact, err := s.queryCerts(ctx, `SELECT `+certColumns+` FROM certs WHERE serial = ?`, p)
+	if err != nil || len(exact) == 1 {
+		return first(exact), err
+	}
+	if len(p) < MinSerialPrefix {
+		return Cert{}, fmt.Errorf("certificate with serial %s %w (a prefix needs %d hex digits)", p, ErrNotFound, MinSerialPrefix)
+	}
+	// 'g' sorts right after 'f', so [p, p+"g") is every hex string
+	// starting with p, and the primary key index answers the range.
+	matches, err := s.queryCerts(ctx, `SELECT `+certColumns+` FROM certs
+		WHERE serial >= ? AND serial < ? ORDER BY serial LIMIT 2`, p, p+"g")
+	switch {
+	case err != nil:
+		return Cert{}, err
+	case len(matches) == 0:
+		return Cert{}, fmt.Errorf("certificate with serial %s %w", p, ErrNotFound)
+	case len(matches) > 1:
+		return Cert{}, fmt.Errorf("serial prefix %s %w: give more digits", p, ErrAmbiguous)
+	}
+	return matches[0], nil
+}
+
+func first(cs []Cert) Cert {
+	if len(cs) == 0 {
+		return Cert{}
+	}
+	return cs[0]
+}
+
+// Revoke marks the certificate with this exact serial as revoked at the
+// given time. It returns ErrNotFound for an unknown serial and
+// ErrAlreadyRevoked if it was revoked before (the first time is kept).
+func (s *Store) Revoke(ctx context.Context, serial, reason string, at time.Time) error {
+	serial = NormalizeSerial(serial)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var revokedAt sql.NullInt64
+		err := tx.QueryRowContext(ctx, `SELECT revoked_at FROM certs WHERE serial = ?`, serial).Scan(&revokedAt)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("certificate with serial %s %w", serial, ErrNotFound)
+		case err != nil:
+			return err
+		case revokedAt.Valid:
+			return fmt.Errorf("certificate %s %w", serial, ErrAlreadyRevoked)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE certs SET revoked_at = ?, reason = ? WHERE serial = ?`,
+			at.Unix(), reason, serial); err != nil {
+			return err
+		}
+		return bumpRevocationGeneration(ctx, tx)
+	})
+	if err != nil {
+		return fmt.Errorf("failed to revoke: %w", err)
+	}
+	return nil
+}
+
+// NextCRLNumber returns a CRL number larger than any returned before, by any
+// process sharing this state directory. RFC 5280 section 5.2.3 requires CRL
+// numbers to increase monotonically. The first is 1.
+func (s *Store) NextCRLNumber(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.db.QueryRowContext(ctx,
+		`UPDATE counters SET value = value + 1 WHERE name = 'crl_number' RETURNING value`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("failed to allocate a CRL number: %w", err)
+	}
+	return n, nil
+}
+
+func (s *Store) queryCerts(ctx context.Context, query string, args ...any) ([]Cert, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read certificates: %w", err)
+	}
+	defer rows.Close()
+	var out []Cert
+	for rows.Next() {
+		c, err := scanCert(rows)
+		if err != nil {
+			return nil, fmt.Errorf("failed to read certificates: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("failed to read certificates: %w", err)
+	}
+	return out, nil
+}
+
+func scanCert(rows *sql.Rows) (Cert, error) {
+	var (
+		c                   Cert
+		groups, sans        string
+		notBefore, notAfter int64
+		revokedAt           sql.NullInt64
+	)
+	err := rows.Scan(&c.Serial, &c.Kind, &c.Name, &groups, &sans, &notBefore, &notAfter,
+		&c.Fingerprint, &revokedAt, &c.Reason, &c.PEM)
+	if err != nil {
+		return Cert{}, err
+	}
+	if c.Groups, err = parseList(groups); err != nil {
+		return Cert{}, err
+	}
+	if c.SANs, err = parseList(sans); err != nil {
+		return Cert{}, err
+	}
+	c.NotBefore, c.NotAfter = unixTime(notBefore), unixTime(notAfter)
+	c.RevokedAt = nullableTime(revokedAt)
+	return c, nil
+}
+
+// jsonList encodes a list of strings for a *_json column.
+func jsonList(l []string) string {
+	if len(l) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(l) // a []string always marshals
+	return string(b)
+}
+
+func parseList(s string) ([]string, error) {
+	var l []string
+	if err := json.Unmarshal([]byte(s), &l); err != nil {
+		return nil, fmt.Errorf("corrupt list %q: %w", s, err)
+	}
+	if len(l) == 0 {
+		return nil, nil
+	}
+	return l, nil
+}
+
+func unixTime(sec int64) time.Time { return time.Unix(sec, 0).UTC() }
+
+func nullTime(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.Unix(), Valid: true}
+}
+
+func nullableTime(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return unixTime(n.Int64)
+}

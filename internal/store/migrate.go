@@ -1,0 +1,102 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations are applied in order; migrations[i] brings the schema from
+// version i to version i+1. Only ever append: a released migration is never
+// edited, because databases in the field have already run it.
+var migrations = []string{
+	// 1: certificates (with their revocation), CRL numbers, onboarding tokens.
+	`
+CREATE TABLE certs (
+	serial      TEXT    PRIMARY KEY NOT NULL,   -- lower-case hex, no separators
+	kind        TEXT    NOT NULL CHECK (kind IN ('ca', 'server', 'client')),
+	name        TEXT    NOT NULL,
+	groups_json TEXT    NOT NULL DEFAULT '[]',
+	sans_json   TEXT    NOT NULL DEFAULT '[]',
+	not_before  INTEGER NOT NULL,               -- Unix seconds, as in X.509
+	not_after   INTEGER NOT NULL,
+	fingerprint TEXT    NOT NULL,               -- SHA-256 of the DER, hex
+	revoked_at  INTEGER,                        -- Unix seconds; NULL while valid
+	reason      TEXT    NOT NULL DEFAULT '',
+	pem         BLOB    NOT NULL
+) STRICT;
+CREATE INDEX certs_by_name ON certs (name, not_before);
+CREATE INDEX certs_revoked ON certs (serial, revoked_at) WHERE revoked_at IS NOT NULL;
+
+-- revocation_generation changes with every revocation, so a poller can tell
+-- in one row read whether the revoked set changed.
+CREATE TABLE counters (
+	name  TEXT    PRIMARY KEY NOT NULL,
+	value INTEGER NOT NULL
+) STRICT;
+INSERT INTO counters (name, value) VALUES ('crl_number', 0), ('revocation_generation', 0);
+
+CREATE TABLE tokens (
+	name        TEXT    PRIMARY KEY NOT NULL,
+	secret_hash BLOB    NOT NULL UNIQUE,
+	groups_json TEXT    NOT NULL DEFAULT '[]',
+	cert_days   INTEGER NOT NULL,
+	uses_left   INTEGER NOT NULL CHECK (uses_left >= 0),
+	expires_at  INTEGER NOT NULL,
+	revoked_at  INTEGER,
+	created_at  INTEGER NOT NULL
+) STRICT;
+`,
+}
+
+// SchemaVersion is the schema version this build writes.
+func SchemaVersion() int { return len(migrations) }
+
+// migrate brings db to the newest schema. It runs in one write transaction,
+// so concurrent first runs serialise and each migration applies exactly once.
+// An up-to-date database is recognised with a read alone, so opening the
+// store does not take the write lock.
+func migrate(ctx context.Context, db *sql.DB) error {
+	var v int
+	err := db.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_version`).Scan(&v)
+	if err == nil && v == len(migrations) {
+		return nil
+	}
+	return inTx(ctx, db, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx,
+			`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+			return fmt.Errorf("failed to create the schema version table: %w", err)
+		}
+		current, err := schemaVersion(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if current > len(migrations) {
+			return fmt.Errorf("the inventory has schema version %d, newer than this dockgate (%d): upgrade dockgate", current, len(migrations))
+		}
+		for v := current; v < len(migrations); v++ {
+			if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+				return fmt.Errorf("failed to migrate the schema to version %d: %w", v+1, err)
+			}
+		}
+		return setSchemaVersion(ctx, tx, len(migrations))
+	})
+}
+
+func schemaVersion(ctx context.Context, tx *sql.Tx) (int, error) {
+	var v sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_version`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("failed to read the schema version: %w", err)
+	}
+	return int(v.Int64), nil
+}
+
+func setSchemaVersion(ctx context.Context, tx *sql.Tx, v int) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM schema_version`); err != nil {
+		return fmt.Errorf("failed to record the schema version: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (?)`, v); err != nil {
+		return fmt.Errorf("failed to record the schema version: %w", err)
+	}
+	return nil
+}

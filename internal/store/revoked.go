@@ -1,0 +1,72 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"maps"
+	"time"
+)
+
+// RevocationGeneration returns a number that changes whenever a certificate
+// is revoked by any process. Reading it is a single-row lookup, so a poller
+// can call it often and reload the revoked set only when it moves.
+func (s *Store) RevocationGeneration(ctx context.Context) (int64, error) {
+	var gen int64
+	err := s.db.QueryRowContext(ctx,
+		`SELECT value FROM counters WHERE name = 'revocation_generation'`).Scan(&gen)
+	if err != nil {
+		return 0, fmt.Errorf("failed to read the revocation generation: %w", err)
+	}
+	return gen, nil
+}
+
+// RevokedSerials maps each revoked serial to its revocation time. The
+// gateway polls it several times a second, so the set is cached and re-read
+// only when RevocationGeneration has moved; each call returns a fresh map
+// the caller may keep or modify.
+func (s *Store) RevokedSerials(ctx context.Context) (map[string]time.Time, error) {
+	s.revokedMu.Lock()
+	defer s.revokedMu.Unlock()
+	gen, err := s.RevocationGeneration(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !s.revokedValid || gen != s.revokedGen {
+		// The generation was read before the set, so a revocation racing
+		// this read can only make the cache look older than it is, and the
+		// next call reloads it.
+		set, err := s.loadRevokedSerials(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.revokedCache, s.revokedGen, s.revokedValid = set, gen, true
+	}
+	return maps.Clone(s.revokedCache), nil
+}
+
+func (s *Store) loadRevokedSerials(ctx context.Context) (map[string]time.Time, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT serial, revoked_at FROM certs WHERE revoked_at IS NOT NULL`)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read revocations: %w", err)
+	}
+	defer rows.Close()
+	set := make(map[string]time.Time)
+	for rows.Next() {
+		var serial string
+		var at sql.NullInt64
+		if err := rows.Scan(&serial, &at); err != nil {
+			return nil, fmt.Errorf("failed to read revocations: %w", err)
+		}
+		set[serial] = nullableTime(at)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("failed to read revocations: %w", err)
+	}
+	return set, nil
+}
+
+func bumpRevocationGeneration(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `UPDATE counters SET value = value + 1 WHERE name = 'revocation_generation'`)
+	return err
+}

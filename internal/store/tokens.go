@@ -1,0 +1,178 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Token is an onboarding token: a secret that lets a new client obtain a
+// certificate a limited number of times before it expires. Only a hash of
+// the secret is stored; computing it is the caller's job.
+type Token struct {
+	Name       string
+	SecretHash []byte // e.g. SHA-256 of the secret
+	Groups     []string
+	CertDays   int // validity of the certificates it yields
+	UsesLeft   int
+	ExpiresAt  time.Time
+	RevokedAt  time.Time // zero while not revoked
+	CreatedAt  time.Time
+}
+
+// Revoked reports whether the token has been revoked.
+func (t Token) Revoked() bool { return !t.RevokedAt.IsZero() }
+
+func (t Token) validate() error {
+	switch {
+	case t.Name == "":
+		return errors.New("token has no name")
+	case len(t.SecretHash) == 0:
+		return errors.New("token has no secret hash")
+	case t.CertDays < 1:
+		return fmt.Errorf("invalid certificate validity %d days", t.CertDays)
+	case t.UsesLeft < 1:
+		return fmt.Errorf("invalid number of uses %d", t.UsesLeft)
+	case t.ExpiresAt.IsZero():
+		return errors.New("token has no expiry")
+	}
+	return nil
+}
+
+const tokenColumns = `name, secret_hash, groups_json, cert_days, uses_left, expires_at, revoked_at, created_at`
+
+// AddToken records a new token. A name already in use gives
+// ErrDuplicateToken. A zero CreatedAt is set to now.
+func (s *Store) AddToken(ctx context.Context, t Token) error {
+	if err := t.validate(); err != nil {
+		return fmt.Errorf("failed to record token: %w", err)
+	}
+	if t.CreatedAt.IsZero() {
+		t.CreatedAt = time.Now()
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		t.Name, t.SecretHash, jsonList(t.Groups), t.CertDays, t.UsesLeft,
+		t.ExpiresAt.Unix(), nullTime(t.RevokedAt), t.CreatedAt.Unix())
+	if err != nil {
+		return fmt.Errorf("failed to record token %s: %w", t.Name, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("failed to record token %s: %w", t.Name, err)
+	} else if n == 0 {
+		// Either the name or, astronomically unlikely, the secret hash
+		// collided; both are refused the same way.
+		return fmt.Errorf("failed to record token %s: %w", t.Name, ErrDuplicateToken)
+	}
+	return nil
+}
+
+// Tokens lists all tokens, oldest first.
+func (s *Store) Tokens(ctx context.Context) ([]Token, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens ORDER BY created_at, name`)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, fmt.Errorf("failed to read tokens: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("failed to read tokens: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeToken revokes the named token at the given time. It returns
+// ErrNotFound for an unknown name and ErrAlreadyRevoked the second time.
+func (s *Store) RevokeToken(ctx context.Context, name string, at time.Time) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		t, err := tokenWhere(ctx, tx, `name = ?`, name)
+		if err != nil {
+			return err
+		}
+		if t.Revoked() {
+			return fmt.Errorf("token %s %w", name, ErrAlreadyRevoked)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE name = ?`, at.Unix(), name)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("failed to revoke token: %w", err)
+	}
+	return nil
+}
+
+// ConsumeToken spends one use of the token whose secret hashes to
+// secretHash and returns it with UsesLeft already decremented. The check and
+// the decrement are one write transaction, so of many concurrent consumers
+// (threads or processes) of a token with n uses exactly n succeed. It fails
+// with ErrNotFound, ErrTokenRevoked, ErrTokenExpired or ErrTokenUsed, in that
+// order of precedence.
+func (s *Store) ConsumeToken(ctx context.Context, secretHash []byte, now time.Time) (Token, error) {
+	var t Token
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if t, err = tokenWhere(ctx, tx, `secret_hash = ?`, secretHash); err != nil {
+			return err
+		}
+		switch {
+		case t.Revoked():
+			return ErrTokenRevoked
+		case !now.Before(t.ExpiresAt):
+			return ErrTokenExpired
+		case t.UsesLeft < 1:
+			return ErrTokenUsed
+		}
+		t.UsesLeft--
+		_, err = tx.ExecContext(ctx, `UPDATE tokens SET uses_left = ? WHERE name = ?`, t.UsesLeft, t.Name)
+		return err
+	})
+	if err != nil {
+		// The secret is never part of the message, not even hashed.
+		return Token{}, fmt.Errorf("failed to use token: %w", err)
+	}
+	return t, nil
+}
+
+func tokenWhere(ctx context.Context, tx *sql.Tx, cond string, arg any) (Token, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE `+cond, arg)
+	if err != nil {
+		return Token{}, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return Token{}, err
+		}
+		return Token{}, fmt.Errorf("token %w", ErrNotFound)
+	}
+	return scanToken(rows)
+}
+
+func scanToken(rows *sql.Rows) (Token, error) {
+	var (
+		t                    Token
+		groups               string
+		expiresAt, createdAt int64
+		revokedAt            sql.NullInt64
+	)
+	err := rows.Scan(&t.Name, &t.SecretHash, &groups, &t.CertDays, &t.UsesLeft,
+		&expiresAt, &revokedAt, &createdAt)
+	if err != nil {
+		return Token{}, err
+	}
+	if t.Groups, err = parseList(groups); err != nil {
+		return Token{}, err
+	}
+	t.ExpiresAt, t.CreatedAt = unixTime(expiresAt), unixTime(createdAt)
+	t.RevokedAt = nullableTime(revokedAt)
+	return t, nil
+}
