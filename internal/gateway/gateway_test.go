@@ -1,0 +1,372 @@
+package gateway
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/dockgate/dockgate/internal/config"
+	"github.com/dockgate/dockgate/internal/pki"
+)
+
+func TestProxiesPingWithDockerHeaders(t *testing.T) {
+	tg := startTestGateway(t, nil)
+	c := tg.httpClient(tg.pki.client("alice", "admins"))
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		req, _ := http.NewRequest(method, tg.url("/_ping"), nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s /_ping: got %s", method, resp.Status)
+		}
+		for _, h := range []string{"Api-Version", "Ostype", "Docker-Experimental", "Builder-Version"} {
+			if resp.Header.Get(h) == "" {
+				t.Errorf("%s /_ping: header %s lost", method, h)
+			}
+		}
+		if method == http.MethodGet && string(body) != "OK" {
+			t.Errorf("GET /_ping body = %q, want OK", body)
+		}
+	}
+}
+
+func TestForwardingHeadersAreNotPassed(t *testing.T) {
+	tg := startTestGateway(t, nil)
+	c := tg.httpClient(tg.pki.client("alice", "admins"))
+	req, _ := http.NewRequest(http.MethodGet, tg.url("/v1.41/containers/json"), nil)
+	req.Header.Set("X-Forwarded-For", "10.9.9.9")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list []map[string]string
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		t.Fatal(err)
+	}
+	if got := list[0]["X-Forwarded-For"]; got != "" {
+		t.Errorf("daemon saw X-Forwarded-For %q, want none", got)
+	}
+}
+
+func TestHandshakeRefusals(t *testing.T) {
+	tg := startTestGateway(t, nil)
+	other := newTestPKI(t)
+	expired := tg.pki.issue(pki.LeafRequest{Kind: pki.KindClient, Name: "old", Groups: []string{"admins"},
+		Now: time.Now().Add(-48 * time.Hour), Validity: time.Hour})
+	serverOnly := tg.pki.server()
+	revoked := tg.pki.client("mallory", "admins")
+	tg.revoke(revoked)
+	if err := tg.refreshRevocations(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	cases := []struct {
+		name   string
+		cfg    *tls.Config
+		reason string
+	}{
+		{"no client certificate", tg.clientTLS(), reasonNoCertificate},
+		{"certificate from another CA", tg.clientTLS(other.client("alice", "admins")), reasonUnknownAuthority},
+		{"expired certificate", tg.clientTLS(expired), reasonExpired},
+		{"server certificate used as client", tg.clientTLS(serverOnly), reasonWrongKeyUsage},
+		{"revoked certificate", tg.clientTLS(revoked), reasonRevoked},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := counterValue(t, tg.metrics.handshakeFailures.WithLabelValues(tc.reason))
+			err := tg.handshake(tc.cfg)
+			if !isRefusal(err) {
+				t.Fatalf("handshake: got %v, want a TLS refusal", err)
+			}
+			if after := counterValue(t, tg.metrics.handshakeFailures.WithLabelValues(tc.reason)); after != before+1 {
+				t.Errorf("handshake_failures{reason=%q}: got %v, want %v", tc.reason, after, before+1)
+			}
+		})
+	}
+	t.Run("TLS 1.1 client", func(t *testing.T) {
+		cfg := tg.clientTLS(tg.pki.client("alice", "admins"))
+		cfg.MaxVersion = tls.VersionTLS11
+		cfg.MinVersion = tls.VersionTLS10
+		if err := tg.handshake(cfg); !isRefusal(err) {
+			t.Fatalf("handshake: got %v, want a protocol version refusal", err)
+		}
+	})
+	t.Run("valid client still gets in", func(t *testing.T) {
+		if err := tg.handshake(tg.clientTLS(tg.pki.client("alice", "admins"))); err != nil {
+			t.Fatalf("handshake: %v", err)
+		}
+	})
+}
+
+func TestUnlistedClientGets403NamingIdentity(t *testing.T) {
+	tg := startTestGateway(t, nil) // default rules: group admins only
+	resp, err := tg.httpClient(tg.pki.client("bob", "devs")).Get(tg.url("/_ping"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	msg := decodeMessage(t, resp)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("got %s, want 403", resp.Status)
+	}
+	for _, want := range []string{`CN="bob"`, "devs", "no clients: entry matches"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q lacks %q", msg, want)
+		}
+	}
+}
+
+func TestCNGlobRule(t *testing.T) {
+	tg := startTestGateway(t, func(c *config.Config) {
+		c.Clients = []config.ClientRule{{CN: "ci-*", Role: "admin"}}
+	})
+	for cn, want := range map[string]int{"ci-7": 200, "cid": 403, "admin": 403} {
+		resp, err := tg.httpClient(tg.pki.client(cn, "admins")).Get(tg.url("/_ping"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("cn %s: got %d, want %d", cn, resp.StatusCode, want)
+		}
+	}
+}
+
+func TestUpstreamDownAnswers502AndRecovers(t *testing.T) {
+	tg := startTestGateway(t, nil)
+	c := tg.httpClient(tg.pki.client("alice", "admins"))
+	// Take the daemon away.
+	tg.fake.stop()
+	os.Remove(tg.socket)
+	resp, err := c.Get(tg.url("/_ping"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := decodeMessage(t, resp)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("got %s, want 502", resp.Status)
+	}
+	if !strings.HasPrefix(msg, "dockgate: docker daemon unreachable at unix://"+tg.socket+": ") {
+		t.Errorf("message = %q", msg)
+	}
+	// Bring it back: the next request goes through.
+	tg.fake = startFakeDocker(t, tg.socket)
+	resp, err = c.Get(tg.url("/_ping"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("after restart: got %s, want 200", resp.Status)
+	}
+}
+
+func TestHijackHalfClose(t *testing.T) {
+	tg := startTestGateway(t, nil)
+	for _, upgrade := range []bool{true, false} {
+		name := map[bool]string{true: "upgrade tcp", false: "legacy hijack"}[upgrade]
+		t.Run(name, func(t *testing.T) {
+			conn, br := tg.upgradeExec(t, tg.pki.client("alice", "admins"), upgrade)
+			defer conn.Close()
+			io.WriteString(conn, "data\n")
+			if err := conn.CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			out, err := io.ReadAll(br)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(out) != "echo:data\n" {
+				t.Errorf("stream output = %q, want %q", out, "echo:data\n")
+			}
+		})
+	}
+}
+
+func TestLiveRevocationCutsHijackedStream(t *testing.T) {
+	tg := startTestGateway(t, nil)
+	cert := tg.pki.client("eve", "admins")
+	conn, br := tg.upgradeExec(t, cert, true)
+	defer conn.Close()
+	if got := gaugeValue(t, tg.metrics.hijackedStreams); got != 1 {
+		t.Fatalf("hijacked streams = %v, want 1", got)
+	}
+	tg.revoke(cert)
+	revokedAt := time.Now()
+	conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_, err := io.ReadAll(br)
+	elapsed := time.Since(revokedAt)
+	var ne interface{ Timeout() bool }
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("stream still open %v after revocation", elapsed)
+	}
+	if elapsed > time.Second {
+		t.Errorf("stream cut after %v, want within 1s", elapsed)
+	}
+	if err := tg.handshake(tg.clientTLS(cert)); !isRefusal(err) {
+		t.Errorf("new connection with revoked cert: got %v, want refusal", err)
+	}
+}
+
+func TestReloadKeepsStreamsAndFailedReloadKeepsState(t *testing.T) {
+	tg := startTestGateway(t, nil)
+	cert := tg.pki.client("alice", "admins")
+	resp, err := tg.httpClient(cert).Get(tg.url("/v1.41/events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := make(chan string)
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			n, err := resp.Body.Read(buf)
+			if err != nil {
+				close(lines)
+				return
+			}
+			lines <- string(buf[:n])
+		}
+	}()
+	<-lines
+
+	// A good reload: new server cert; the stream goes on.
+	oldSerial := tg.material.ServerCert.Leaf.SerialNumber
+	tg.mu.Lock()
+	m := *tg.material
+	m.ServerCert = tg.pki.server()
+	tg.material = &m
+	tg.mu.Unlock()
+	if err := tg.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := tg.Gateway.material.Load().ServerCert.Leaf.SerialNumber; got.Cmp(oldSerial) == 0 {
+		t.Fatal("server certificate not swapped")
+	}
+	// A failed reload keeps what is there.
+	tg.mu.Lock()
+	tg.loadErr = errors.New("corrupt cert.pem")
+	tg.mu.Unlock()
+	if err := tg.Reload(); err == nil {
+		t.Fatal("reload with a broken loader succeeded")
+	}
+	if tg.Gateway.material.Load() != &m {
+		t.Fatal("failed reload replaced the material")
+	}
+	deadline := time.After(2 * time.Second)
+	for range 3 {
+		select {
+		case _, ok := <-lines:
+			if !ok {
+				t.Fatal("stream ended across reload")
+			}
+		case <-deadline:
+			t.Fatal("stream stalled across reload")
+		}
+	}
+	// New connections see the new certificate.
+	conn, err := tls.Dial("tcp", tg.addr, tg.clientTLS(cert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if got := conn.ConnectionState().PeerCertificates[0].SerialNumber; got.Cmp(m.ServerCert.Leaf.SerialNumber) != 0 {
+		t.Errorf("new connection got server serial %x, want the reloaded one", got)
+	}
+}
+
+func TestAdminEndpoints(t *testing.T) {
+	tg := startTestGateway(t, nil)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get("http://" + tg.admin + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: got %s", path, resp.Status)
+		}
+	}
+	resp, err := http.Get("http://" + tg.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, name := range []string{"dockgate_active_connections", "dockgate_hijacked_streams",
+		"dockgate_handshake_failures_total", "dockgate_server_cert_expiry_seconds"} {
+		if !strings.Contains(string(body), name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+	tg.fake.stop()
+	resp, err = http.Get("http://" + tg.admin + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with the daemon down: got %s, want 503", resp.Status)
+	}
+}
+
+func TestMaxConnections(t *testing.T) {
+	tg := startTestGateway(t, func(c *config.Config) { c.Limits.MaxConnections = 1 })
+	cert := tg.pki.client("alice", "admins")
+	first, err := tls.Dial("tcp", tg.addr, tg.clientTLS(cert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if err := tg.handshake(tg.clientTLS(cert)); err == nil {
+		t.Fatal("second connection accepted past max_connections=1")
+	}
+	first.Close()
+	time.Sleep(50 * time.Millisecond)
+	if err := tg.handshake(tg.clientTLS(cert)); err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+}
+
+func decodeMessage(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	var m struct{ Message string }
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		t.Fatalf("decode error body: %v", err)
+	}
+	return m.Message
+}
+
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+func gaugeValue(t *testing.T, g prometheus.Gauge) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := g.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetGauge().GetValue()
+}
