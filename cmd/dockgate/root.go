@@ -17,6 +17,9 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// askPassword reads a secret without echo; nil means the terminal on
+	// stdin, if there is one (see passphrase.go).
+	askPassword func(prompt string) ([]byte, error)
 
 	stateDirFlag string
 }
@@ -62,6 +65,10 @@ and onboarding that never copies a private key.`,
 
 	root.AddCommand(
 		newVersionCmd(a),
+		newServeCmd(a),
+		newEnvCmd(a),
+		newContextCmd(a),
+		newDockerdConfigCmd(a),
 	)
 	return root
 }
