@@ -279,3 +279,31 @@ func nullableTime(n sql.NullInt64) time.Time {
 	}
 	return unixTime(n.Int64)
 }
+
+// Certificate statuses, as `dockgate certs` shows them.
+const (
+	StatusValid    = "valid"
+	StatusExpiring = "expiring"
+	StatusExpired  = "expired"
+	StatusRevoked  = "revoked"
+)
+
+// expiringWithin is the absolute renewal warning: a week leaves time to
+// renew even a certificate that is only checked on weekdays.
+const expiringWithin = 7 * 24 * time.Hour
+
+// Status classifies the certificate at now: revoked, expired, expiring
+// (less than a week, or less than a third of its lifetime, left: the point
+// at which ACME clients such as certbot renew), or valid.
+func (c Cert) Status(now time.Time) string {
+	left := c.NotAfter.Sub(now)
+	switch {
+	case c.Revoked():
+		return StatusRevoked
+	case left <= 0:
+		return StatusExpired
+	case left < expiringWithin || left < c.NotAfter.Sub(c.NotBefore)/3:
+		return StatusExpiring
+	}
+	return StatusValid
+}

@@ -475,3 +475,34 @@ func BenchmarkAddCert(b *testing.B) {
 		}
 	}
 }
+
+func TestCertStatus(t *testing.T) {
+	day := 24 * time.Hour
+	client := testCert("01", KindClient, "c") // 30 days from epoch
+	server := testCert("02", KindServer, "s")
+	server.NotAfter = epoch.Add(397 * day)
+	revoked := client
+	revoked.RevokedAt = epoch
+	tests := []struct {
+		name string
+		cert Cert
+		now  time.Time
+		want string
+	}{
+		{"fresh client", client, epoch, StatusValid},
+		{"client with 11 days left", client, epoch.Add(19 * day), StatusValid},
+		{"client with 9 days left (under a third)", client, epoch.Add(21 * day), StatusExpiring},
+		{"server with 140 days left", server, epoch.Add(257 * day), StatusValid},
+		{"server with 130 days left (under a third)", server, epoch.Add(267 * day), StatusExpiring},
+		{"short cert with 6 days left", Cert{NotBefore: epoch, NotAfter: epoch.Add(6 * day)}, epoch, StatusExpiring},
+		{"at expiry", client, client.NotAfter, StatusExpired},
+		{"revoked beats expired", revoked, epoch.Add(100 * day), StatusRevoked},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.cert.Status(tt.now); got != tt.want {
+				t.Errorf("Status() = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
