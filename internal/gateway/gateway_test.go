@@ -370,3 +370,31 @@ func gaugeValue(t *testing.T, g prometheus.Gauge) float64 {
 	}
 	return m.GetGauge().GetValue()
 }
+
+func TestWhoami(t *testing.T) {
+	tg := startTestGateway(t, nil)
+	for _, tc := range []struct {
+		cn, group, role string
+	}{
+		{"alice", "admins", "admin"},
+		{"bob", "devs", ""}, // unmatched clients may still ask who they are
+	} {
+		cert := tg.pki.client(tc.cn, tc.group)
+		resp, err := tg.httpClient(cert).Get(tg.url(WhoamiPath))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Whoami
+		err = json.NewDecoder(resp.Body).Decode(&got)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.CN != tc.cn || got.Role != tc.role || len(got.Groups) != 1 || got.Groups[0] != tc.group {
+			t.Errorf("whoami for %s = %+v", tc.cn, got)
+		}
+		if got.Serial != cert.Leaf.SerialNumber.Text(16) {
+			t.Errorf("serial = %s, want %s", got.Serial, cert.Leaf.SerialNumber.Text(16))
+		}
+	}
+}

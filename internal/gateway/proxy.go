@@ -34,7 +34,13 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := g.material.Load()
-	if _, ok := m.Config.MatchClient(id.CN, id.Groups); !ok {
+	role, ok := m.Config.MatchClient(id.CN, id.Groups)
+	if r.URL.Path == WhoamiPath && r.Method == http.MethodGet {
+		g.serveWhoami(w, id, role)
+		g.metrics.observe("whoami", http.StatusOK, start)
+		return
+	}
+	if !ok {
 		writeError(w, http.StatusForbidden, fmt.Sprintf(
 			"dockgate: access denied for CN=%q groups=%v (serial %s): no clients: entry matches this identity; add one with cn: or group: in the gateway config",
 			id.CN, id.Groups, id.Serial))
