@@ -28,7 +28,7 @@ func TestUnescapeMountinfo(t *testing.T) {
 // TestStartStop starts a daemon of its own, runs containers, and checks
 // that Stop leaves no process, cgroup or directory behind.
 func TestStartStop(t *testing.T) {
-	skipUnlessIntegration(t)
+	SkipUnlessIntegration(t)
 	d, err := Start(t.Context(), Options{})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
@@ -90,7 +90,7 @@ func TestStartStop(t *testing.T) {
 // TestStopAfterCrash kills dockerd with a container running, as a crash
 // would, and checks that Stop finds and kills what it left behind.
 func TestStopAfterCrash(t *testing.T) {
-	skipUnlessIntegration(t)
+	SkipUnlessIntegration(t)
 	d, err := Start(t.Context(), Options{})
 	if err != nil {
 		t.Fatalf("Start: %v", err)

@@ -100,8 +100,10 @@ func requireMain(t testing.TB) {
 	}
 }
 
-// skipUnlessIntegration skips t unless integration tests are required.
-func skipUnlessIntegration(t testing.TB) {
+// SkipUnlessIntegration skips t unless integration tests are on
+// (DOCKGATE_INTEGRATION=1, or CI). Tests that need setup before they start a
+// daemon call it first; [ForTest] and [StartForTest] call it themselves.
+func SkipUnlessIntegration(t testing.TB) {
 	t.Helper()
 	if !integrationRequired(os.Getenv) {
 		t.Skip(skipReason)
@@ -114,7 +116,7 @@ func skipUnlessIntegration(t testing.TB) {
 // no daemon can be had. The daemon is stopped by [Main].
 func ForTest(t testing.TB) *Daemon {
 	t.Helper()
-	skipUnlessIntegration(t)
+	SkipUnlessIntegration(t)
 	requireMain(t)
 	shared.once.Do(func() {
 		// Not t.Context: the daemon outlives this test.
@@ -136,7 +138,7 @@ func ForTest(t testing.TB) *Daemon {
 // fails as [ForTest] does.
 func StartForTest(t testing.TB, opts Options) *Daemon {
 	t.Helper()
-	skipUnlessIntegration(t)
+	SkipUnlessIntegration(t)
 	d, err := Start(t.Context(), opts)
 	if err != nil {
 		t.Fatalf("dockertest: failed to start a private dockerd: %v", err)
