@@ -1,0 +1,9 @@
+//go:build !(linux || darwin || freebsd || netbsd || openbsd || dragonfly)
+
+package authority
+
+// lockState is a no-op where flock(2) does not exist. The CA runs on the
+// Docker host (Linux); there, concurrent issuance of one name is serialised.
+// Elsewhere serials still never repeat (random, and the inventory refuses
+// duplicates); only the "name already in use" check can race.
+func lockState(string) (func(), error) { return func() {}, nil }
