@@ -1,0 +1,5 @@
+//go:build fallback
+
+package main
+
+import _ "golang.org/x/crypto/x509roots/fallback"
