@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/dockgate/dockgate/internal/store"
 )
@@ -79,7 +80,13 @@ func ConfigDir(getenv func(string) string) (string, error) {
 	if d := getenv("DOCKER_CONFIG"); d != "" {
 		return filepath.Abs(d)
 	}
-	home := getenv("HOME")
+	// The docker CLI's home directory (pkg/homedir in moby) is $USERPROFILE
+	// on Windows and $HOME elsewhere.
+	homeVar := "HOME"
+	if runtime.GOOS == "windows" {
+		homeVar = "USERPROFILE"
+	}
+	home := getenv(homeVar)
 	if home == "" {
 		var err error
 		if home, err = os.UserHomeDir(); err != nil || home == "" {
