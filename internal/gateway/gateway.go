@@ -60,7 +60,16 @@ type Options struct {
 	Logger     *slog.Logger
 	// Now is the clock used for certificate checks; nil means time.Now.
 	Now func() time.Time
+	// Local serves the gateway's own API under LocalPrefix on the mTLS
+	// port (e.g. certificate renewal), for any verified client, matched by
+	// a clients: entry or not; IdentityFrom(r.Context()) says who asks.
+	// Nil: those paths answer 404.
+	Local http.Handler
 }
+
+// LocalPrefix is the path prefix the gateway answers itself, never
+// forwarded to the daemon (which has no such routes).
+const LocalPrefix = "/dockgate/"
 
 // Gateway is the running server.
 type Gateway struct {

@@ -398,3 +398,37 @@ func TestWhoami(t *testing.T) {
 		}
 	}
 }
+
+func TestLocalHandlerGetsIdentityAndIsNeverForwarded(t *testing.T) {
+	local := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := IdentityFrom(r.Context())
+		if !ok {
+			http.Error(w, "no identity", http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, "local:"+id.CN)
+	})
+	tg := startTestGatewayWithLocal(t, nil, local)
+	// An unmatched client reaches the gateway's own API (renewal must work
+	// for it), but still nothing of the daemon's.
+	resp, err := tg.httpClient(tg.pki.client("bob", "devs")).Post(tg.url("/dockgate/v1/renew"), "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != "local:bob" {
+		t.Fatalf("local handler: %s %q", resp.Status, body)
+	}
+
+	// Without a Local handler, the prefix is 404 and never reaches the daemon.
+	plain := startTestGateway(t, nil)
+	resp, err = plain.httpClient(plain.pki.client("alice", "admins")).Get(plain.url("/dockgate/v1/renew"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("got %s, want 404", resp.Status)
+	}
+}

@@ -162,6 +162,11 @@ type testGateway struct {
 
 func startTestGateway(t *testing.T, mutate func(*config.Config)) *testGateway {
 	t.Helper()
+	return startTestGatewayWithLocal(t, mutate, nil)
+}
+
+func startTestGatewayWithLocal(t *testing.T, mutate func(*config.Config), local http.Handler) *testGateway {
+	t.Helper()
 	p := newTestPKI(t)
 	socket := filepath.Join(t.TempDir(), "docker.sock")
 	fake := startFakeDocker(t, socket)
@@ -180,6 +185,7 @@ func startTestGateway(t *testing.T, mutate func(*config.Config)) *testGateway {
 		Load:           tg.load,
 		Revoked:        tg.revokedSerials,
 		RevocationPoll: 50 * time.Millisecond,
+		Local:          local,
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,9 +36,9 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	m := g.material.Load()
 	role, ok := m.Config.MatchClient(id.CN, id.Groups)
-	if r.URL.Path == WhoamiPath && r.Method == http.MethodGet {
-		g.serveWhoami(w, id, role)
-		g.metrics.observe("whoami", http.StatusOK, start)
+	if strings.HasPrefix(r.URL.Path, LocalPrefix) {
+		g.serveLocal(w, r, id, role)
+		g.metrics.observe("local", http.StatusOK, start)
 		return
 	}
 	if !ok {
@@ -155,4 +156,32 @@ func (r *statusRecorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+type identityKey struct{}
+
+// IdentityFrom returns the verified client identity of a request that
+// reached Options.Local.
+func IdentityFrom(ctx context.Context) (*Identity, bool) {
+	id, ok := ctx.Value(identityKey{}).(*Identity)
+	return id, ok
+}
+
+// serveLocal answers the gateway's own paths: whoami, then Options.Local.
+func (g *Gateway) serveLocal(w http.ResponseWriter, r *http.Request, id *Identity, role string) {
+	if r.URL.Path == WhoamiPath && r.Method == http.MethodGet {
+		g.serveWhoami(w, id, role)
+		return
+	}
+	if g.opts.Local == nil {
+		writeError(w, http.StatusNotFound, "dockgate: no such endpoint "+r.URL.Path)
+		return
+	}
+	g.opts.Local.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+}
+
+// ServerCertificate returns the server certificate in force, for other
+// listeners (enrollment) that must present the same one across reloads.
+func (g *Gateway) ServerCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return &g.material.Load().ServerCert, nil
 }

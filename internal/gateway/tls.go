@@ -51,14 +51,10 @@ func (g *Gateway) newTLSConfig() *tls.Config {
 		// resumed sessions as well. A missing certificate is refused there.
 		ClientAuth:         tls.RequestClientCert,
 		NextProtos:         []string{"http/1.1"},
-		GetCertificate:     g.getCertificate,
+		GetCertificate:     g.ServerCertificate,
 		GetConfigForClient: g.checkClientHello,
 		VerifyConnection:   g.verifyConnection,
 	}
-}
-
-func (g *Gateway) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return &g.material.Load().ServerCert, nil
 }
 
 // checkClientHello counts clients that offer nothing newer than TLS 1.1;
