@@ -7,6 +7,13 @@ package main
 
 import (
 	"os"
+
+	// Mozilla's roots, embedded: a FROM scratch image without a CA bundle can
+	// still verify public servers (enrollment URLs, registries), while a
+	// system bundle and SSL_CERT_FILE / SSL_CERT_DIR, when present, still
+	// win (crypto/x509.SetFallbackRoots). The size and start-up cost are in
+	// docs/BENCHMARKS.md.
+	_ "golang.org/x/crypto/x509roots/fallback"
 )
 
 func main() {

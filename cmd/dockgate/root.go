@@ -69,6 +69,8 @@ and onboarding that never copies a private key.`,
 		newEnvCmd(a),
 		newContextCmd(a),
 		newDockerdConfigCmd(a),
+		newDoctorCmd(a),
+		newHealthcheckCmd(a),
 	)
 	return root
 }
