@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf16"
@@ -72,7 +71,14 @@ func CheckJSON(body []byte, max int, want JSONKind) error {
 	if len(body) > max {
 		return fmt.Errorf("%w (%d bytes, limit %d)", ErrBodyTooLarge, len(body), max)
 	}
-	c := jsonChecker{data: body}
+	// Sized for a docker CLI create body (about 100 keys, 2 KiB of names),
+	// so a typical check allocates these three slices once.
+	c := jsonChecker{
+		data:  body,
+		keys:  make([]keyRef, 0, 128),
+		arena: make([]byte, 0, 2048),
+		path:  make([]span, 0, 16),
+	}
 	c.skipSpace()
 	if c.pos == len(body) {
 		return ErrBodyEmpty
@@ -106,6 +112,7 @@ type jsonChecker struct {
 	// path is the chain of keys leading to the current value, for messages.
 	path    []span
 	scratch []byte
+	table   []int32 // hash table for checkDuplicates, reused
 }
 
 // keyRef is one key: its folded form in arena and its raw form in data.
@@ -371,10 +378,11 @@ func (c *jsonChecker) key() error {
 }
 
 // checkDuplicates refuses two keys of one object with the same folded form.
-// Small objects compare pairwise; large ones (a Labels map with thousands of
-// entries) sort, so a hostile body cannot make the check quadratic.
+// Small objects compare pairwise; larger ones (a HostConfig has about 70
+// keys, a Labels map may have thousands) go through an open-addressing hash
+// table, so a hostile body cannot make the check quadratic.
 func (c *jsonChecker) checkDuplicates(keys []keyRef) error {
-	const pairwiseMax = 16 // below this, pairwise comparison beats sorting
+	const pairwiseMax = 8 // below this, pairwise comparison beats hashing
 	if len(keys) <= pairwiseMax {
 		for i := 1; i < len(keys); i++ {
 			for j := 0; j < i; j++ {
@@ -385,16 +393,40 @@ func (c *jsonChecker) checkDuplicates(keys []keyRef) error {
 		}
 		return nil
 	}
-	sorted := slices.Clone(keys)
-	slices.SortFunc(sorted, func(a, b keyRef) int {
-		return bytes.Compare(c.foldOf(a), c.foldOf(b))
-	})
-	for i := 1; i < len(sorted); i++ {
-		if c.sameFold(sorted[i], sorted[i-1]) {
-			return c.duplicateError(sorted[i-1], sorted[i])
+	size := 1
+	for size < 2*len(keys) {
+		size <<= 1
+	}
+	if cap(c.table) < size {
+		c.table = make([]int32, size)
+	}
+	table := c.table[:size]
+	for i := range table {
+		table[i] = -1
+	}
+	mask := uint32(size - 1)
+	for i, k := range keys {
+		slot := fnv32(c.foldOf(k)) & mask
+		for table[slot] >= 0 {
+			if other := keys[table[slot]]; c.sameFold(k, other) {
+				return c.duplicateError(other, k)
+			}
+			slot = (slot + 1) & mask
 		}
+		table[slot] = int32(i)
 	}
 	return nil
+}
+
+// fnv32 is the 32-bit FNV-1a hash.
+func fnv32(b []byte) uint32 {
+	const offset, prime = 2166136261, 16777619
+	h := uint32(offset)
+	for _, x := range b {
+		h ^= uint32(x)
+		h *= prime
+	}
+	return h
 }
 
 func (c *jsonChecker) foldOf(k keyRef) []byte { return c.arena[k.fold.start:k.fold.end] }

@@ -17,9 +17,9 @@ func TestCheckJSONAccepts(t *testing.T) {
 		"\t{\n\"a\" : [ 1 , -2.5e+3 , 0 , 0.5 , 1E9 , true , false , null , \"s\" , {} , [] ] }\r\n",
 		`{"Image":"busybox","HostConfig":{"Privileged":false,"Binds":["/srv:/srv"]}}`,
 		`{"Labels":{"a":"1","b":"2"},"Env":["A=1","A=2"]}`,
-		`{"a":{"x":1},"b":{"x":1}}`,                   // the same key in sibling objects
-		`{"a":{"a":{"a":1}}}`,                         // the same key at different depths
-		`{"esc\"aped":1,"esc\\aped":2,"\u00e9":3}`,    // escapes in keys
+		`{"a":{"x":1},"b":{"x":1}}`,                  // the same key in sibling objects
+		`{"a":{"a":{"a":1}}}`,                        // the same key at different depths
+		`{"esc\"aped":1,"esc\\aped":2,"\u00e9":3}`,   // escapes in keys
 		`{"caf\u00e9":1,"café2":2,"\ud83d\ude00":3}`, // non-ASCII keys
 		`{"Image":"x","Volumes":{"/data":{}},"Mounts":[{"Type":"bind"},{"Type":"volume"}]}`,
 		`{"s":"\"\\\/\b\f\n\r\t\u0041"}`,
