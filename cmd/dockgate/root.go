@@ -65,6 +65,7 @@ and onboarding that never copies a private key.`,
 
 	root.AddCommand(
 		newVersionCmd(a),
+		newInitCmd(a), newIssueCmd(a), newCertsCmd(a), newRevokeCmd(a), newCRLCmd(a), newRenewCmd(a),
 		newServeCmd(a),
 		newEnvCmd(a),
 		newContextCmd(a),

@@ -2,6 +2,8 @@ package main
 
 import (
 	"os"
+	"regexp"
+	"strconv"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -24,5 +26,42 @@ func TestScripts(t *testing.T) {
 			env.Setenv("XDG_DATA_HOME", env.WorkDir+"/xdg")
 			return nil
 		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"perm":    cmdPerm,
+			"capture": cmdCapture,
+		},
 	})
+}
+
+// cmdPerm checks a file's permission bits: perm FILE 0600.
+func cmdPerm(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: perm FILE MODE")
+	}
+	want, err := strconv.ParseUint(args[1], 8, 32)
+	if err != nil {
+		ts.Fatalf("bad mode %q: %v", args[1], err)
+	}
+	fi, err := os.Stat(ts.MkAbs(args[0]))
+	ts.Check(err)
+	got := fi.Mode().Perm()
+	if (got == os.FileMode(want)) == neg {
+		ts.Fatalf("%s has mode %#o, want%s %#o", args[0], got, map[bool]string{true: " not"}[neg], want)
+	}
+}
+
+// cmdCapture sets an environment variable to the first submatch of a
+// regular expression in a file (or stdout/stderr of the last command):
+// capture VAR FILE REGEXP.
+func cmdCapture(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: capture VAR FILE REGEXP")
+	}
+	re, err := regexp.Compile(args[2])
+	ts.Check(err)
+	m := re.FindStringSubmatch(ts.ReadFile(args[1]))
+	if len(m) < 2 {
+		ts.Fatalf("no match for %q in %s", args[2], args[1])
+	}
+	ts.Setenv(args[0], m[1])
 }
