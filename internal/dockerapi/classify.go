@@ -127,7 +127,7 @@ func Classify(method, escapedPath string) (Route, error) {
 // lookup returns the first route, in registration order, that serves method
 // and path, with its variables.
 func lookup(method, path string) (r *route, v1, v2 string) {
-	routes := routesByMethod[method]
+	routes := candidates(method, path)
 	for i := range routes {
 		if a, b, ok := routes[i].match(path); ok {
 			return &routes[i], a, b

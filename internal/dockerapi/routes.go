@@ -198,20 +198,69 @@ type route struct {
 	slashFree bool
 }
 
-// routesByMethod holds the compiled routes per method, each list in
-// registration order.
+// methodRoutes are the compiled routes of one method, in registration
+// order, and the same routes grouped by their literal first path segment.
+// Every template but OPTIONS's "/{anyroute:.*}" starts with a literal
+// segment, and a route can only serve paths that start with it, so looking
+// in the group keeps the first match of the full list.
+type methodRoutes struct {
+	all       []route
+	bySegment map[string][]route // nil when a template starts with a variable
+}
+
+// routesByMethod holds the compiled routes per method.
 var routesByMethod = compileRoutes(routeTable)
 
-func compileRoutes(specs []routeSpec) map[string][]route {
-	m := make(map[string][]route)
+func compileRoutes(specs []routeSpec) map[string]*methodRoutes {
+	m := make(map[string]*methodRoutes)
 	for _, spec := range specs {
 		r, err := compileRoute(spec)
 		if err != nil {
 			panic(err) // the table is a constant; a bad entry is a programming error caught by every test
 		}
-		m[spec.method] = append(m[spec.method], r)
+		if m[spec.method] == nil {
+			m[spec.method] = &methodRoutes{}
+		}
+		m[spec.method].all = append(m[spec.method].all, r)
+	}
+	for _, mr := range m {
+		mr.bySegment = groupByFirstSegment(mr.all)
 	}
 	return m
+}
+
+func groupByFirstSegment(routes []route) map[string][]route {
+	groups := make(map[string][]route)
+	for _, r := range routes {
+		seg := firstSegment(r.template)
+		if strings.HasPrefix(seg, "{") {
+			return nil
+		}
+		groups[seg] = append(groups[seg], r)
+	}
+	return groups
+}
+
+// firstSegment returns the first segment of a path that starts with '/'.
+func firstSegment(p string) string {
+	p = p[1:]
+	if i := strings.IndexByte(p, '/'); i >= 0 {
+		return p[:i]
+	}
+	return p
+}
+
+// candidates returns, in registration order, the routes of method that
+// could serve path.
+func candidates(method, path string) []route {
+	mr := routesByMethod[method]
+	if mr == nil {
+		return nil
+	}
+	if mr.bySegment == nil {
+		return mr.all
+	}
+	return mr.bySegment[firstSegment(path)]
 }
 
 func compileRoute(spec routeSpec) (route, error) {
