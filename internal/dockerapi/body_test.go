@@ -140,6 +140,36 @@ func TestDecodeContainerCreateLegacyTopLevel(t *testing.T) {
 	}
 }
 
+// TestContainerCreateKeepsEmptyPathLists checks that "MaskedPaths": []
+// (unmask everything) stays distinct from an absent list (the defaults)
+// through decoding and encoding: a policy must see which one dockerd gets.
+func TestContainerCreateKeepsEmptyPathLists(t *testing.T) {
+	cases := map[string]bool{
+		`{"Image":"x","HostConfig":{"MaskedPaths":[],"ReadonlyPaths":[]}}`: true,
+		`{"Image":"x","HostConfig":{"MaskedPaths":null}}`:                  false,
+		`{"Image":"x","HostConfig":{}}`:                                    false,
+	}
+	for body, emptied := range cases {
+		c, err := DecodeContainerCreate([]byte(body), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ref container.CreateRequest
+		if err := json.Unmarshal(out, &ref); err != nil {
+			t.Fatal(err)
+		}
+		for name, hc := range map[string]*container.HostConfig{"decoded": c.HostConfig, "forwarded": ref.HostConfig} {
+			if got := hc.MaskedPaths != nil && len(hc.MaskedPaths) == 0; got != emptied {
+				t.Errorf("%s MaskedPaths of %s = %#v, emptied = %v, want %v", name, body, hc.MaskedPaths, got, emptied)
+			}
+		}
+	}
+}
+
 func TestDecodeContainerCreateRefusals(t *testing.T) {
 	cases := []struct {
 		name, body string

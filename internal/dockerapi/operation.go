@@ -155,7 +155,9 @@ type BodyKind uint8
 
 const (
 	// BodyNone: dockerd does not read a request body (container.start even
-	// refuses one longer than 7 bytes).
+	// refuses one longer than 7 bytes). The streams of an upgraded
+	// connection (container.attach) flow after the response and are not a
+	// request body.
 	BodyNone BodyKind = iota
 	// BodyJSON: dockerd decodes one JSON document with encoding/json; an
 	// empty body reads as the zero value except for container.create.
