@@ -71,6 +71,9 @@ var (
 func Main(m *testing.M) {
 	mainCalled.Store(true)
 	code := m.Run()
+	if code != 0 && shared.daemon != nil && shared.daemon.Dir() != "" {
+		fmt.Fprintf(os.Stderr, "dockertest: the test dockerd's log ends:\n%s\n", tail(shared.daemon.Logs(), 30))
+	}
 	if err := cleanup(); err != nil {
 		fmt.Fprintf(os.Stderr, "dockertest: cleanup failed: %v\n", err)
 		if code == 0 {
@@ -144,6 +147,9 @@ func StartForTest(t testing.TB, opts Options) *Daemon {
 		t.Fatalf("dockertest: failed to start a private dockerd: %v", err)
 	}
 	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("dockertest: the private dockerd's log ends:\n%s", tail(d.Logs(), 30))
+		}
 		if err := d.Stop(); err != nil {
 			t.Errorf("dockertest: stopping the private dockerd: %v", err)
 		}
