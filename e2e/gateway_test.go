@@ -1,0 +1,436 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestGatewayEverydayCommands(t *testing.T) {
+	g := startGatewayEnv(t)
+	t.Run("version", func(t *testing.T) {
+		out := g.docker("version", "--format", "{{.Server.APIVersion}}")
+		if strings.TrimSpace(out) == "" {
+			t.Fatal("no server API version through the gateway")
+		}
+	})
+	t.Run("info", func(t *testing.T) {
+		if out := g.docker("info", "--format", "{{.OSType}}"); strings.TrimSpace(out) != "linux" {
+			t.Fatalf("info OSType = %q", out)
+		}
+	})
+	t.Run("run --rm", func(t *testing.T) {
+		if out := g.docker("run", "--rm", "--network", "none", g.d.Image(), "echo", "hello-through-gateway"); strings.TrimSpace(out) != "hello-through-gateway" {
+			t.Fatalf("run output = %q", out)
+		}
+	})
+	t.Run("ps", func(t *testing.T) {
+		id := g.runDetached("--name", "e2e-ps", g.d.Image(), "sleep", "300")
+		if out := g.docker("ps", "--no-trunc", "--format", "{{.ID}} {{.Names}}"); !strings.Contains(out, id+" e2e-ps") {
+			t.Fatalf("ps output %q lacks %s", out, id)
+		}
+	})
+	t.Run("stats --no-stream", func(t *testing.T) {
+		id := g.runDetached(g.d.Image(), "sleep", "300")
+		if out := g.docker("stats", "--no-stream", "--no-trunc", "--format", "{{.ID}}"); !strings.Contains(out, id) {
+			t.Fatalf("stats output %q lacks %s", out, id)
+		}
+	})
+	t.Run("metrics count the requests", func(t *testing.T) {
+		resp, err := http.Get("http://" + g.admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), `dockgate_requests_total{operation=`) {
+			t.Fatalf("/metrics has no request counts:\n%s", body)
+		}
+	})
+}
+
+func TestGatewayLogsFollowStreamsBeforeExit(t *testing.T) {
+	g := startGatewayEnv(t)
+	id := g.runDetached(g.d.Image(), "sh", "-c", "i=0; while [ $i -lt 100 ]; do echo line$i; i=$((i+1)); sleep 0.1; done")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := g.dockerCmd(ctx, "logs", "-f", id)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	sc := bufio.NewScanner(out)
+	for i := 0; i < 3; i++ {
+		if !sc.Scan() {
+			t.Fatalf("logs -f ended early: %v", sc.Err())
+		}
+	}
+	// Three lines arrived while the container (10 s of output) still runs.
+	if state := strings.TrimSpace(g.docker("inspect", "-f", "{{.State.Running}}", id)); state != "true" {
+		t.Fatalf("container running = %s; lines were not streamed live", state)
+	}
+}
+
+func TestGatewayExecWithPipedStdin(t *testing.T) {
+	g := startGatewayEnv(t)
+	id := g.runDetached(g.d.Image(), "sleep", "300")
+	out, errOut, err := g.dockerAs(g.certDir, []byte("data\n"), "exec", "-i", id, "cat")
+	if err != nil {
+		t.Fatalf("exec -i: %v: %s", err, errOut)
+	}
+	if out != "data\n" {
+		t.Fatalf("exec -i cat printed %q, want %q", out, "data\n")
+	}
+}
+
+func TestGatewayExecTTY(t *testing.T) {
+	g := startGatewayEnv(t)
+	id := g.runDetached(g.d.Image(), "sleep", "300")
+	// script(1) gives docker a pseudo-terminal, as an interactive shell would.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "script", "-qec", "docker exec -it "+id+" sh -c 'echo tty-ok; tty'", "/dev/null")
+	cmd.Env = g.dockerEnv(g.certDir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("exec -it under script: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "tty-ok") || !strings.Contains(string(out), "/dev/pts/") {
+		t.Fatalf("exec -it output %q lacks the tty", out)
+	}
+}
+
+func TestGatewayAttach(t *testing.T) {
+	g := startGatewayEnv(t)
+	// The container waits for one line on stdin, answers and exits, which
+	// ends the attach: stdin goes up the hijacked stream, output comes down.
+	// Stdin stays open meanwhile: at stdin EOF the docker CLI stops
+	// reading output of a container started without StdinOnce.
+	id := g.runDetached("-i", g.d.Image(), "sh", "-c", "read line; echo got:$line")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := g.dockerCmd(ctx, "attach", "--sig-proxy=false", id)
+	stdin, _ := cmd.StdinPipe()
+	defer stdin.Close()
+	var out syncBuffer
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // let the attach reach the daemon first
+	io.WriteString(stdin, "attached-input\n")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("attach: %v", err)
+	}
+	if strings.TrimSpace(out.String()) != "got:attached-input" {
+		t.Fatalf("attach printed %q", out.String())
+	}
+}
+
+func TestGatewayEventsStream(t *testing.T) {
+	g := startGatewayEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := g.dockerCmd(ctx, "events", "--filter", "type=container", "--filter", "event=start", "--format", "{{.Actor.Attributes.name}}")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	time.Sleep(500 * time.Millisecond) // let the events request reach the daemon
+	g.docker("run", "--rm", "--network", "none", "--name", "e2e-events", g.d.Image(), "true")
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no event arrived: %v", err)
+	}
+	if strings.TrimSpace(line) != "e2e-events" {
+		t.Fatalf("event for %q, want e2e-events", line)
+	}
+}
+
+func TestGatewayCopyLargeFileBothWays(t *testing.T) {
+	g := startGatewayEnv(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "big.bin")
+	data := make([]byte, 60<<20) // issue: >= 50 MB
+	rand.Read(data)
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := sha256.Sum256(data)
+	id := strings.TrimSpace(g.docker("create", "--network", "none", g.d.Image(), "true"))
+	t.Cleanup(func() { g.dockerAs(g.certDir, nil, "rm", "-f", id) })
+	g.docker("cp", src, id+":/big.bin")
+	back := filepath.Join(dir, "back.bin")
+	g.docker("cp", id+":/big.bin", back)
+	got, err := os.ReadFile(back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(got); sum != want {
+		t.Fatalf("round-tripped file sha256 %s, want %s", hex.EncodeToString(sum[:]), hex.EncodeToString(want[:]))
+	}
+}
+
+func TestGatewaySaveLoadRoundTrip(t *testing.T) {
+	g := startGatewayEnv(t)
+	const tag = "dockgate-e2e/saveload:1"
+	g.docker("tag", g.d.Image(), tag)
+	wantID := strings.TrimSpace(g.docker("inspect", "-f", "{{.Id}}", tag))
+	archive := filepath.Join(t.TempDir(), "img.tar")
+	g.docker("save", "-o", archive, tag)
+	g.docker("rmi", tag)
+	if _, _, err := g.dockerAs(g.certDir, nil, "inspect", tag); err == nil {
+		t.Fatal("image still there after rmi")
+	}
+	g.docker("load", "-i", archive)
+	if got := strings.TrimSpace(g.docker("inspect", "-f", "{{.Id}}", tag)); got != wantID {
+		t.Fatalf("loaded image id %s, want %s", got, wantID)
+	}
+}
+
+func TestGatewayBuild(t *testing.T) {
+	g := startGatewayEnv(t)
+	ctxDir := t.TempDir()
+	os.WriteFile(filepath.Join(ctxDir, "hello.txt"), []byte("built-through-gateway\n"), 0o644)
+	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM "+g.d.Image()+"\nCOPY hello.txt /hello.txt\nCMD [\"cat\", \"/hello.txt\"]\n"), 0o644)
+	const tag = "dockgate-e2e/build:1"
+	g.docker("build", "-t", tag, ctxDir)
+	t.Cleanup(func() { g.dockerAs(g.certDir, nil, "rmi", "-f", tag) })
+	if out := g.docker("run", "--rm", "--network", "none", tag); out != "built-through-gateway\n" {
+		t.Fatalf("built image printed %q", out)
+	}
+}
+
+func TestGatewayRefusesBadClients(t *testing.T) {
+	g := startGatewayEnv(t)
+	other := newDockgateCLI(t, g.cli.bin)
+	other.run("init", "--insecure-no-passphrase")
+	otherDir := filepath.Join(t.TempDir(), "other")
+	other.run("issue", "client", "admin", "--group", "admins", "--out", otherDir)
+	// The other CA's client cert, but our CA to verify the server.
+	copyFile(t, filepath.Join(g.certDir, "ca.pem"), filepath.Join(otherDir, "ca.pem"))
+
+	revokedDir := filepath.Join(t.TempDir(), "revoked")
+	g.cli.run("issue", "client", "gone", "--group", "admins", "--out", revokedDir)
+	g.cli.run("revoke", "gone")
+	time.Sleep(time.Second) // the gateway picks revocations up within 1 s
+
+	serverDir := filepath.Join(t.TempDir(), "server-as-client")
+	copyFile(t, filepath.Join(g.cli.stateDir, "servers", "gateway", "cert.pem"), filepath.Join(serverDir, "cert.pem"))
+	copyFile(t, filepath.Join(g.cli.stateDir, "servers", "gateway", "key.pem"), filepath.Join(serverDir, "key.pem"))
+	copyFile(t, filepath.Join(g.certDir, "ca.pem"), filepath.Join(serverDir, "ca.pem"))
+
+	for name, dir := range map[string]string{
+		"cert from another CA":  otherDir,
+		"revoked cert":          revokedDir,
+		"server cert as client": serverDir,
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, errOut, err := g.dockerAs(dir, nil, "version", "--format", "{{.Server.Version}}")
+			if err == nil {
+				t.Fatal("docker version succeeded")
+			}
+			if !strings.Contains(errOut, "tls") && !strings.Contains(errOut, "certificate") {
+				t.Fatalf("error does not name TLS: %s", errOut)
+			}
+		})
+	}
+	t.Run("no client cert", func(t *testing.T) {
+		err := tlsHandshakeWith(t, g.addr, g.certDir, false, 0)
+		if err == nil {
+			t.Fatal("handshake without a client certificate succeeded")
+		}
+	})
+	t.Run("TLS 1.1 client", func(t *testing.T) {
+		err := tlsHandshakeWith(t, g.addr, g.certDir, true, tls.VersionTLS11)
+		if err == nil || !strings.Contains(err.Error(), "version") {
+			t.Fatalf("TLS 1.1 handshake: %v, want a protocol version error", err)
+		}
+	})
+	t.Run("valid client still works", func(t *testing.T) {
+		if err := tlsHandshakeWith(t, g.addr, g.certDir, true, 0); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// tlsHandshakeWith dials the gateway and sends one /_ping: with TLS 1.3
+// a refused client certificate shows on the first read.
+func tlsHandshakeWith(t *testing.T, addr, certDir string, withCert bool, maxVersion uint16) error {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(readFile(t, filepath.Join(certDir, "ca.pem")))
+	cfg := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MaxVersion: maxVersion}
+	if maxVersion != 0 && maxVersion < tls.VersionTLS12 {
+		cfg.MinVersion = tls.VersionTLS10
+	}
+	if withCert {
+		cert, err := tls.LoadX509KeyPair(filepath.Join(certDir, "cert.pem"), filepath.Join(certDir, "key.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	conn, err := tls.Dial("tcp", addr, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(conn, "GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
+func TestGatewayLiveRevocationCutsExec(t *testing.T) {
+	g := startGatewayEnv(t)
+	id := g.runDetached(g.d.Image(), "sleep", "300")
+	opsDir := filepath.Join(t.TempDir(), "ops")
+	g.cli.run("issue", "client", "ops", "--group", "admins", "--out", opsDir)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", "exec", "-i", id, "sh", "-c", "while true; do echo tick; sleep 0.1; done")
+	cmd.Env = g.dockerEnv(opsDir)
+	stdin, _ := cmd.StdinPipe() // held open: the exec stays attached
+	defer stdin.Close()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(out)
+	if _, err := r.ReadString('\n'); err != nil {
+		t.Fatalf("exec produced nothing: %v", err)
+	}
+	g.cli.run("revoke", "ops")
+	revoked := time.Now()
+	exited := make(chan error, 1)
+	go func() {
+		io.Copy(io.Discard, r)
+		exited <- cmd.Wait()
+	}()
+	select {
+	case <-exited:
+		if d := time.Since(revoked); d > time.Second {
+			t.Errorf("exec cut %v after revoke, want within 1s", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("attached exec still running 5s after revocation")
+	}
+	if _, _, err := g.dockerAs(opsDir, nil, "ps"); err == nil {
+		t.Fatal("revoked client can still run docker ps")
+	}
+	g.docker("ps") // the admin is unaffected
+}
+
+func TestGatewayReloadKeepsLiveStream(t *testing.T) {
+	g := startGatewayEnv(t)
+	id := g.runDetached(g.d.Image(), "sh", "-c", "while true; do echo tick; sleep 0.1; done")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := g.dockerCmd(ctx, "logs", "-f", "--tail", "0", id)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	r := bufio.NewReader(out)
+	r.ReadString('\n')
+
+	before := serverSerial(t, g)
+	g.cli.run("renew", "gateway")
+	g.cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(10 * time.Second)
+	for serverSerial(t, g) == before {
+		if time.Now().After(deadline) {
+			t.Fatalf("server certificate not reloaded; logs:\n%s", g.logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The stream opened before the reload keeps delivering.
+	for i := 0; i < 5; i++ {
+		if _, err := r.ReadString('\n'); err != nil {
+			t.Fatalf("logs -f broke across reload: %v", err)
+		}
+	}
+	g.docker("ps")
+}
+
+// serverSerial is the serial of the certificate the gateway presents now.
+func serverSerial(t *testing.T, g *gatewayEnv) string {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(readFile(t, filepath.Join(g.certDir, "ca.pem")))
+	cert, err := tls.LoadX509KeyPair(filepath.Join(g.certDir, "cert.pem"), filepath.Join(g.certDir, "key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := tls.Dial("tcp", g.addr, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.Text(16)
+}
+
+func TestGatewayUpstreamDownThenBack(t *testing.T) {
+	g := startGatewayEnv(t)
+	target, err := os.Readlink(g.upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(g.upstream)
+	_, errOut, err := g.dockerAs(g.certDir, nil, "ps")
+	if err == nil {
+		t.Fatal("docker ps succeeded with the daemon away")
+	}
+	want := "dockgate: docker daemon unreachable at unix://" + g.upstream
+	if !strings.Contains(errOut, want) {
+		t.Fatalf("docker ps error %q lacks %q", errOut, want)
+	}
+	if err := os.Symlink(target, g.upstream); err != nil {
+		t.Fatal(err)
+	}
+	g.docker("ps")
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, readFile(t, src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
