@@ -30,6 +30,21 @@ const (
 	RoleAdmin          = "admin"
 )
 
+// Enrollment defaults.
+const (
+	// DefaultEnrollPort is the enrollment listener's port. It is next to
+	// Docker's ports without taking one: 2375 and 2376 are the Docker API,
+	// 2377 is swarm's cluster management, 2378 is our admin listener, and
+	// 2379-2380 are etcd's.
+	DefaultEnrollPort = "2386"
+	// DefaultEnrollMaxFailures failed enrollments from one address within
+	// DefaultEnrollFailureWindow lock that address out until the window
+	// has passed: enough for a person to mistype a token a few times,
+	// while a 128-bit secret stays out of reach of any guessing rate.
+	DefaultEnrollMaxFailures   = 10
+	DefaultEnrollFailureWindow = 10 * time.Minute
+)
+
 // Config is the whole `serve` configuration.
 type Config struct {
 	Listen      string       `yaml:"listen"`
@@ -39,6 +54,35 @@ type Config struct {
 	Limits      Limits       `yaml:"limits"`
 	Log         Log          `yaml:"log"`
 	Clients     []ClientRule `yaml:"clients"`
+	Enroll      Enroll       `yaml:"enroll"`
+}
+
+// Enroll configures the enrollment listener, where a new client trades a
+// one-time token for a certificate. It is a separate port that serves only
+// enrollment, so the Docker API port never accepts a connection without a
+// client certificate.
+type Enroll struct {
+	Enabled bool `yaml:"enabled"`
+	// Listen is HOST:PORT; empty means the host of the gateway's listen
+	// address with DefaultEnrollPort, so enrollment is reachable wherever
+	// the gateway is, and nowhere else.
+	Listen string `yaml:"listen"`
+	// MaxFailures failed attempts from one source address within
+	// FailureWindow refuse that address until the window has passed.
+	MaxFailures   int           `yaml:"max_failures"`
+	FailureWindow time.Duration `yaml:"failure_window"`
+}
+
+// EnrollListen is the address the enrollment listener binds.
+func (c *Config) EnrollListen() string {
+	if c.Enroll.Listen != "" {
+		return c.Enroll.Listen
+	}
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		host = ""
+	}
+	return net.JoinHostPort(host, DefaultEnrollPort)
 }
 
 // Upstream is the Docker daemon the gateway forwards to: a unix socket, or
@@ -97,6 +141,11 @@ func Default() Config {
 		},
 		Log:     Log{Format: "auto", Level: "info"},
 		Clients: []ClientRule{{Group: DefaultAdminGroup, Role: RoleAdmin}},
+		Enroll: Enroll{
+			Enabled:       true,
+			MaxFailures:   DefaultEnrollMaxFailures,
+			FailureWindow: DefaultEnrollFailureWindow,
+		},
 	}
 }
 
@@ -112,7 +161,9 @@ func Parse(r io.Reader) (Config, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return cfg, nil
 	}
-	var file Config
+	// A bool has no "unset" zero value: start it at its default, so that
+	// only a key present in the file changes it.
+	file := Config{Enroll: Enroll{Enabled: cfg.Enroll.Enabled}}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&file); err != nil {
@@ -151,6 +202,18 @@ func merge(dst *Config, src Config) {
 	if src.Clients != nil {
 		dst.Clients = src.Clients
 	}
+	mergeEnroll(&dst.Enroll, src.Enroll)
+}
+
+func mergeEnroll(dst *Enroll, src Enroll) {
+	dst.Enabled = src.Enabled
+	setString(&dst.Listen, src.Listen)
+	if src.MaxFailures != 0 {
+		dst.MaxFailures = src.MaxFailures
+	}
+	if src.FailureWindow != 0 {
+		dst.FailureWindow = src.FailureWindow
+	}
 }
 
 func setString(dst *string, v string) {
@@ -170,6 +233,7 @@ var envOverrides = []struct {
 	{"DOCKGATE_SERVER_CERT", func(c *Config) *string { return &c.ServerCert }},
 	{"DOCKGATE_LOG_FORMAT", func(c *Config) *string { return &c.Log.Format }},
 	{"DOCKGATE_LOG_LEVEL", func(c *Config) *string { return &c.Log.Level }},
+	{"DOCKGATE_ENROLL_LISTEN", func(c *Config) *string { return &c.Enroll.Listen }},
 }
 
 // ApplyEnv overrides fields from DOCKGATE_* environment variables.
@@ -217,6 +281,7 @@ func (c *Config) Validate() error {
 	c.validateLimits(add)
 	c.validateLog(add)
 	c.validateClients(add)
+	c.validateEnroll(add)
 	return errors.Join(errs...)
 }
 
@@ -306,6 +371,25 @@ func (c *Config) validateClients(add func(field, msg, hint string)) {
 		if !KnownRole(r.Role) {
 			add(field+".role", fmt.Sprintf("role %q is not defined", r.Role), "use one of: "+strings.Join(knownRoles, ", "))
 		}
+	}
+}
+
+func (c *Config) validateEnroll(add func(field, msg, hint string)) {
+	e := c.Enroll
+	if e.Listen != "" {
+		if err := checkListen(e.Listen); err != nil {
+			add("enroll.listen", err.Error(), `use HOST:PORT, e.g. ":`+DefaultEnrollPort+`"`)
+		}
+	}
+	if e.Enabled && (c.EnrollListen() == c.Listen || c.EnrollListen() == c.AdminListen) {
+		add("enroll.listen", fmt.Sprintf("%q is already used by another listener", c.EnrollListen()),
+			"enrollment needs its own port, e.g. \":"+DefaultEnrollPort+"\"")
+	}
+	if e.MaxFailures < 1 {
+		add("enroll.max_failures", fmt.Sprintf("%d must be at least 1", e.MaxFailures), fmt.Sprintf("e.g. %d", DefaultEnrollMaxFailures))
+	}
+	if e.FailureWindow <= 0 {
+		add("enroll.failure_window", "must be positive", `e.g. "10m"`)
 	}
 }
 
