@@ -91,6 +91,11 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
+	return a.runGateway(ctx, cfg, f)
+}
+
+// runGateway serves until SIGTERM or SIGINT, reloading on SIGHUP.
+func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags) error {
 	dir, err := a.stateDir()
 	if err != nil {
 		return err
