@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/dockgate/dockgate/bench/internal/load"
+)
+
+// Paths measured.
+const (
+	pathPing = "/_ping"
+	pathList = "/containers/json?all=1"
+)
+
+// scenario is one row group of the table: a request, a concurrency, a
+// connection mode, and the contenders that take part.
+type scenario struct {
+	path        string
+	concurrency int
+	mode        load.Mode
+	contenders  []string
+}
+
+func (s scenario) String() string {
+	name := "GET " + s.path
+	if s.path == pathList {
+		name = "GET /containers/json"
+	}
+	return fmt.Sprintf("%s %s c=%d", name, s.mode, s.concurrency)
+}
+
+// Who takes part where: the unix socket has no TLS handshake to compare,
+// and the RSA gateway is there for the handshake rate only.
+var (
+	keepAliveContenders = []string{contenderUnix, contenderNative, contenderDockgate}
+	handshakeContenders = []string{contenderNative, contenderDockgate, contenderRSA}
+	newConnContenders   = []string{contenderNative, contenderDockgate}
+)
+
+// scenarios is the matrix from the gateway issue: both paths, c=8 and
+// c=64, keep-alive and a new TLS connection per request; plus keep-alive
+// pings at c=1, where latency is not queueing, and new connections that
+// resume their TLS session.
+func scenarios() []scenario {
+	var out []scenario
+	out = append(out, scenario{pathPing, 1, load.KeepAlive, keepAliveContenders})
+	for _, mode := range []load.Mode{load.KeepAlive, load.NewConnection} {
+		for _, path := range []string{pathPing, pathList} {
+			contenders := keepAliveContenders
+			switch {
+			case mode == load.NewConnection && path == pathPing:
+				contenders = handshakeContenders
+			case mode == load.NewConnection:
+				contenders = newConnContenders
+			}
+			for _, c := range []int{8, 64} {
+				out = append(out, scenario{path, c, mode, contenders})
+			}
+		}
+	}
+	// A client that keeps a TLS session cache (an SDK, a dashboard)
+	// resumes instead; the docker CLI starts afresh on every command.
+	return append(out, scenario{pathPing, 8, load.Resumed, handshakeContenders})
+}
+
+// sample is one cell of one round.
+type sample struct {
+	rps      float64
+	p50, p99 time.Duration
+	errors   int
+	firstErr error
+	// gatewayCPU is the gateway process's CPU time per request, for the
+	// dockgate contenders.
+	gatewayCPU time.Duration
+	// gatewaySwitches is the gateway's thread context switches per request.
+	gatewaySwitches float64
+}
+
+// matrixResult holds every round's samples: [scenario][contender][round].
+type matrixResult struct {
+	scenarios []scenario
+	samples   []map[string][]sample
+}
+
+// runMatrix runs the rounds. Within a round, scenarios run in order and
+// contenders rotate, so no contender always follows the same neighbour.
+func runMatrix(ctx context.Context, env *environment, opts options, log io.Writer) (*matrixResult, error) {
+	res := &matrixResult{scenarios: scenarios()}
+	res.samples = make([]map[string][]sample, len(res.scenarios))
+	for i := range res.samples {
+		res.samples[i] = map[string][]sample{}
+	}
+	for round := range opts.rounds {
+		fmt.Fprintf(log, "bench: round %d of %d\n", round+1, opts.rounds)
+		for i, sc := range res.scenarios {
+			for k := range sc.contenders {
+				id := sc.contenders[(k+round)%len(sc.contenders)]
+				s, err := env.measure(ctx, sc, id, opts)
+				if err != nil {
+					return nil, err
+				}
+				res.samples[i][id] = append(res.samples[i][id], s)
+			}
+		}
+	}
+	return res, nil
+}
+
+// measure runs one cell.
+func (env *environment) measure(ctx context.Context, sc scenario, id string, opts options) (sample, error) {
+	spec := load.Spec{Path: sc.path, Concurrency: sc.concurrency, Mode: sc.mode,
+		Warmup: opts.warmup, Duration: opts.duration, MaxRequests: opts.maxRequests}
+	gw := env.gatewayFor(id)
+	var before gatewayUsage
+	if gw != nil {
+		var err error
+		if before, err = usageOf(gw); err != nil {
+			return sample{}, err
+		}
+	}
+	r, err := load.Run(ctx, env.eps[id], spec)
+	if err != nil {
+		return sample{}, fmt.Errorf("%s via %s: %w", sc, contenderNames[id], err)
+	}
+	s := sample{rps: r.RPS(), p50: r.Percentile(50), p99: r.Percentile(99), errors: r.Errors, firstErr: r.FirstErr}
+	if r.Errors > 0 {
+		env.logf("%s via %s: %d errors, first: %v", sc, contenderNames[id], r.Errors, r.FirstErr)
+	}
+	if gw != nil {
+		after, err := usageOf(gw)
+		if err != nil {
+			return sample{}, err
+		}
+		if n := r.Requests + r.WarmupRequests; n > 0 {
+			s.gatewayCPU = (after.cpu - before.cpu) / time.Duration(n)
+			s.gatewaySwitches = float64(after.switches-before.switches) / float64(n)
+		}
+	}
+	return s, nil
+}
+
+// gatewayUsage is what a gateway process has used so far.
+type gatewayUsage struct {
+	cpu      time.Duration
+	switches int64
+}
+
+func usageOf(g *gatewayProc) (gatewayUsage, error) {
+	cpu, err := cpuTime(g.pid())
+	if err != nil {
+		return gatewayUsage{}, err
+	}
+	switches, err := contextSwitches(g.pid())
+	return gatewayUsage{cpu, switches}, err
+}
+
+func (env *environment) gatewayFor(id string) *gatewayProc {
+	switch id {
+	case contenderDockgate:
+		return env.gateways[gatewayECDSA]
+	case contenderRSA:
+		return env.gateways[gatewayRSA]
+	}
+	return nil
+}
+
+// cellStats are the medians of one cell over the rounds.
+type cellStats struct {
+	rps, ratio   float64 // ratio: x native TLS in the same round
+	p50, p99     time.Duration
+	addedP50     time.Duration // p50 minus native's p50 in the same round
+	gatewayCPU   time.Duration
+	switches     float64 // gateway context switches per request
+	errors       int
+	hasReference bool
+}
+
+// stats summarises scenario i, contender id.
+func (m *matrixResult) stats(i int, id string) cellStats {
+	samples := m.samples[i][id]
+	native := m.samples[i][contenderNative]
+	var rps, ratios, switches []float64
+	var p50s, p99s, added, cpu []time.Duration
+	st := cellStats{hasReference: len(native) == len(samples)}
+	for r, s := range samples {
+		rps = append(rps, s.rps)
+		p50s, p99s = append(p50s, s.p50), append(p99s, s.p99)
+		cpu = append(cpu, s.gatewayCPU)
+		switches = append(switches, s.gatewaySwitches)
+		st.errors += s.errors
+		if st.hasReference && native[r].rps > 0 {
+			ratios = append(ratios, s.rps/native[r].rps)
+			added = append(added, s.p50-native[r].p50)
+		}
+	}
+	st.rps = load.Median(rps)
+	st.p50, st.p99 = load.MedianDuration(p50s), load.MedianDuration(p99s)
+	st.gatewayCPU = load.MedianDuration(cpu)
+	st.switches = load.Median(switches)
+	if len(ratios) > 0 {
+		st.ratio = load.Median(ratios)
+		st.addedP50 = load.MedianDuration(added)
+	}
+	return st
+}

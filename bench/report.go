@@ -1,0 +1,263 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dockgate/dockgate/bench/internal/load"
+)
+
+// Targets from the gateway issue (issues show 3, "Benchmark").
+const (
+	targetKeepAliveRatio = 0.9
+	targetAddedP50       = 60 * time.Microsecond
+	targetHandshakeRatio = 20.0
+	targetStreamRatio    = 0.95
+	targetIdleRSS        = 40 << 20
+)
+
+// report is everything measured, printed as Markdown.
+type report struct {
+	opts     options
+	env      envDescription
+	matrix   *matrixResult
+	streams  *streamResult
+	peakRSS  int64 // VmHWM of the main ECDSA gateway after load and streaming
+	endRSS   int64
+	idle     *idleResult
+	profiles []*profileResult
+	elapsed  time.Duration
+	// 1-minute load averages before set-up and at the end.
+	loadBefore, loadAfter string
+}
+
+func (r *report) print(w io.Writer) {
+	r.printHeader(w)
+	r.printMatrix(w)
+	if r.streams != nil {
+		r.printStreams(w)
+	}
+	r.printMemory(w)
+	r.printTargets(w)
+	for _, p := range r.profiles {
+		p.print(w)
+	}
+	fmt.Fprintf(w, "\nWhole run: %s; 1-minute load average %s before it, %s at its end.\n",
+		r.elapsed.Round(time.Second), r.loadBefore, r.loadAfter)
+}
+
+func (r *report) printHeader(w io.Writer) {
+	e := r.env
+	fmt.Fprintf(w, "Machine: %d CPUs (%s), Linux %s, %s, %s. dockerd, the gateways and the load generator share these CPUs.\n\n",
+		e.cpus, e.cpuModel, e.kernel, e.dockerd, e.goVersion)
+	fmt.Fprintf(w, "Method: %d interleaved rounds; each cell %s after a %s warm-up (not recorded); medians over rounds. "+
+		"\"x native\" is the ratio to dockerd's native TLS listener in the same round (median of the per-round ratios); "+
+		"\"p50 vs native\" likewise is the per-round difference of p50s.\n\n",
+		r.opts.rounds, r.opts.duration, r.opts.warmup)
+	fmt.Fprintf(w, "Keep-alive: one http.Transport, MaxIdleConnsPerHost = c, connections opened before the clock starts. "+
+		"New conn: keep-alive off and TLS session tickets off in the client, so every request is a TCP connect plus a full handshake "+
+		"with client certificate (what every docker CLI command does). Resumed conn: keep-alive off, the client keeps a session "+
+		"ticket cache, so every request is a TCP connect plus a resumed handshake.\n\n")
+	fmt.Fprintf(w, "Certificates by %s. GET /containers/json?all=1 returns %s (%d containers).\n\n",
+		e.certsBy, formatBytes(int64(e.listSize)), r.opts.containers)
+	if len(r.opts.gatewayEnv) > 0 {
+		fmt.Fprintf(w, "Gateway environment: %s.\n\n", strings.Join(r.opts.gatewayEnv, " "))
+	}
+	for _, id := range []string{contenderNative, contenderDockgate, contenderRSA} {
+		fmt.Fprintf(w, "- %s: %s\n", contenderNames[id], e.tls[id])
+	}
+	fmt.Fprintln(w)
+}
+
+func (r *report) printMatrix(w io.Writer) {
+	fmt.Fprintln(w, "| scenario | contender | req/s | x native | p50 | p99 | p50 vs native | gateway CPU/req | gateway ctx sw/req |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|")
+	m := r.matrix
+	for i, sc := range m.scenarios {
+		for _, id := range sc.contenders {
+			st := m.stats(i, id)
+			ratio, added, cpu, switches := "-", "-", "-", "-"
+			if id != contenderNative && st.hasReference {
+				ratio = fmt.Sprintf("%.2fx", st.ratio)
+				added = formatSignedMicros(st.addedP50)
+			} else if id == contenderNative {
+				ratio = "1.00"
+			}
+			if r.env.isGateway(id) {
+				cpu = formatMicros(st.gatewayCPU)
+				switches = fmt.Sprintf("%.1f", st.switches)
+			}
+			errs := ""
+			if st.errors > 0 {
+				errs = fmt.Sprintf(" (%d errors)", st.errors)
+			}
+			fmt.Fprintf(w, "| %s | %s | %s%s | %s | %s | %s | %s | %s | %s |\n", sc, contenderNames[id],
+				formatCount(st.rps), errs, ratio, formatMicros(st.p50), formatMicros(st.p99), added, cpu, switches)
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+func (e envDescription) isGateway(id string) bool {
+	return id == contenderDockgate || id == contenderRSA
+}
+
+func (r *report) printStreams(w io.Writer) {
+	fmt.Fprintf(w, "| image export (GET /images/%s/get, %s) | MB/s | x native |\n", blobImage, formatBytes(r.streams.bytes))
+	fmt.Fprintln(w, "|---|---:|---:|")
+	for _, id := range streamContenders {
+		mbps, ratio := r.streams.stats(id)
+		fmt.Fprintf(w, "| %s | %.0f | %.2fx |\n", contenderNames[id], mbps, ratio)
+	}
+	fmt.Fprintln(w)
+}
+
+func (r *report) printMemory(w io.Writer) {
+	fmt.Fprintf(w, "Gateway memory (ECDSA): peak RSS over the whole load run %s (VmHWM), %s at its end.",
+		formatBytes(r.peakRSS), formatBytes(r.endRSS))
+	if r.idle != nil {
+		fmt.Fprintf(w, " A fresh gateway: %s idle, %s with %d idle mTLS connections (each after one GET /_ping), peak %s.",
+			formatBytes(r.idle.baseRSS), formatBytes(r.idle.idleRSS), r.idle.conns, formatBytes(r.idle.peakRSS))
+	}
+	fmt.Fprint(w, "\n\n")
+}
+
+// target is one line of the verdict.
+type target struct {
+	name, measured string
+	pass           bool
+	// profile is the load under which a CPU profile explains a miss.
+	profile *scenario
+}
+
+// The loads a CPU profile of the gateway is taken under.
+var (
+	keepAliveProfile = scenario{pathPing, 8, load.KeepAlive, nil}
+	handshakeProfile = scenario{pathPing, 8, load.NewConnection, nil}
+)
+
+// profileScenarios are the loads to profile the gateway under: those
+// behind missed targets (-profile auto), or both (-profile always).
+func (r *report) profileScenarios() []scenario {
+	all := []scenario{keepAliveProfile, handshakeProfile}
+	switch r.opts.profile {
+	case "off":
+		return nil
+	case "always":
+		return all
+	}
+	var out []scenario
+	for _, sc := range all {
+		missed := slices.ContainsFunc(r.targets(), func(t target) bool {
+			return !t.pass && t.profile != nil && t.profile.mode == sc.mode
+		})
+		if missed {
+			out = append(out, sc)
+		}
+	}
+	return out
+}
+
+func (r *report) targets() []target {
+	var out []target
+	m := r.matrix
+	for i, sc := range m.scenarios {
+		st := m.stats(i, contenderDockgate)
+		switch {
+		case sc.mode == load.KeepAlive && sc.concurrency > 1:
+			out = append(out, target{fmt.Sprintf("keep-alive >= %.1fx native TLS: %s", targetKeepAliveRatio, sc),
+				fmt.Sprintf("%.2fx", st.ratio), st.ratio >= targetKeepAliveRatio, &keepAliveProfile})
+		case sc.mode == load.NewConnection || sc.mode == load.Resumed:
+			native := m.stats(i, contenderNative)
+			ratio := st.rps / native.rps
+			out = append(out, target{fmt.Sprintf("new conn ECDSA >= %.0fx native RSA-4096: %s", targetHandshakeRatio, sc),
+				fmt.Sprintf("%.1fx (%s vs %s req/s)", ratio, formatCount(st.rps), formatCount(native.rps)), ratio >= targetHandshakeRatio, &handshakeProfile})
+		}
+		if sc.mode == load.KeepAlive && sc.path == pathPing && sc.concurrency <= 8 {
+			out = append(out, target{fmt.Sprintf("added p50 <= %s: %s", formatMicros(targetAddedP50), sc),
+				formatSignedMicros(st.addedP50), st.addedP50 <= targetAddedP50, &keepAliveProfile})
+		}
+	}
+	if r.streams != nil {
+		_, ratio := r.streams.stats(contenderDockgate)
+		out = append(out, target{fmt.Sprintf("image export >= %.2fx native TLS", targetStreamRatio),
+			fmt.Sprintf("%.2fx", ratio), ratio >= targetStreamRatio, nil})
+	}
+	if r.idle != nil {
+		out = append(out, target{fmt.Sprintf("RSS < %s with %d idle connections", formatBytes(targetIdleRSS), r.idle.conns),
+			formatBytes(r.idle.idleRSS), r.idle.idleRSS < targetIdleRSS, nil})
+	}
+	return out
+}
+
+func (r *report) printTargets(w io.Writer) {
+	fmt.Fprintln(w, "| target | measured | |")
+	fmt.Fprintln(w, "|---|---|---|")
+	for _, t := range r.targets() {
+		verdict := "MISS"
+		if t.pass {
+			verdict = "PASS"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s |\n", t.name, t.measured, verdict)
+	}
+}
+
+// formatCount prints a rate with thousands separators: 28,914.
+func formatCount(x float64) string {
+	if math.IsNaN(x) {
+		return "-"
+	}
+	s := fmt.Sprintf("%.0f", x)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func formatMicros(d time.Duration) string {
+	us := float64(d) / float64(time.Microsecond)
+	if us >= 10_000 {
+		return fmt.Sprintf("%.1f ms", us/1000)
+	}
+	return fmt.Sprintf("%.0f us", us)
+}
+
+func formatSignedMicros(d time.Duration) string {
+	if d >= 0 {
+		return "+" + formatMicros(d)
+	}
+	return "-" + formatMicros(-d)
+}
+
+// formatBytes prints sizes in binary units, as /proc reports memory.
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func (p *profileResult) print(w io.Writer) {
+	fmt.Fprintf(w, "\nGateway CPU profile: perf record -g on the ECDSA gateway process under %s, %d requests.\n", p.scenario, p.requests)
+	for _, part := range []struct {
+		title string
+		lines []string
+	}{
+		{"By binary (self)", p.dso},
+		{"By function, including callees", p.cumulative},
+		{"By function (self)", p.flat},
+	} {
+		fmt.Fprintf(w, "\n%s:\n\n```\n%s\n```\n", part.title, strings.Join(part.lines, "\n"))
+	}
+}
