@@ -47,14 +47,16 @@ const (
 
 // Config is the whole `serve` configuration.
 type Config struct {
-	Listen      string       `yaml:"listen"`
-	AdminListen string       `yaml:"admin_listen"`
-	ServerCert  string       `yaml:"server_cert"`
-	Upstream    Upstream     `yaml:"upstream"`
-	Limits      Limits       `yaml:"limits"`
-	Log         Log          `yaml:"log"`
-	Clients     []ClientRule `yaml:"clients"`
-	Enroll      Enroll       `yaml:"enroll"`
+	Listen      string              `yaml:"listen"`
+	AdminListen string              `yaml:"admin_listen"`
+	ServerCert  string              `yaml:"server_cert"`
+	Upstream    Upstream            `yaml:"upstream"`
+	Limits      Limits              `yaml:"limits"`
+	Log         Log                 `yaml:"log"`
+	Audit       Audit               `yaml:"audit"`
+	Roles       map[string]RoleSpec `yaml:"roles"` // beside the built-in ones (roles.go)
+	Clients     []ClientRule        `yaml:"clients"`
+	Enroll      Enroll              `yaml:"enroll"`
 }
 
 // Enroll configures the enrollment listener, where a new client trades a
@@ -199,6 +201,10 @@ func merge(dst *Config, src Config) {
 	if src.Limits.ShutdownTimeout != 0 {
 		dst.Limits.ShutdownTimeout = src.Limits.ShutdownTimeout
 	}
+	setString(&dst.Audit.Path, src.Audit.Path)
+	if src.Roles != nil {
+		dst.Roles = src.Roles
+	}
 	if src.Clients != nil {
 		dst.Clients = src.Clients
 	}
@@ -280,6 +286,8 @@ func (c *Config) Validate() error {
 	c.validateUpstream(add)
 	c.validateLimits(add)
 	c.validateLog(add)
+	c.validateAudit(add)
+	c.validateRoles(add)
 	c.validateClients(add)
 	c.validateEnroll(add)
 	return errors.Join(errs...)
@@ -368,8 +376,9 @@ func (c *Config) validateClients(add func(field, msg, hint string)) {
 				add(field+".cn", fmt.Sprintf("%q is not a valid glob", r.CN), `use * and ?, e.g. "ci-*"`)
 			}
 		}
-		if !KnownRole(r.Role) {
-			add(field+".role", fmt.Sprintf("role %q is not defined", r.Role), "use one of: "+strings.Join(knownRoles, ", "))
+		if !c.KnownRole(r.Role) {
+			add(field+".role", fmt.Sprintf("role %q is not defined", r.Role),
+				"use a built-in role or one declared under roles: "+strings.Join(c.RoleNames(), ", "))
 		}
 	}
 }
@@ -391,19 +400,6 @@ func (c *Config) validateEnroll(add func(field, msg, hint string)) {
 	if e.FailureWindow <= 0 {
 		add("enroll.failure_window", "must be positive", `e.g. "10m"`)
 	}
-}
-
-// knownRoles lists the roles a clients: entry may name.
-var knownRoles = []string{RoleAdmin}
-
-// KnownRole reports whether name is a role the gateway understands.
-func KnownRole(name string) bool {
-	for _, r := range knownRoles {
-		if r == name {
-			return true
-		}
-	}
-	return false
 }
 
 // MatchClient returns the role of the first rule that matches the

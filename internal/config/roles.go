@@ -1,0 +1,274 @@
+package config
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/dockgate/dockgate/internal/dockerapi"
+)
+
+// Built-in roles. They exist without being declared and cannot be
+// redefined: "admin" always means everything, so a config file can never
+// quietly change what an existing client may do by reusing the name.
+const (
+	RoleReadOnly = "read-only"
+	RoleOperator = "operator"
+	RoleDeployer = "deployer"
+)
+
+// BuiltinRoles lists the built-in role names (RoleAdmin first).
+var BuiltinRoles = []string{RoleAdmin, RoleReadOnly, RoleOperator, RoleDeployer}
+
+// IsBuiltinRole reports whether name is a built-in role.
+func IsBuiltinRole(name string) bool { return slices.Contains(BuiltinRoles, name) }
+
+// Role modes.
+const (
+	ModeEnforce = "enforce" // denials answer 403
+	ModeAudit   = "audit"   // denials are forwarded and recorded as would_deny
+)
+
+// Audit says where the audit log goes.
+type Audit struct {
+	// Path is an absolute file path, "-" for standard output, "off" for
+	// no audit log, or empty for the default: audit.jsonl in the state
+	// directory (see AuditPath).
+	Path string `yaml:"path"`
+}
+
+// Audit path values with a meaning of their own.
+const (
+	AuditStdout      = "-"
+	AuditOff         = "off"
+	DefaultAuditFile = "audit.jsonl"
+)
+
+// AuditPath returns the audit log to write: the configured path, or
+// DefaultAuditFile in stateDir when none is set; "" when the log is off.
+func (c *Config) AuditPath(stateDir string) string {
+	switch c.Audit.Path {
+	case "":
+		return path.Join(stateDir, DefaultAuditFile)
+	case AuditOff:
+		return ""
+	}
+	return c.Audit.Path
+}
+
+// RoleSpec is one entry of roles: what a client with the role may do.
+// Everything not allowed here is denied: an operation outside Allow, and
+// any of the guardrails in Containers and Builds left at its zero value.
+type RoleSpec struct {
+	// Allow lists operation globs (docs/OPERATIONS.md): "container.*".
+	Allow []string `yaml:"allow"`
+	// Mode is "enforce" (the default) or "audit": denials are forwarded
+	// and recorded as would_deny.
+	Mode string `yaml:"mode"`
+	// OwnerIsolation confines the role's clients to the containers,
+	// execs, volumes and networks they created.
+	OwnerIsolation bool `yaml:"owner_isolation"`
+	// AdminOperations allows what otherwise only the admin role may do,
+	// even when Allow matches it: installing, configuring and enabling
+	// plugins, and changing the swarm or its nodes.
+	AdminOperations bool          `yaml:"admin_operations"`
+	Containers      ContainerKnob `yaml:"containers"`
+	Builds          BuildKnob     `yaml:"builds"`
+}
+
+// ContainerKnob relaxes the guardrails on container create and update,
+// exec create, service create and update, and volume create. Each field
+// allows one thing that is denied by default.
+type ContainerKnob struct {
+	// Privileged allows HostConfig.Privileged and privileged execs.
+	Privileged bool `yaml:"privileged"`
+	// Capabilities lists the capabilities CapAdd may add, in any spelling
+	// ("NET_ADMIN", "CAP_NET_ADMIN"); "ALL" allows every capability.
+	Capabilities []string `yaml:"capabilities"`
+	// BindMounts lists absolute host paths that bind mounts may use: the
+	// path itself and everything under it.
+	BindMounts []string `yaml:"bind_mounts"`
+	// VolumeDriverOptions allows local-driver volumes with type, o or
+	// device options (which can mount any host path or device).
+	VolumeDriverOptions bool `yaml:"volume_driver_options"`
+	// VolumesFrom allows HostConfig.VolumesFrom.
+	VolumesFrom bool `yaml:"volumes_from"`
+	// HostNamespaces lists the namespaces a container may share with the
+	// host: network, pid, ipc, uts, userns, cgroupns.
+	HostNamespaces []string `yaml:"host_namespaces"`
+	// ContainerNamespaces allows "container:<name>" network, pid, ipc and
+	// cgroup modes. Under owner isolation they are allowed without it, onto
+	// the caller's own containers only.
+	ContainerNamespaces bool `yaml:"container_namespaces"`
+	// Devices allows Devices and DeviceCgroupRules.
+	Devices bool `yaml:"devices"`
+	// DeviceRequests allows DeviceRequests (GPUs, CDI devices).
+	DeviceRequests bool `yaml:"device_requests"`
+	// Unconfined allows weakening confinement: SecurityOpt other than
+	// no-new-privileges (seccomp, apparmor, label, systempaths), MaskedPaths
+	// and ReadonlyPaths overrides, service seccomp/apparmor/SELinux
+	// overrides.
+	Unconfined bool `yaml:"unconfined"`
+	// Sysctls lists the sysctls a container may set; "*" allows any.
+	Sysctls []string `yaml:"sysctls"`
+	// Runtimes lists runtimes other than runc a container may use.
+	Runtimes []string `yaml:"runtimes"`
+	// CgroupParent allows HostConfig.CgroupParent and the build parameter
+	// cgroupparent.
+	CgroupParent bool `yaml:"cgroup_parent"`
+	// Annotations allows HostConfig.Annotations, which the runtime reads
+	// (runc applies org.systemd.property.* ones to the container's unit).
+	Annotations bool `yaml:"annotations"`
+}
+
+// BuildKnob relaxes the guardrails on image builds.
+type BuildKnob struct {
+	// HostNetwork allows networkmode=host: RUN steps in the host's network.
+	HostNetwork bool `yaml:"host_network"`
+	// RemoteContext allows remote=URL: dockerd fetches the context itself.
+	RemoteContext bool `yaml:"remote_context"`
+	// BuildkitGRPC allows grpc.serve, BuildKit's gRPC API (docker buildx),
+	// which dockgate cannot inspect: what a build may do there (e.g. the
+	// network.host entitlement) is up to dockerd's own configuration.
+	BuildkitGRPC bool `yaml:"buildkit_grpc"`
+}
+
+// Namespaces that HostNamespaces may name.
+const (
+	NamespaceNetwork = "network"
+	NamespacePID     = "pid"
+	NamespaceIPC     = "ipc"
+	NamespaceUTS     = "uts"
+	NamespaceUserns  = "userns"
+	NamespaceCgroup  = "cgroupns"
+)
+
+// HostNamespaceNames lists the valid HostNamespaces entries.
+var HostNamespaceNames = []string{NamespaceNetwork, NamespacePID, NamespaceIPC, NamespaceUTS, NamespaceUserns, NamespaceCgroup}
+
+// roleName is what a role may be called: it appears in field paths
+// (roles.NAME.containers.privileged) and messages, so no spaces or dots.
+var roleName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
+// KnownRole reports whether name is a built-in role or one declared under
+// roles:.
+func (c *Config) KnownRole(name string) bool {
+	if IsBuiltinRole(name) {
+		return true
+	}
+	_, ok := c.Roles[name]
+	return ok
+}
+
+// RoleNames lists the roles a clients: entry may name: built-ins first,
+// then declared roles in sorted order.
+func (c *Config) RoleNames() []string {
+	names := slices.Clone(BuiltinRoles)
+	declared := make([]string, 0, len(c.Roles))
+	for name := range c.Roles {
+		if !IsBuiltinRole(name) {
+			declared = append(declared, name)
+		}
+	}
+	sort.Strings(declared)
+	return append(names, declared...)
+}
+
+type addFunc func(field, msg, hint string)
+
+func (c *Config) validateAudit(add addFunc) {
+	switch p := c.Audit.Path; {
+	case p == "", p == AuditStdout, p == AuditOff:
+	case !path.IsAbs(p):
+		add("audit.path", fmt.Sprintf("%q is not an absolute path", p), `use an absolute path, "-" for standard output or "off"`)
+	case strings.HasSuffix(p, "/"):
+		add("audit.path", fmt.Sprintf("%q names a directory", p), "name the file, e.g. /var/log/dockgate/audit.jsonl")
+	}
+}
+
+func (c *Config) validateRoles(add addFunc) {
+	names := make([]string, 0, len(c.Roles))
+	for name := range c.Roles {
+		names = append(names, name)
+	}
+	sort.Strings(names) // stable error order
+	for _, name := range names {
+		field := "roles." + name
+		if IsBuiltinRole(name) {
+			add(field, fmt.Sprintf("%q is a built-in role and cannot be redefined", name), "pick another name, e.g. \"my-"+name+"\"")
+			continue
+		}
+		if !roleName.MatchString(name) {
+			add(field, fmt.Sprintf("%q is not a valid role name", name), "use letters, digits, '-' and '_' (at most 64)")
+			continue
+		}
+		spec := c.Roles[name]
+		validateRole(field, &spec, add)
+	}
+}
+
+func validateRole(field string, r *RoleSpec, add addFunc) {
+	if len(r.Allow) == 0 {
+		add(field+".allow", "is empty: the role allows nothing", `list operation globs, e.g. allow: ["container.*"] (see docs/OPERATIONS.md)`)
+	}
+	for i, glob := range r.Allow {
+		if _, err := dockerapi.CompileGlob(glob); err != nil {
+			add(fmt.Sprintf("%s.allow[%d]", field, i), strings.TrimPrefix(err.Error(), dockerapi.ErrGlob.Error()+": "),
+				"operations are listed in docs/OPERATIONS.md; '*' matches any run of characters")
+		}
+	}
+	switch r.Mode {
+	case "", ModeEnforce, ModeAudit:
+	default:
+		add(field+".mode", fmt.Sprintf("%q is not a mode", r.Mode), "use enforce (deny) or audit (forward and record would_deny)")
+	}
+	validateContainerKnob(field+".containers", &r.Containers, add)
+}
+
+func validateContainerKnob(field string, k *ContainerKnob, add addFunc) {
+	for i, c := range k.Capabilities {
+		if _, ok := dockerapi.NormalizeCapability(c); !ok {
+			add(fmt.Sprintf("%s.capabilities[%d]", field, i), fmt.Sprintf("%q is not a Linux capability", c),
+				`use a name from capabilities(7), e.g. NET_BIND_SERVICE or CAP_NET_ADMIN, or ALL`)
+		}
+	}
+	for i, p := range k.BindMounts {
+		if msg := checkBindPath(p); msg != "" {
+			add(fmt.Sprintf("%s.bind_mounts[%d]", field, i), msg, `use an absolute host path, e.g. "/srv/ci"`)
+		}
+	}
+	for i, ns := range k.HostNamespaces {
+		if !slices.Contains(HostNamespaceNames, ns) {
+			add(fmt.Sprintf("%s.host_namespaces[%d]", field, i), fmt.Sprintf("%q is not a namespace", ns),
+				"use "+strings.Join(HostNamespaceNames, ", "))
+		}
+	}
+	for i, s := range k.Sysctls {
+		if s == "" || strings.ContainsAny(s, " \t=") {
+			add(fmt.Sprintf("%s.sysctls[%d]", field, i), fmt.Sprintf("%q is not a sysctl name", s), `e.g. "net.ipv4.ip_unprivileged_port_start", or "*" for any`)
+		}
+	}
+	for i, rt := range k.Runtimes {
+		if rt == "" {
+			add(fmt.Sprintf("%s.runtimes[%d]", field, i), "is empty", "name a runtime configured in dockerd, e.g. runsc")
+		}
+	}
+}
+
+// checkBindPath says what is wrong with an allowed bind path, or "".
+func checkBindPath(p string) string {
+	switch {
+	case p == "":
+		return "is empty"
+	case !path.IsAbs(p):
+		return fmt.Sprintf("%q is not an absolute path", p)
+	case slices.Contains(strings.Split(p, "/"), ".."):
+		return fmt.Sprintf("%q has a '..' segment", p)
+	case strings.ContainsAny(p, "\x00:,"):
+		return fmt.Sprintf("%q has a character ('\\x00', ':' or ',') that a bind specification cannot hold", p)
+	}
+	return ""
+}

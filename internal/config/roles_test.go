@@ -1,0 +1,186 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+const rolesYAML = `
+audit:
+  path: /var/log/dockgate/audit.jsonl
+roles:
+  ci:
+    allow: [container.*, exec.*, image.build, image.pull, volume.*]
+    mode: enforce
+    containers:
+      bind_mounts: ["/srv/ci"]
+      capabilities: [NET_BIND_SERVICE]
+  tenant:
+    allow: [container.*, exec.*]
+    owner_isolation: true
+    mode: audit
+clients:
+  - cn: "ci-*"
+    role: ci
+  - group: tenants
+    role: tenant
+  - group: admins
+    role: admin
+`
+
+func TestParseRoles(t *testing.T) {
+	cfg, err := Parse(strings.NewReader(rolesYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate() = %v", err)
+	}
+	ci, ok := cfg.Roles["ci"]
+	if !ok {
+		t.Fatalf("roles = %v, want ci", cfg.Roles)
+	}
+	if got, want := strings.Join(ci.Allow, ","), "container.*,exec.*,image.build,image.pull,volume.*"; got != want {
+		t.Errorf("ci.allow = %q, want %q", got, want)
+	}
+	if got := ci.Containers.BindMounts; len(got) != 1 || got[0] != "/srv/ci" {
+		t.Errorf("ci.containers.bind_mounts = %v", got)
+	}
+	if !cfg.Roles["tenant"].OwnerIsolation || cfg.Roles["tenant"].Mode != ModeAudit {
+		t.Errorf("tenant = %+v", cfg.Roles["tenant"])
+	}
+	if got := cfg.AuditPath("/state"); got != "/var/log/dockgate/audit.jsonl" {
+		t.Errorf("AuditPath = %q", got)
+	}
+	if role, ok := cfg.MatchClient("ci-7", nil); !ok || role != "ci" {
+		t.Errorf("MatchClient(ci-7) = %q, %v; want ci", role, ok)
+	}
+}
+
+func TestParseRejectsUnknownRoleKeys(t *testing.T) {
+	_, err := Parse(strings.NewReader("roles:\n  ci:\n    allow: [\"*\"]\n    containers:\n      priviledged: true\n"))
+	if err == nil || !strings.Contains(err.Error(), "priviledged") {
+		t.Fatalf("got %v, want an error naming the misspelt key", err)
+	}
+}
+
+func TestAuditPath(t *testing.T) {
+	cases := []struct{ path, want string }{
+		{"", "/state/audit.jsonl"},
+		{"-", "-"},
+		{"off", ""},
+		{"/var/log/a.jsonl", "/var/log/a.jsonl"},
+	}
+	for _, tc := range cases {
+		cfg := Default()
+		cfg.Audit.Path = tc.path
+		if got := cfg.AuditPath("/state"); got != tc.want {
+			t.Errorf("AuditPath with path %q = %q, want %q", tc.path, got, tc.want)
+		}
+	}
+}
+
+func TestKnownRole(t *testing.T) {
+	cfg := Default()
+	cfg.Roles = map[string]RoleSpec{"ci": {Allow: []string{"container.*"}}}
+	for _, name := range []string{"admin", "read-only", "operator", "deployer", "ci"} {
+		if !cfg.KnownRole(name) {
+			t.Errorf("KnownRole(%q) = false, want true", name)
+		}
+	}
+	for _, name := range []string{"", "root", "Admin", "CI"} {
+		if cfg.KnownRole(name) {
+			t.Errorf("KnownRole(%q) = true, want false", name)
+		}
+	}
+	if got, want := strings.Join(cfg.RoleNames(), ","), "admin,read-only,operator,deployer,ci"; got != want {
+		t.Errorf("RoleNames() = %q, want %q", got, want)
+	}
+}
+
+func TestValidateRoles(t *testing.T) {
+	ci := func(edit func(*RoleSpec)) func(*Config) {
+		return func(c *Config) {
+			r := RoleSpec{Allow: []string{"container.*"}}
+			edit(&r)
+			c.Roles = map[string]RoleSpec{"ci": r}
+		}
+	}
+	cases := []struct {
+		name  string
+		edit  func(*Config)
+		field string
+		msg   string
+	}{
+		{"glob typo", ci(func(r *RoleSpec) { r.Allow = []string{"container.*", "contianer.*"} }), "roles.ci.allow[1]", `"contianer.*" matches no operation`},
+		{"glob syntax", ci(func(r *RoleSpec) { r.Allow = []string{"Container.Create"} }), "roles.ci.allow[0]", `has 'C'`},
+		{"unknown_route", ci(func(r *RoleSpec) { r.Allow = []string{"unknown_route"} }), "roles.ci.allow[0]", "cannot be allowed"},
+		{"empty allow", ci(func(r *RoleSpec) { r.Allow = nil }), "roles.ci.allow", "allows nothing"},
+		{"bad mode", ci(func(r *RoleSpec) { r.Mode = "permissive" }), "roles.ci.mode", `"permissive" is not a mode`},
+		{"relative bind", ci(func(r *RoleSpec) { r.Containers.BindMounts = []string{"srv/ci"} }), "roles.ci.containers.bind_mounts[0]", "not an absolute path"},
+		{"dotdot bind", ci(func(r *RoleSpec) { r.Containers.BindMounts = []string{"/srv/../etc"} }), "roles.ci.containers.bind_mounts[0]", "'..'"},
+		{"colon bind", ci(func(r *RoleSpec) { r.Containers.BindMounts = []string{"/srv:/x"} }), "roles.ci.containers.bind_mounts[0]", "cannot hold"},
+		{"empty bind", ci(func(r *RoleSpec) { r.Containers.BindMounts = []string{""} }), "roles.ci.containers.bind_mounts[0]", "is empty"},
+		{"unknown capability", ci(func(r *RoleSpec) { r.Containers.Capabilities = []string{"NET_BIND_SERVICE", "SYS_GOD"} }), "roles.ci.containers.capabilities[1]", `"SYS_GOD" is not a Linux capability`},
+		{"unknown namespace", ci(func(r *RoleSpec) { r.Containers.HostNamespaces = []string{"net"} }), "roles.ci.containers.host_namespaces[0]", `"net" is not a namespace`},
+		{"bad sysctl", ci(func(r *RoleSpec) { r.Containers.Sysctls = []string{"net.core.somaxconn=1"} }), "roles.ci.containers.sysctls[0]", "not a sysctl name"},
+		{"empty runtime", ci(func(r *RoleSpec) { r.Containers.Runtimes = []string{""} }), "roles.ci.containers.runtimes[0]", "is empty"},
+		{"builtin redefined", func(c *Config) { c.Roles = map[string]RoleSpec{"admin": {Allow: []string{"system.ping"}}} }, "roles.admin", "built-in role"},
+		{"bad role name", func(c *Config) { c.Roles = map[string]RoleSpec{"c i": {Allow: []string{"system.ping"}}} }, "roles.c i", "not a valid role name"},
+		{"client names undeclared role", func(c *Config) { c.Clients = []ClientRule{{CN: "x", Role: "ci"}} }, "clients[0].role", `role "ci" is not defined`},
+		{"relative audit path", func(c *Config) { c.Audit.Path = "audit.jsonl" }, "audit.path", "not an absolute path"},
+		{"audit directory", func(c *Config) { c.Audit.Path = "/var/log/" }, "audit.path", "names a directory"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Default()
+			tc.edit(&cfg)
+			err := cfg.Validate()
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("Validate() = %v, want a FieldError", err)
+			}
+			if fe.Field != tc.field {
+				t.Errorf("field = %q, want %q (error: %v)", fe.Field, tc.field, err)
+			}
+			if !strings.Contains(fe.Msg, tc.msg) {
+				t.Errorf("message = %q, want it to contain %q", fe.Msg, tc.msg)
+			}
+			if fe.Hint == "" {
+				t.Errorf("no hint in %v", fe)
+			}
+		})
+	}
+}
+
+func TestValidateRolesReportsEveryProblem(t *testing.T) {
+	cfg := Default()
+	cfg.Roles = map[string]RoleSpec{
+		"a": {Allow: []string{"nope.*"}, Mode: "x"},
+		"b": {Allow: []string{"container.*"}, Containers: ContainerKnob{BindMounts: []string{"rel"}}},
+	}
+	err := cfg.Validate()
+	for _, field := range []string{"roles.a.allow[0]", "roles.a.mode", "roles.b.containers.bind_mounts[0]"} {
+		if err == nil || !strings.Contains(err.Error(), field+":") {
+			t.Errorf("Validate() = %v, want it to name %s", err, field)
+		}
+	}
+}
+
+func TestValidateAcceptsDeclaredRoleAndBuiltins(t *testing.T) {
+	cfg := Default()
+	cfg.Roles = map[string]RoleSpec{"ci": {Allow: []string{"*"}, Containers: ContainerKnob{
+		Capabilities:   []string{"cap_net_admin", "ALL"},
+		BindMounts:     []string{"/", "/srv/ci/"},
+		HostNamespaces: HostNamespaceNames,
+		Sysctls:        []string{"*", "net.core.somaxconn"},
+	}}}
+	cfg.Clients = []ClientRule{
+		{CN: "ci-*", Role: "ci"}, {Group: "a", Role: "admin"}, {Group: "r", Role: "read-only"},
+		{Group: "o", Role: "operator"}, {Group: "d", Role: "deployer"},
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate() = %v", err)
+	}
+}
