@@ -434,3 +434,41 @@ func copyFile(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 }
+
+func TestGatewayWebsocketAttach(t *testing.T) {
+	g := startGatewayEnv(t)
+	id := g.runDetached(g.d.Image(), "sh", "-c", "while true; do echo wsout; sleep 0.2; done")
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(readFile(t, filepath.Join(g.certDir, "ca.pem")))
+	cert, err := tls.LoadX509KeyPair(filepath.Join(g.certDir, "cert.pem"), filepath.Join(g.certDir, "key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := tls.Dial("tcp", g.addr, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(conn, "GET /v1.41/containers/"+id+"/attach/ws?stream=1&stdout=1 HTTP/1.1\r\n"+
+		"Host: docker\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://docker\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("websocket attach: got %s, want 101", resp.Status)
+	}
+	// Frames carry the container's output; look for it in the raw bytes.
+	buf := make([]byte, 0, 4096)
+	chunk := make([]byte, 512)
+	for !strings.Contains(string(buf), "wsout") {
+		n, err := br.Read(chunk)
+		if err != nil {
+			t.Fatalf("no output over the websocket: %v (got %q)", err, buf)
+		}
+		buf = append(buf, chunk[:n]...)
+	}
+}
