@@ -1,0 +1,116 @@
+package enroll
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Paths of the enrollment API. Enroll and CA are served by the enrollment
+// listener, to clients without a certificate; Renew is served on the
+// gateway's mutual-TLS port, to the holder of the certificate it renews.
+const (
+	EnrollPath = "/dockgate/v1/enroll"
+	CAPath     = "/dockgate/v1/ca"
+	RenewPath  = "/dockgate/v1/renew"
+)
+
+// maxRequestBytes bounds a request body: a CSR for an RSA-4096 key is under
+// 2 KiB in PEM; 64 KiB leaves room without inviting memory abuse.
+const maxRequestBytes = 64 << 10
+
+// enrollRequest is the body of POST EnrollPath.
+type enrollRequest struct {
+	Secret string `json:"secret"` // the token's secret, unpadded base64url
+	CSR    string `json:"csr"`    // PEM "CERTIFICATE REQUEST"
+}
+
+// renewRequest is the body of POST RenewPath.
+type renewRequest struct {
+	CSR string `json:"csr"`
+}
+
+// certResponse answers a successful enrollment or renewal.
+type certResponse struct {
+	Name     string    `json:"name"`
+	Serial   string    `json:"serial"`
+	NotAfter time.Time `json:"not_after"`
+	Cert     string    `json:"cert"` // PEM
+	CA       string    `json:"ca"`   // PEM
+	// GatewayPort is the port of the Docker API (enrollment only): the
+	// client reaches it on the host it enrolled through.
+	GatewayPort string `json:"gateway_port,omitempty"`
+}
+
+// Refusal codes in error answers, so the client can name the problem
+// without parsing the message.
+const (
+	codeBadRequest    = "bad_request"
+	codeUnknownToken  = "unknown_token"
+	codeTokenUsed     = "token_used"
+	codeTokenExpired  = "token_expired"
+	codeTokenRevoked  = "token_revoked"
+	codeRateLimited   = "rate_limited"
+	codeRevoked       = "certificate_revoked"
+	codeExpired       = "certificate_expired"
+	codeUnknownCert   = "unknown_certificate"
+	codeInternal      = "internal"
+	codeNotFound      = "not_found"
+	codeNotAllowed    = "method_not_allowed"
+	codeUnauthorized  = "unauthorized"
+	codeNameExhausted = "name_exhausted"
+)
+
+// errorResponse is Docker's error shape plus a code.
+type errorResponse struct {
+	Message string `json:"message"`
+	Code    string `json:"code"`
+}
+
+// Errors the client returns for the server's refusals, for errors.Is.
+var (
+	ErrUnknownToken = errors.New("the gateway does not know this token")
+	ErrTokenUsed    = errors.New("the token has already been used")
+	ErrTokenExpired = errors.New("the token has expired")
+	ErrTokenRevoked = errors.New("the token has been revoked")
+	ErrRateLimited  = errors.New("too many failed attempts from this address")
+	ErrCertRevoked  = errors.New("the certificate has been revoked")
+	ErrCertExpired  = errors.New("the certificate has expired")
+	ErrCAMismatch   = errors.New("the gateway's CA does not match the token")
+)
+
+// codeErrors maps refusal codes to the client's errors.
+var codeErrors = map[string]error{
+	codeUnknownToken: ErrUnknownToken,
+	codeTokenUsed:    ErrTokenUsed,
+	codeTokenExpired: ErrTokenExpired,
+	codeTokenRevoked: ErrTokenRevoked,
+	codeRateLimited:  ErrRateLimited,
+	codeRevoked:      ErrCertRevoked,
+	codeExpired:      ErrCertExpired,
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeRefusal(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, errorResponse{Message: "dockgate: " + msg, Code: code})
+}
+
+// refusalError turns an error answer into the client's error.
+func refusalError(status int, body []byte) error {
+	var e errorResponse
+	if json.Unmarshal(body, &e) != nil || e.Message == "" {
+		return fmt.Errorf("the gateway answered %d %s", status, http.StatusText(status))
+	}
+	if sentinel, ok := codeErrors[e.Code]; ok {
+		return fmt.Errorf("%w (%s)", sentinel, e.Message)
+	}
+	return errors.New(e.Message)
+}

@@ -1,0 +1,123 @@
+package enroll
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/dockgate/dockgate/internal/authority"
+	"github.com/dockgate/dockgate/internal/store"
+)
+
+// Token defaults for `dockgate token create`.
+const (
+	// DefaultTokenTTL is long enough to paste a token into a chat and have
+	// it used, short enough that a forgotten one is soon worthless.
+	DefaultTokenTTL = 15 * time.Minute
+	DefaultUses     = 1
+	// DefaultCertDays: a week-long client certificate renews itself with
+	// `dockgate renew --watch`, and a lost laptop stops working within days.
+	DefaultCertDays = 7
+)
+
+// TokenSpec describes a token to create.
+type TokenSpec struct {
+	Name      string
+	Groups    []string
+	TTL       time.Duration
+	Uses      int
+	CertDays  int
+	Addresses []string          // HOST:PORT of the enrollment listener
+	CA        *x509.Certificate // pinned by its key
+	Now       time.Time         // zero: time.Now()
+}
+
+// CreateToken records a new token in st (only a hash of its secret) and
+// returns it; its String() is what the new client runs `dockgate login`
+// with. The secret exists nowhere else afterwards.
+func CreateToken(ctx context.Context, st *store.Store, spec TokenSpec) (Token, error) {
+	if err := spec.validate(); err != nil {
+		return Token{}, fmt.Errorf("failed to create token: %w", err)
+	}
+	secret, err := NewSecret()
+	if err != nil {
+		return Token{}, err
+	}
+	tok := Token{Name: spec.Name, Addresses: spec.Addresses, Secret: secret,
+		CAPin: sha256.Sum256(spec.CA.RawSubjectPublicKeyInfo)}
+	if _, err := tok.Encode(); err != nil {
+		return Token{}, fmt.Errorf("failed to create token: %w", err)
+	}
+	now := spec.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	err = st.AddToken(ctx, store.Token{Name: spec.Name, SecretHash: tok.SecretHash(), Groups: spec.Groups,
+		CertDays: spec.CertDays, UsesLeft: spec.Uses, ExpiresAt: now.Add(spec.TTL), CreatedAt: now})
+	if err != nil {
+		return Token{}, err
+	}
+	return tok, nil
+}
+
+func (s TokenSpec) validate() error {
+	if err := authority.ValidateName(s.Name); err != nil {
+		return err
+	}
+	switch {
+	case len(s.Name) > MaxTokenNameLength:
+		return fmt.Errorf("name %q is longer than %d characters (room is kept for a -N suffix)", s.Name, MaxTokenNameLength)
+	case s.TTL <= 0:
+		return fmt.Errorf("lifetime %s must be positive", s.TTL)
+	case s.Uses < 1:
+		return fmt.Errorf("uses %d must be at least 1", s.Uses)
+	case s.CertDays < 1:
+		return fmt.Errorf("certificate validity %d days must be at least 1", s.CertDays)
+	case s.CA == nil:
+		return errors.New("no CA certificate to pin")
+	}
+	for _, g := range s.Groups {
+		// ub-organization-name, RFC 5280 appendix A: groups are O values.
+		if g == "" || len(g) > 64 {
+			return fmt.Errorf("invalid group %q: use 1 to 64 characters", g)
+		}
+	}
+	return nil
+}
+
+// DefaultAddresses are the enrollment addresses a token gets when none are
+// given: every name and address in the server certificate with port. Names
+// and addresses other machines can reach come first; wildcard names (not
+// dialable) and unspecified addresses are left out; loopback ones come last,
+// for a client on the gateway's own machine. At most MaxAddresses.
+func DefaultAddresses(server *x509.Certificate, port string) []string {
+	var first, last []string
+	add := func(host string, loopback bool) {
+		addr := net.JoinHostPort(host, port)
+		if loopback {
+			last = append(last, addr)
+		} else {
+			first = append(first, addr)
+		}
+	}
+	for _, name := range server.DNSNames {
+		if !strings.Contains(name, "*") {
+			add(name, name == "localhost" || strings.HasSuffix(name, ".localhost"))
+		}
+	}
+	for _, ip := range server.IPAddresses {
+		if !ip.IsUnspecified() {
+			add(ip.String(), ip.IsLoopback())
+		}
+	}
+	all := append(first, last...)
+	if len(all) > MaxAddresses {
+		all = all[:MaxAddresses]
+	}
+	return all
+}
