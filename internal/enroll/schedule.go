@@ -105,6 +105,9 @@ func (w *Watcher) renewWithRetries(ctx context.Context, cert *x509.Certificate) 
 
 // sleepUntil waits until at; false means ctx ended first.
 func sleepUntil(ctx context.Context, now, at time.Time) bool {
+	if ctx.Err() != nil {
+		return false // select below would pick at random when both are ready
+	}
 	t := time.NewTimer(max(at.Sub(now), 0))
 	defer t.Stop()
 	select {
