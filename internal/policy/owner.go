@@ -1,0 +1,488 @@
+package policy
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/volume"
+
+	"github.com/dockgate/dockgate/internal/dockerapi"
+)
+
+// OwnerLabel is the label that says which client created an object; its
+// value is the client certificate's CN.
+const OwnerLabel = "dockgate.owner"
+
+// ObjectKind is the kind of object an ownership check looks up.
+type ObjectKind uint8
+
+// The kinds owner isolation covers.
+const (
+	KindContainer ObjectKind = iota + 1
+	KindExec
+	KindVolume
+	KindNetwork
+)
+
+// String returns "container", "exec", "volume" or "network".
+func (k ObjectKind) String() string {
+	switch k {
+	case KindContainer:
+		return "container"
+	case KindExec:
+		return "exec"
+	case KindVolume:
+		return "volume"
+	case KindNetwork:
+		return "network"
+	}
+	return "unknown"
+}
+
+// OwnerPlan is what owner isolation asks of the gateway for one request.
+// Label and Filter are pure rewrites (Decision.Rewrite applies them);
+// Checks need the daemon.
+type OwnerPlan struct {
+	// Label: stamp OwnerLabel=CN on the create body (container, volume,
+	// network), overwriting whatever value the client sent.
+	Label bool
+	// Filter: add the filter label=OwnerLabel=CN to the "filters" query
+	// parameter (lists, prunes, events).
+	Filter bool
+	// Checks are the objects the request names that the caller must own,
+	// in the order to check them. The first one that fails answers 404
+	// with its NotFound message.
+	Checks []OwnerCheck
+}
+
+// OwnerCheck asks the gateway to make sure the caller owns one object.
+//
+// The gateway looks the object up with GET LookupPath() (dockerd resolves
+// an ID, an ID prefix or a name as it will for the request itself), reads
+// the answer with ParseLookup and checks Owned. An exec is owned through
+// its container: look the exec up, then its ContainerID as a container.
+// When the object is missing or not owned, answer 404 with NotFound(), the
+// message dockerd gives for a missing object, so that a client cannot
+// tell another client's object from none at all.
+type OwnerCheck struct {
+	Kind ObjectKind
+	// Ref is how the request names the object: ID, ID prefix or name.
+	Ref string
+	// Field is where the request names it: "path", "query container",
+	// "HostConfig.VolumesFrom[0]", "Container".
+	Field string
+	// CreateMissing (volumes a container create names): a missing volume
+	// is not an error; dockerd would create it unlabelled, so the gateway
+	// creates it first with NewOwnedVolume, then checks the owner in the
+	// answer (another client may have created it first).
+	CreateMissing bool
+	// Pin: Ref is the object the request path names. After a successful
+	// check the gateway should forward PinnedPath(route, lookup.ID), so
+	// that dockerd acts on the object that was checked even if the name is
+	// taken over in between.
+	Pin bool
+}
+
+// LookupPath is the Engine API path that inspects the object
+// (unversioned: dockerd answers it with its default version).
+func (c OwnerCheck) LookupPath() string {
+	ref := url.PathEscape(c.Ref)
+	switch c.Kind {
+	case KindContainer:
+		return "/containers/" + ref + "/json"
+	case KindExec:
+		return "/exec/" + ref + "/json"
+	case KindVolume:
+		return "/volumes/" + ref
+	case KindNetwork:
+		return "/networks/" + ref
+	}
+	return ""
+}
+
+// NotFound returns the 404 message dockerd gives for a missing object of
+// the kind.
+func (c OwnerCheck) NotFound() string {
+	switch c.Kind {
+	case KindExec:
+		return "No such exec instance: " + c.Ref
+	case KindVolume:
+		return "get " + c.Ref + ": no such volume"
+	case KindNetwork:
+		return "network " + c.Ref + " not found"
+	}
+	return "No such container: " + c.Ref
+}
+
+// NotFoundStatus is the status of a failed ownership check.
+const NotFoundStatus = http.StatusNotFound
+
+// Lookup is what an inspect answer says about ownership.
+type Lookup struct {
+	// ID is the object's full ID (a volume's name).
+	ID string
+	// Labels are the object's labels (nil for an exec).
+	Labels map[string]string
+	// ContainerID is an exec's container.
+	ContainerID string
+}
+
+// ParseLookup reads the answer to GET LookupPath() for an object of the
+// given kind.
+func ParseLookup(kind ObjectKind, body []byte) (Lookup, error) {
+	var l Lookup
+	var err error
+	switch kind {
+	case KindContainer:
+		var v struct {
+			ID     string `json:"Id"`
+			Config *struct{ Labels map[string]string }
+		}
+		if err = json.Unmarshal(body, &v); err == nil {
+			l.ID = v.ID
+			if v.Config != nil {
+				l.Labels = v.Config.Labels
+			}
+		}
+	case KindExec:
+		var v struct{ ID, ContainerID string }
+		if err = json.Unmarshal(body, &v); err == nil {
+			l.ID, l.ContainerID = v.ID, v.ContainerID
+		}
+	case KindVolume:
+		var v struct {
+			Name   string
+			Labels map[string]string
+		}
+		if err = json.Unmarshal(body, &v); err == nil {
+			l.ID, l.Labels = v.Name, v.Labels
+		}
+	case KindNetwork:
+		var v struct {
+			ID     string `json:"Id"`
+			Labels map[string]string
+		}
+		if err = json.Unmarshal(body, &v); err == nil {
+			l.ID, l.Labels = v.ID, v.Labels
+		}
+	default:
+		return l, fmt.Errorf("failed to read %s lookup: unknown kind", kind)
+	}
+	if err != nil {
+		return Lookup{}, fmt.Errorf("failed to read %s lookup: %w", kind, err)
+	}
+	if l.ID == "" {
+		return Lookup{}, fmt.Errorf("failed to read %s lookup: no ID in the answer", kind)
+	}
+	return l, nil
+}
+
+// Owned reports whether the looked-up object belongs to cn. An exec's
+// lookup has no labels: check its ContainerID as a container instead.
+func (l Lookup) Owned(cn string) bool { return OwnedBy(l.Labels, cn) }
+
+// OwnedBy reports whether labels carry OwnerLabel=cn. An empty CN owns
+// nothing, so an unlabelled object is never anybody's.
+func OwnedBy(labels map[string]string, cn string) bool {
+	v, ok := labels[OwnerLabel]
+	return ok && cn != "" && v == cn
+}
+
+// NewOwnedVolume is the body of the volume create the gateway sends for an
+// OwnerCheck with CreateMissing.
+func NewOwnedVolume(name, cn string) *volume.CreateRequest {
+	return &volume.CreateRequest{Name: name, Labels: map[string]string{OwnerLabel: cn}}
+}
+
+// PinnedPath returns the request path with the object it names replaced
+// by id (the full ID a lookup returned), keeping the version prefix and
+// the rest of the path. ok is false when the route names no object or id
+// is not a plain ID or name.
+func PinnedPath(r dockerapi.Route, id string) (p string, ok bool) {
+	prefix := targetPrefix(r.Op)
+	if prefix == "" || r.Target == "" || !plainName(id) ||
+		!strings.HasPrefix(r.Path, prefix) || !strings.HasPrefix(r.Path[len(prefix):], r.Target) {
+		return "", false
+	}
+	p = prefix + id + r.Path[len(prefix)+len(r.Target):]
+	if r.Version != "" {
+		p = "/v" + r.Version + p
+	}
+	return p, true
+}
+
+func targetPrefix(op dockerapi.Operation) string {
+	switch op.Object() {
+	case "container", "checkpoint":
+		return "/containers/"
+	case "exec":
+		return "/exec/"
+	case "volume":
+		return "/volumes/"
+	case "network":
+		return "/networks/"
+	}
+	return ""
+}
+
+// plainName: the characters of IDs and volume names, nothing a path
+// would need to escape.
+func plainName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// AddOwnerFilter returns a "filters" value that keeps the client's
+// filters and adds label=OwnerLabel=cn. Docker requires every label
+// filter to match, so the client can narrow the result but never widen
+// it. raw may be empty or in either of the formats dockerd reads.
+func AddOwnerFilter(raw, cn string) (string, error) {
+	f, err := dockerapi.ParseFilters(raw)
+	if err != nil {
+		return "", err
+	}
+	f.Add("label", OwnerLabel+"="+cn)
+	return f.Encode(), nil
+}
+
+// StampOwner sets OwnerLabel=cn on a decoded create body (container,
+// volume or network), replacing a client-supplied value. It reports
+// whether body was such a body.
+func StampOwner(body any, cn string) bool {
+	switch b := body.(type) {
+	case *dockerapi.ContainerCreate:
+		b.SetLabel(OwnerLabel, cn)
+	case *volume.CreateRequest:
+		b.Labels = dockerapi.WithLabel(b.Labels, OwnerLabel, cn)
+	case *network.CreateRequest:
+		b.Labels = dockerapi.WithLabel(b.Labels, OwnerLabel, cn)
+	default:
+		return false
+	}
+	return true
+}
+
+// Rewrite applies the rewrites of d.Owner to req: the owner label on the
+// create body, the owner filter on the query (req.Query is changed in
+// place, and created when nil). It reports what changed, so that the
+// gateway re-encodes only that: the query with req.Query.Encode(), the
+// body with dockerapi.Encode(req.Body).
+func (d *Decision) Rewrite(req *Request) (queryChanged, bodyChanged bool, err error) {
+	if d.Owner.Filter {
+		f, err := AddOwnerFilter(req.Query.Get("filters"), d.CN)
+		if err != nil {
+			return false, false, err
+		}
+		if req.Query == nil {
+			req.Query = url.Values{}
+		}
+		req.Query["filters"] = []string{f}
+		queryChanged = true
+	}
+	if d.Owner.Label {
+		if !StampOwner(req.Body, d.CN) {
+			return queryChanged, false, fmt.Errorf("failed to stamp the owner label: %s has no labelled body", d.Op)
+		}
+		bodyChanged = true
+	}
+	return queryChanged, bodyChanged, nil
+}
+
+// isolationUncovered are the operations owner isolation cannot confine:
+// system.df lists every container and volume, and swarm objects
+// (services, tasks, secrets, configs, nodes, the swarm) carry no owner.
+var isolationUncovered = func() dockerapi.OpSet {
+	var s dockerapi.OpSet
+	s.Add(dockerapi.OpSystemDF)
+	for _, op := range dockerapi.Operations() {
+		switch op.Object() {
+		case "service", "task", "secret", "config", "node", "swarm":
+			s.Add(op)
+		}
+	}
+	return s
+}()
+
+// filteredOps take the owner filter: they list, prune or report objects.
+var filteredOps = func() dockerapi.OpSet {
+	var s dockerapi.OpSet
+	addOps(&s, []dockerapi.Operation{
+		dockerapi.OpContainerList, dockerapi.OpContainerPrune,
+		dockerapi.OpVolumeList, dockerapi.OpVolumePrune,
+		dockerapi.OpNetworkList, dockerapi.OpNetworkPrune,
+		dockerapi.OpSystemEvents,
+	})
+	return s
+}()
+
+// isolate plans owner isolation for a request.
+func (r *role) isolate(id Identity, req *Request, plan *OwnerPlan) *violation {
+	op := req.Route.Op
+	if id.CN == "" {
+		return &violation{reason: "owner isolation needs a client certificate with a CN", hint: "issue the client a certificate with a name"}
+	}
+	if isolationUncovered.Has(op) {
+		return &violation{reason: op.String() + " is not confined by owner isolation (it reaches other clients' objects)",
+			hint: "give clients that need it a role without owner_isolation"}
+	}
+	if filteredOps.Has(op) {
+		plan.Filter = true
+		if v := r.isolateFilters(req, plan); v != nil {
+			return v
+		}
+	}
+	if kind := targetKind(op); kind != 0 && req.Route.Target != "" {
+		plan.add(OwnerCheck{Kind: kind, Ref: req.Route.Target, Field: "path", Pin: true})
+	}
+	switch op {
+	case dockerapi.OpContainerCreate:
+		plan.Label = true
+		if c, ok := req.Body.(*dockerapi.ContainerCreate); ok {
+			isolateCreate(c, plan)
+		}
+	case dockerapi.OpVolumeCreate, dockerapi.OpNetworkCreate:
+		plan.Label = true
+	case dockerapi.OpContainerCommit:
+		plan.add(OwnerCheck{Kind: KindContainer, Ref: req.Query.Get("container"), Field: "query container"})
+	case dockerapi.OpNetworkConnect:
+		if c, ok := req.Body.(*network.ConnectRequest); ok {
+			plan.add(OwnerCheck{Kind: KindContainer, Ref: c.Container, Field: "Container"})
+		}
+	case dockerapi.OpNetworkDisconnect:
+		if c, ok := req.Body.(*network.DisconnectRequest); ok {
+			plan.add(OwnerCheck{Kind: KindContainer, Ref: c.Container, Field: "Container"})
+		}
+	case dockerapi.OpImageBuild:
+		if mode, ok := strings.CutPrefix(req.Query.Get("networkmode"), "container:"); ok {
+			plan.add(OwnerCheck{Kind: KindContainer, Ref: mode, Field: "query networkmode"})
+		}
+	}
+	return nil
+}
+
+// isolateFilters checks the "filters" value the owner filter is added to,
+// and the references a container list can make to other containers.
+func (r *role) isolateFilters(req *Request, plan *OwnerPlan) *violation {
+	f, err := dockerapi.ParseFilters(req.Query.Get("filters"))
+	if err != nil {
+		return &violation{field: "query filters", reason: "query filters is invalid: " + err.Error(), status: http.StatusBadRequest,
+			hint: `use {"name":{"value":true}}`}
+	}
+	if req.Route.Op != dockerapi.OpContainerList {
+		return nil
+	}
+	// since and before name a container: dockerd answers "No such
+	// container" for one that does not exist.
+	for _, key := range []string{"since", "before"} {
+		if ref := req.Query.Get(key); ref != "" {
+			plan.add(OwnerCheck{Kind: KindContainer, Ref: ref, Field: "query " + key})
+		}
+		for _, ref := range sortedKeys(f[key]) {
+			plan.add(OwnerCheck{Kind: KindContainer, Ref: ref, Field: "query filters " + key})
+		}
+	}
+	return nil
+}
+
+func targetKind(op dockerapi.Operation) ObjectKind {
+	switch op.Object() {
+	case "container", "checkpoint":
+		return KindContainer
+	case "exec":
+		return KindExec
+	case "volume":
+		return KindVolume
+	case "network":
+		return KindNetwork
+	}
+	return 0
+}
+
+// isolateCreate adds a check for every object a container create names:
+// containers whose namespaces, volumes or links it takes, volumes it
+// mounts and networks it joins.
+func isolateCreate(c *dockerapi.ContainerCreate, plan *OwnerPlan) {
+	isolateHostConfig("HostConfig.", c.HostConfig, plan)
+	if c.LegacyHostConfig != nil {
+		isolateHostConfig("", c.LegacyHostConfig, plan)
+	}
+	if c.NetworkingConfig != nil {
+		for _, name := range sortedKeys(c.NetworkingConfig.EndpointsConfig) {
+			isolateNetwork("NetworkingConfig.EndpointsConfig", name, plan)
+		}
+	}
+}
+
+func isolateHostConfig(prefix string, hc *container.HostConfig, plan *OwnerPlan) {
+	isolateNetwork(prefix+"NetworkMode", string(hc.NetworkMode), plan)
+	for _, m := range []struct{ field, mode string }{
+		{"PidMode", string(hc.PidMode)},
+		{"IpcMode", string(hc.IpcMode)},
+		{"Cgroup", string(hc.Cgroup)},
+	} {
+		if ref, ok := strings.CutPrefix(m.mode, "container:"); ok {
+			plan.add(OwnerCheck{Kind: KindContainer, Ref: ref, Field: prefix + m.field})
+		}
+	}
+	for i, vf := range hc.VolumesFrom {
+		ref, _, _ := strings.Cut(vf, ":")
+		plan.add(OwnerCheck{Kind: KindContainer, Ref: ref, Field: fmt.Sprintf("%sVolumesFrom[%d]", prefix, i)})
+	}
+	for i, link := range hc.Links {
+		ref, _, _ := strings.Cut(link, ":")
+		plan.add(OwnerCheck{Kind: KindContainer, Ref: strings.TrimPrefix(ref, "/"), Field: fmt.Sprintf("%sLinks[%d]", prefix, i)})
+	}
+	for i, b := range hc.Binds {
+		if spec := ParseBind(b); spec.Source != "" && !spec.IsBind() {
+			plan.add(OwnerCheck{Kind: KindVolume, Ref: spec.Source, Field: fmt.Sprintf("%sBinds[%d]", prefix, i), CreateMissing: true})
+		}
+	}
+	for i, m := range hc.Mounts {
+		if m.Type == "volume" && m.Source != "" {
+			plan.add(OwnerCheck{Kind: KindVolume, Ref: m.Source, Field: fmt.Sprintf("%sMounts[%d].Source", prefix, i), CreateMissing: true})
+		}
+	}
+}
+
+// predefinedNetworks are the networks dockerd creates itself; every
+// client may use them (they carry no owner).
+var predefinedNetworks = map[string]bool{"": true, "default": true, "bridge": true, "none": true, "host": true}
+
+// isolateNetwork adds the check a network mode or joined network needs:
+// the container whose network it shares, or a user-defined network.
+func isolateNetwork(field, mode string, plan *OwnerPlan) {
+	if ref, ok := strings.CutPrefix(mode, "container:"); ok {
+		plan.add(OwnerCheck{Kind: KindContainer, Ref: ref, Field: field})
+		return
+	}
+	if !predefinedNetworks[mode] {
+		plan.add(OwnerCheck{Kind: KindNetwork, Ref: mode, Field: field})
+	}
+}
+
+// add appends a check unless the same object is checked already.
+func (p *OwnerPlan) add(c OwnerCheck) {
+	if c.Ref == "" {
+		return // nothing named: dockerd refuses the request itself
+	}
+	for i := range p.Checks {
+		if p.Checks[i].Kind == c.Kind && p.Checks[i].Ref == c.Ref {
+			p.Checks[i].Pin = p.Checks[i].Pin || c.Pin
+			return
+		}
+	}
+	p.Checks = append(p.Checks, c)
+}

@@ -1,0 +1,321 @@
+package policy
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"sort"
+
+	"github.com/dockgate/dockgate/internal/config"
+	"github.com/dockgate/dockgate/internal/dockerapi"
+)
+
+// Policy is the compiled roles of one config. It is immutable and safe
+// for concurrent use; a reload compiles a new one.
+type Policy struct {
+	roles map[string]*role
+}
+
+// Compile compiles the built-in roles and the roles the config declares.
+// It reports every problem as a *config.FieldError (joined); a config that
+// passed Validate compiles.
+func Compile(cfg *config.Config) (*Policy, error) {
+	p := &Policy{roles: make(map[string]*role, len(config.BuiltinRoles)+len(cfg.Roles))}
+	for _, name := range config.BuiltinRoles {
+		p.roles[name] = compileBuiltin(name)
+	}
+	var errs []error
+	for _, name := range sortedKeys(cfg.Roles) {
+		if config.IsBuiltinRole(name) {
+			errs = append(errs, &config.FieldError{Field: "roles." + name, Msg: "is a built-in role and cannot be redefined"})
+			continue
+		}
+		spec := cfg.Roles[name]
+		r, err := compileRole(name, &spec)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p.roles[name] = r
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Roles lists the role names the policy knows, sorted.
+func (p *Policy) Roles() []string { return sortedKeys(p.roles) }
+
+// Allowed returns the operations a role's allow list matches (before
+// guardrails and owner isolation), in table order.
+func (p *Policy) Allowed(roleName string) []dockerapi.Operation {
+	r := p.roles[roleName]
+	if r == nil {
+		return nil
+	}
+	return r.allow.Ops()
+}
+
+// Identity is who asks: the verified certificate's CN and groups.
+type Identity struct {
+	CN     string
+	Groups []string
+}
+
+// Request is what Decide judges.
+type Request struct {
+	// Route is the request as dockerd routes it: dockerapi.Classify, then
+	// dockerapi.Refine with the query.
+	Route dockerapi.Route
+	// Query is the parsed query (dockerapi.ParseQuery); nil is none.
+	Query url.Values
+	// Body is the decoded JSON body (dockerapi.DecodeBody) of an operation
+	// for which NeedsBody is true; nil otherwise. Decide denies such an
+	// operation without one rather than guess.
+	Body any
+}
+
+// Effect is what the gateway does with a request.
+type Effect uint8
+
+const (
+	// Deny: answer Decision.Status with Decision.Message. The zero value,
+	// so that a forgotten Decision never lets anything through.
+	Deny Effect = iota
+	// Allow: forward the request.
+	Allow
+	// WouldDeny: a role in audit mode would deny it; forward it anyway and
+	// record would_deny.
+	WouldDeny
+)
+
+// String returns "deny", "allow" or "would_deny", as the audit log
+// writes it.
+func (e Effect) String() string {
+	switch e {
+	case Allow:
+		return "allow"
+	case WouldDeny:
+		return "would_deny"
+	}
+	return "deny"
+}
+
+// Decision is Decide's answer.
+type Decision struct {
+	Effect Effect
+	// Op is the operation decided on.
+	Op dockerapi.Operation
+	// CN and Role are who asked, for messages and the owner label.
+	CN, Role string
+	// Rule is the role entry that decided: "roles.ci.allow[0] container.*"
+	// for an allowed request, the setting that would allow a denied one
+	// ("roles.ci.containers.privileged").
+	Rule string
+	// Reason says why a request is denied: "HostConfig.Privileged is not
+	// allowed". Empty when allowed.
+	Reason string
+	// Field is the body or query field that was denied
+	// ("HostConfig.Privileged", "query networkmode"); empty when the
+	// operation itself is.
+	Field string
+	// Fix says how to allow it: "allow it with
+	// roles.ci.containers.privileged: true". Empty when no setting can.
+	Fix string
+	// Status is the HTTP status of a denial: 403, or 400 for a request the
+	// policy cannot judge (an invalid filters value, an unknown mount
+	// type), 500 when the gateway did not pass the body NeedsBody asks for.
+	// 0 when allowed.
+	Status int
+	// Owner is what owner isolation asks of the gateway; zero for roles
+	// without it.
+	Owner OwnerPlan
+}
+
+// Forward reports whether the gateway forwards the request (Allow or
+// WouldDeny).
+func (d *Decision) Forward() bool { return d.Effect != Deny }
+
+// Message is the sentence a denial answers with, in Docker's error
+// message style, e.g. "dockgate: denied container.create for ci-7 (role
+// ci): HostConfig.Privileged is not allowed; allow it with
+// roles.ci.containers.privileged: true". For WouldDeny it says "would
+// deny"; for Allow it is empty.
+func (d *Decision) Message() string {
+	verb := "denied"
+	switch d.Effect {
+	case Allow:
+		return ""
+	case WouldDeny:
+		verb = "would deny"
+	}
+	s := "dockgate: " + verb + " " + d.Op.String() + " for " + d.CN
+	if d.Role != "" {
+		s += " (role " + d.Role + ")"
+	}
+	s += ": " + d.Reason
+	if d.Fix != "" {
+		s += "; " + d.Fix
+	}
+	return s
+}
+
+// NeedsBody reports whether Decide reads the decoded body of op: the
+// operations with guardrails on their body, and those whose body names
+// an object owner isolation checks. The gateway decodes every JSON body
+// with dockerapi.DecodeBody anyway (to refuse ambiguous ones); NeedsBody
+// says which decoded bodies it must pass on in Request.Body.
+func NeedsBody(op dockerapi.Operation) bool {
+	return bodyOps.Has(op)
+}
+
+var bodyOps = func() dockerapi.OpSet {
+	var s dockerapi.OpSet
+	addOps(&s, []dockerapi.Operation{
+		dockerapi.OpContainerCreate,
+		dockerapi.OpContainerUpdate,
+		dockerapi.OpContainerExec,
+		dockerapi.OpVolumeCreate,
+		dockerapi.OpNetworkCreate,
+		dockerapi.OpNetworkConnect,
+		dockerapi.OpNetworkDisconnect,
+		dockerapi.OpServiceCreate,
+		dockerapi.OpServiceUpdate,
+	})
+	return s
+}()
+
+// Decide judges one request of a client with the given role (the role
+// config.MatchClient found; "" when none did). It never fails: anything it
+// cannot judge is denied. For an operation whose path says everything it
+// does not allocate.
+func (p *Policy) Decide(id Identity, roleName string, req Request) Decision {
+	d := Decision{Op: req.Route.Op, CN: id.CN, Role: roleName}
+	r := p.roles[roleName]
+	if r == nil {
+		d.Reason = "no role: no clients: entry matches this identity"
+		if roleName != "" {
+			d.Reason = "role " + roleName + " is not defined"
+		}
+		d.Status = http.StatusForbidden
+		return d
+	}
+	if v := r.decide(id, &req, &d.Owner); v != nil {
+		r.deny(&d, v)
+		return d
+	}
+	d.Effect = Allow
+	d.Rule = r.rules[req.Route.Op]
+	return d
+}
+
+// deny fills a denial in; in audit mode it becomes WouldDeny.
+func (r *role) deny(d *Decision, v *violation) {
+	d.Effect = Deny
+	if r.audit {
+		d.Effect = WouldDeny
+	}
+	d.Field, d.Reason = v.field, v.reason
+	d.Status = v.status
+	if d.Status == 0 {
+		d.Status = http.StatusForbidden
+	}
+	if v.knob != "" {
+		d.Rule = r.knobPath(v.knob)
+	}
+	d.Fix = r.fix(v)
+}
+
+// violation is one reason to deny.
+type violation struct {
+	field  string // body or query field, "" for the operation itself
+	reason string // the sentence after "for CN (role R): "
+	knob   string // the setting that allows it, relative to the role: "containers.privileged"
+	item   string // for list settings, the entry to add: "SYS_ADMIN"
+	hint   string // the fix when no setting allows it
+	status int    // 0 means 403
+}
+
+// Settings a violation can name.
+const (
+	knobAllow               = "allow"
+	knobAdminOperations     = "admin_operations"
+	knobPrivileged          = "containers.privileged"
+	knobCapabilities        = "containers.capabilities"
+	knobBindMounts          = "containers.bind_mounts"
+	knobVolumeDriverOptions = "containers.volume_driver_options"
+	knobVolumesFrom         = "containers.volumes_from"
+	knobHostNamespaces      = "containers.host_namespaces"
+	knobContainerNamespaces = "containers.container_namespaces"
+	knobDevices             = "containers.devices"
+	knobDeviceRequests      = "containers.device_requests"
+	knobUnconfined          = "containers.unconfined"
+	knobSysctls             = "containers.sysctls"
+	knobRuntimes            = "containers.runtimes"
+	knobCgroupParent        = "containers.cgroup_parent"
+	knobAnnotations         = "containers.annotations"
+	knobBuildHostNetwork    = "builds.host_network"
+	knobBuildRemoteContext  = "builds.remote_context"
+	knobBuildkitGRPC        = "builds.buildkit_grpc"
+)
+
+// decide runs the checks in order: the route, the allow list, admin
+// operations, the operation's guardrails, then owner isolation. In audit
+// mode owner isolation plans its rewrites and checks even for a request
+// that would be denied, because the gateway forwards it.
+func (r *role) decide(id Identity, req *Request, plan *OwnerPlan) *violation {
+	v := r.check(req)
+	if r.isolation && (v == nil || r.audit) && req.Route.Op != dockerapi.OpUnknownRoute {
+		if iv := r.isolate(id, req, plan); v == nil {
+			v = iv
+		}
+	}
+	return v
+}
+
+func (r *role) check(req *Request) *violation {
+	op := req.Route.Op
+	if op == dockerapi.OpUnknownRoute {
+		return &violation{reason: "dockerd has no route for " + req.Route.Path, hint: "see docs/OPERATIONS.md for the Engine API routes"}
+	}
+	if !r.allow.Has(op) {
+		return &violation{reason: op.String() + " is not allowed", knob: knobAllow, item: op.String()}
+	}
+	if r.unrestricted {
+		return nil
+	}
+	if adminOnly.Has(op) && !r.adminOps {
+		return &violation{reason: op.String() + " is an admin operation (plugins, swarm and nodes act as root on the host or the cluster)", knob: knobAdminOperations}
+	}
+	return r.guard(req)
+}
+
+// adminOnly are the operations only admin (or a role with
+// admin_operations) may perform, whatever its allow list says: plugins
+// run as root with the privileges they ask for, and the swarm and its
+// nodes decide where everything runs.
+var adminOnly = func() dockerapi.OpSet {
+	var s dockerapi.OpSet
+	addOps(&s, []dockerapi.Operation{
+		dockerapi.OpPluginInstall, dockerapi.OpPluginUpgrade, dockerapi.OpPluginCreate,
+		dockerapi.OpPluginSet, dockerapi.OpPluginEnable, dockerapi.OpPluginDisable,
+		dockerapi.OpPluginDelete, dockerapi.OpPluginPush,
+		dockerapi.OpSwarmInit, dockerapi.OpSwarmJoin, dockerapi.OpSwarmLeave,
+		dockerapi.OpSwarmUpdate, dockerapi.OpSwarmUnlockKey, dockerapi.OpSwarmUnlock,
+		dockerapi.OpNodeUpdate, dockerapi.OpNodeDelete,
+	})
+	return s
+}()
+
+// AdminOnly reports whether op needs the admin role or admin_operations.
+func AdminOnly(op dockerapi.Operation) bool { return adminOnly.Has(op) }
