@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"testing"
@@ -192,4 +193,39 @@ func startBenchGateway(b *testing.B, upstream string) (string, *tls.Config) {
 		b.Fatal(fmt.Errorf("gateway does not answer: %w", err))
 	}
 	return ln.Addr().String(), clientTLS
+}
+
+// BenchmarkGatewayIdleConn opens b.N mTLS connections that each complete
+// one GET /_ping and then stay idle, and reports the memory the process
+// holds per connection after a GC: goroutine stacks and heap (client-side
+// tls.Conn objects included, a few KiB each). Run it with a fixed count:
+//
+//	go test ./bench -run '^$' -bench GatewayIdleConn -benchtime 1000x -memprofile /tmp/idle.prof
+func BenchmarkGatewayIdleConn(b *testing.B) {
+	addr, clientTLS := startBenchGateway(b, benchUpstream(b))
+	before := memAfterGC()
+	dialer := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second}, Config: clientTLS}
+	conns := make([]net.Conn, 0, b.N)
+	defer func() { closeAll(conns) }()
+	for range b.N {
+		conn, err := openOne(context.Background(), dialer, addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns = append(conns, conn)
+	}
+	b.StopTimer()
+	time.Sleep(time.Second) // let the gateway's goroutines park
+	after := memAfterGC()
+	n := float64(b.N)
+	b.ReportMetric(float64(after.StackInuse-before.StackInuse)/n, "stack-B/conn")
+	b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/n, "heap-B/conn")
+	b.ReportMetric(float64(after.Sys-before.Sys)/n, "sys-B/conn")
+}
+
+func memAfterGC() runtime.MemStats {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m
 }

@@ -26,6 +26,9 @@ type idleResult struct {
 	conns            int
 	baseRSS, idleRSS int64
 	peakRSS          int64
+	// Private (anonymous) memory: heap, stacks, runtime. The rest of the
+	// RSS is pages of the dockgate binary itself.
+	baseAnon, idleAnon int64
 }
 
 // measureIdle starts a fresh ECDSA gateway, reads its RSS, opens n mTLS
@@ -46,6 +49,9 @@ func measureIdle(ctx context.Context, env *environment, n int, log io.Writer) (*
 	if res.baseRSS, err = procStatusBytes(g.pid(), "VmRSS"); err != nil {
 		return nil, err
 	}
+	if res.baseAnon, err = procStatusBytes(g.pid(), "RssAnon"); err != nil {
+		return nil, err
+	}
 	cfg, err := env.states[gatewayECDSA].clientTLS()
 	if err != nil {
 		return nil, err
@@ -57,6 +63,9 @@ func measureIdle(ctx context.Context, env *environment, n int, log io.Writer) (*
 	}
 	time.Sleep(idleSettle)
 	if res.peakRSS, res.idleRSS, err = g.memory(); err != nil {
+		return nil, err
+	}
+	if res.idleAnon, err = procStatusBytes(g.pid(), "RssAnon"); err != nil {
 		return nil, err
 	}
 	return res, nil

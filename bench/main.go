@@ -85,7 +85,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.streamRounds, "stream-rounds", 5, "interleaved rounds of the image export")
 	fs.IntVar(&o.idleConns, "idle-conns", 1000, "idle mTLS connections held open for the memory measurement")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (certificates, logs)")
-	fs.BoolVar(&o.quick, "quick", false, "smoke run: 1 round, short cells, a 20 MB image, 100 idle connections")
+	fs.BoolVar(&o.quick, "quick", false, "smoke run: 1 round, short cells, a 20 MB image, 100 idle connections (flags given explicitly win)")
 	fs.BoolVar(&o.skipStreaming, "skip-streaming", false, "skip the image export")
 	fs.StringVar(&o.profile, "profile", "auto", "CPU profile of the gateway process with perf: auto (under the loads whose targets were missed), always, off")
 	fs.Var(&o.gatewayEnv, "gateway-env", "KEY=VALUE for the gateway processes, e.g. GOMAXPROCS=1 or GOGC=200 (repeatable)")
@@ -98,14 +98,35 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, err
 	}
 	if o.quick {
-		o.rounds, o.duration, o.warmup = 1, 300*time.Millisecond, 100*time.Millisecond
-		o.imageMB, o.streamRounds, o.idleConns = 20, 1, 100
+		o.applyQuick(fs)
 	}
 	if err := o.validate(); err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return o, err
 	}
 	return o, nil
+}
+
+// applyQuick shortens everything the command line did not set.
+func (o *options) applyQuick(fs *flag.FlagSet) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	quick := []struct {
+		flag  string
+		apply func()
+	}{
+		{"rounds", func() { o.rounds = 1 }},
+		{"duration", func() { o.duration = 300 * time.Millisecond }},
+		{"warmup", func() { o.warmup = 100 * time.Millisecond }},
+		{"image-mb", func() { o.imageMB = 20 }},
+		{"stream-rounds", func() { o.streamRounds = 1 }},
+		{"idle-conns", func() { o.idleConns = 100 }},
+	}
+	for _, q := range quick {
+		if !set[q.flag] {
+			q.apply()
+		}
+	}
 }
 
 func (o options) validate() error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/dockgate/dockgate/bench/internal/load"
@@ -77,6 +78,10 @@ type sample struct {
 	gatewayCPU time.Duration
 	// gatewaySwitches is the gateway's thread context switches per request.
 	gatewaySwitches float64
+	// totalCPU is the CPU time per request of the load generator, dockerd
+	// and the gateway together: unlike req/s, it hardly depends on what
+	// else runs on the machine.
+	totalCPU time.Duration
 }
 
 // matrixResult holds every round's samples: [scenario][contender][round].
@@ -113,15 +118,21 @@ func runMatrix(ctx context.Context, env *environment, opts options, log io.Write
 func (env *environment) measure(ctx context.Context, sc scenario, id string, opts options) (sample, error) {
 	spec := load.Spec{Path: sc.path, Concurrency: sc.concurrency, Mode: sc.mode,
 		Warmup: opts.warmup, Duration: opts.duration, MaxRequests: opts.maxRequests}
-	gw := env.gatewayFor(id)
-	var before gatewayUsage
-	if gw != nil {
-		var err error
-		if before, err = usageOf(gw); err != nil {
-			return sample{}, err
+	pids := env.processes(id)
+	var before, after []usage
+	var usageErr error
+	spec.OnWindow = func(open bool) {
+		u, err := usageOf(pids)
+		if open {
+			before, usageErr = u, err
+		} else if usageErr == nil {
+			after, usageErr = u, err
 		}
 	}
 	r, err := load.Run(ctx, env.eps[id], spec)
+	if err == nil {
+		err = usageErr
+	}
 	if err != nil {
 		return sample{}, fmt.Errorf("%s via %s: %w", sc, contenderNames[id], err)
 	}
@@ -129,32 +140,57 @@ func (env *environment) measure(ctx context.Context, sc scenario, id string, opt
 	if r.Errors > 0 {
 		env.logf("%s via %s: %d errors, first: %v", sc, contenderNames[id], r.Errors, r.FirstErr)
 	}
-	if gw != nil {
-		after, err := usageOf(gw)
-		if err != nil {
-			return sample{}, err
+	// CPU is read as the window opens and closes, so it covers the
+	// recorded requests (in steady state: those in flight at either end
+	// balance out).
+	if n := r.Requests; n > 0 {
+		for i := range pids {
+			s.totalCPU += (after[i].cpu - before[i].cpu) / time.Duration(n)
 		}
-		if n := r.Requests + r.WarmupRequests; n > 0 {
-			s.gatewayCPU = (after.cpu - before.cpu) / time.Duration(n)
-			s.gatewaySwitches = float64(after.switches-before.switches) / float64(n)
+		if gw := len(pids) - 1; pids[gw].gateway {
+			s.gatewayCPU = (after[gw].cpu - before[gw].cpu) / time.Duration(n)
+			s.gatewaySwitches = float64(after[gw].switches-before[gw].switches) / float64(n)
 		}
 	}
 	return s, nil
 }
 
-// gatewayUsage is what a gateway process has used so far.
-type gatewayUsage struct {
+// process is one process whose CPU a cell accounts for.
+type process struct {
+	pid     int
+	gateway bool
+}
+
+// processes are those that serve contender id's requests: the load
+// generator (this process), dockerd, and the gateway last, if any.
+func (env *environment) processes(id string) []process {
+	ps := []process{{pid: os.Getpid()}, {pid: env.daemon.PID()}}
+	if gw := env.gatewayFor(id); gw != nil {
+		ps = append(ps, process{pid: gw.pid(), gateway: true})
+	}
+	return ps
+}
+
+// usage is what a process has used so far.
+type usage struct {
 	cpu      time.Duration
 	switches int64
 }
 
-func usageOf(g *gatewayProc) (gatewayUsage, error) {
-	cpu, err := cpuTime(g.pid())
-	if err != nil {
-		return gatewayUsage{}, err
+func usageOf(ps []process) ([]usage, error) {
+	out := make([]usage, len(ps))
+	for i, p := range ps {
+		cpu, err := cpuTime(p.pid)
+		if err != nil {
+			return nil, err
+		}
+		switches, err := contextSwitches(p.pid)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = usage{cpu, switches}
 	}
-	switches, err := contextSwitches(g.pid())
-	return gatewayUsage{cpu, switches}, err
+	return out, nil
 }
 
 func (env *environment) gatewayFor(id string) *gatewayProc {
@@ -173,6 +209,7 @@ type cellStats struct {
 	p50, p99     time.Duration
 	addedP50     time.Duration // p50 minus native's p50 in the same round
 	gatewayCPU   time.Duration
+	totalCPU     time.Duration
 	switches     float64 // gateway context switches per request
 	errors       int
 	hasReference bool
@@ -183,12 +220,13 @@ func (m *matrixResult) stats(i int, id string) cellStats {
 	samples := m.samples[i][id]
 	native := m.samples[i][contenderNative]
 	var rps, ratios, switches []float64
-	var p50s, p99s, added, cpu []time.Duration
+	var p50s, p99s, added, cpu, total []time.Duration
 	st := cellStats{hasReference: len(native) == len(samples)}
 	for r, s := range samples {
 		rps = append(rps, s.rps)
 		p50s, p99s = append(p50s, s.p50), append(p99s, s.p99)
 		cpu = append(cpu, s.gatewayCPU)
+		total = append(total, s.totalCPU)
 		switches = append(switches, s.gatewaySwitches)
 		st.errors += s.errors
 		if st.hasReference && native[r].rps > 0 {
@@ -199,6 +237,7 @@ func (m *matrixResult) stats(i int, id string) cellStats {
 	st.rps = load.Median(rps)
 	st.p50, st.p99 = load.MedianDuration(p50s), load.MedianDuration(p99s)
 	st.gatewayCPU = load.MedianDuration(cpu)
+	st.totalCPU = load.MedianDuration(total)
 	st.switches = load.Median(switches)
 	if len(ratios) > 0 {
 		st.ratio = load.Median(ratios)

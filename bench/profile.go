@@ -87,8 +87,10 @@ func perfReport(ctx context.Context, perf, data string, args ...string) ([]strin
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		line = strings.TrimSpace(strings.TrimSuffix(line, " - -"))
-		lines = append(lines, strings.Join(strings.Fields(line), " "))
+		// perf pads columns with spaces and ends lines with "-  -" for the
+		// (unused) parent and srcline columns.
+		line = strings.Join(strings.Fields(line), " ")
+		lines = append(lines, strings.TrimSuffix(line, " - -"))
 		if len(lines) == profileLines {
 			break
 		}

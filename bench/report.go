@@ -56,7 +56,10 @@ func (r *report) printHeader(w io.Writer) {
 		e.cpus, e.cpuModel, e.kernel, e.dockerd, e.goVersion)
 	fmt.Fprintf(w, "Method: %d interleaved rounds; each cell %s after a %s warm-up (not recorded); medians over rounds. "+
 		"\"x native\" is the ratio to dockerd's native TLS listener in the same round (median of the per-round ratios); "+
-		"\"p50 vs native\" likewise is the per-round difference of p50s.\n\n",
+		"\"p50 vs native\" likewise is the per-round difference of p50s. "+
+		"\"CPU/req, all\" is the CPU time of the load generator, dockerd and (for dockgate) the gateway during the window per recorded request; "+
+		"unlike req/s it hardly depends on other work on the machine. \"gateway ctx sw/req\" counts the gateway's threads "+
+		"put to sleep and woken (voluntary and involuntary context switches) per request.\n\n",
 		r.opts.rounds, r.opts.duration, r.opts.warmup)
 	fmt.Fprintf(w, "Keep-alive: one http.Transport, MaxIdleConnsPerHost = c, connections opened before the clock starts. "+
 		"New conn: keep-alive off and TLS session tickets off in the client, so every request is a TCP connect plus a full handshake "+
@@ -74,8 +77,8 @@ func (r *report) printHeader(w io.Writer) {
 }
 
 func (r *report) printMatrix(w io.Writer) {
-	fmt.Fprintln(w, "| scenario | contender | req/s | x native | p50 | p99 | p50 vs native | gateway CPU/req | gateway ctx sw/req |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| scenario | contender | req/s | x native | p50 | p99 | p50 vs native | CPU/req, all | gateway CPU/req | gateway ctx sw/req |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	m := r.matrix
 	for i, sc := range m.scenarios {
 		for _, id := range sc.contenders {
@@ -95,8 +98,9 @@ func (r *report) printMatrix(w io.Writer) {
 			if st.errors > 0 {
 				errs = fmt.Sprintf(" (%d errors)", st.errors)
 			}
-			fmt.Fprintf(w, "| %s | %s | %s%s | %s | %s | %s | %s | %s | %s |\n", sc, contenderNames[id],
-				formatCount(st.rps), errs, ratio, formatMicros(st.p50), formatMicros(st.p99), added, cpu, switches)
+			fmt.Fprintf(w, "| %s | %s | %s%s | %s | %s | %s | %s | %s | %s | %s |\n", sc, contenderNames[id],
+				formatCount(st.rps), errs, ratio, formatMicros(st.p50), formatMicros(st.p99), added,
+				formatMicros(st.totalCPU), cpu, switches)
 		}
 	}
 	fmt.Fprintln(w)
@@ -119,9 +123,11 @@ func (r *report) printStreams(w io.Writer) {
 func (r *report) printMemory(w io.Writer) {
 	fmt.Fprintf(w, "Gateway memory (ECDSA): peak RSS over the whole load run %s (VmHWM), %s at its end.",
 		formatBytes(r.peakRSS), formatBytes(r.endRSS))
-	if r.idle != nil {
-		fmt.Fprintf(w, " A fresh gateway: %s idle, %s with %d idle mTLS connections (each after one GET /_ping), peak %s.",
-			formatBytes(r.idle.baseRSS), formatBytes(r.idle.idleRSS), r.idle.conns, formatBytes(r.idle.peakRSS))
+	if i := r.idle; i != nil {
+		fmt.Fprintf(w, " A fresh gateway: RSS %s idle (%s of it private, the rest pages of the binary), "+
+			"%s with %d idle mTLS connections that each made one GET /_ping (%s private, peak %s): %.1f KiB per connection.",
+			formatBytes(i.baseRSS), formatBytes(i.baseAnon), formatBytes(i.idleRSS), i.conns, formatBytes(i.idleAnon),
+			formatBytes(i.peakRSS), float64(i.idleRSS-i.baseRSS)/1024/float64(i.conns))
 	}
 	fmt.Fprint(w, "\n\n")
 }

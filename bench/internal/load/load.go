@@ -80,6 +80,10 @@ type Spec struct {
 	// MaxRequests bounds the recorded requests; the run ends at whichever
 	// of Duration and MaxRequests comes first.
 	MaxRequests int
+	// OnWindow, if set, is called as the measuring window opens (true)
+	// and closes (false), for example to read CPU counters that should
+	// cover the recorded requests only.
+	OnWindow func(open bool)
 }
 
 // Result is what one run measured.
@@ -272,6 +276,9 @@ func (r *run) clock(ctx context.Context, spec Spec) error {
 	case <-ctx.Done():
 		return fmt.Errorf("warm-up: not every worker got an answer: %w", ctx.Err())
 	}
+	if spec.OnWindow != nil {
+		spec.OnWindow(true)
+	}
 	r.measureFrom = time.Now()
 	r.phase.Store(measuring)
 	select {
@@ -281,6 +288,9 @@ func (r *run) clock(ctx context.Context, spec Spec) error {
 		return ctx.Err()
 	}
 	r.measureTo = time.Now()
+	if spec.OnWindow != nil {
+		spec.OnWindow(false)
+	}
 	return nil
 }
 

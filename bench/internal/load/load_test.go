@@ -230,3 +230,33 @@ func TestStream(t *testing.T) {
 		t.Errorf("streamed %d bytes, want %d", n, len(payload))
 	}
 }
+
+func TestRunOnWindow(t *testing.T) {
+	c := newConnCounter(t, http.StatusOK)
+	var calls []bool
+	var atOpen int
+	res, err := Run(context.Background(), c.endpoint(), Spec{
+		Path: "/", Concurrency: 2, Duration: time.Minute, MaxRequests: 20,
+		OnWindow: func(open bool) {
+			calls = append(calls, open)
+			if open {
+				c.mu.Lock()
+				atOpen = c.paths["/"]
+				c.mu.Unlock()
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 2 || !calls[0] || calls[1] {
+		t.Fatalf("OnWindow calls %v, want [true false]", calls)
+	}
+	// Before the window opened the server saw the priming (one request
+	// per worker) and the warm-up, except warm-up requests still on the
+	// way (at most one per worker).
+	if most := 2 + res.WarmupRequests; atOpen > most || atOpen < most-2 {
+		t.Errorf("server had seen %d requests when the window opened, want %d..%d (priming 2 + warm-up %d, up to 2 in flight)",
+			atOpen, most-2, most, res.WarmupRequests)
+	}
+}
