@@ -14,12 +14,19 @@ import (
 // x509.SetFallbackRoots, which uses them only when the system has none.
 const FallbackPackage = "golang.org/x/crypto/x509roots/fallback"
 
-// fallbackMarker is the name of the fallback package's init function. The Go
-// linker keeps function names in pclntab, which -ldflags "-s -w" does not
-// strip, and an init function is never dead code, so the name is present
-// exactly when the package is linked in. Its bundle subpackage alone (which
-// dockgate's doctor imports to count the roots) has no init function.
-var fallbackMarker = []byte(FallbackPackage + ".init")
+// fallbackMarker is the name of the fallback package's init function as the
+// Go linker stores it in pclntab's function name table: NUL-terminated,
+// after the previous name's NUL. -ldflags "-s -w" does not strip pclntab
+// (the runtime needs it), and an init function is never dead code, so the
+// name is there exactly when the package is linked in. Its bundle
+// subpackage alone, which this package imports to count the roots, has no
+// init function. The marker is built at run time: as a constant it would
+// be a string in every binary that links this package.
+func fallbackMarker() []byte {
+	m := append([]byte{0}, FallbackPackage...)
+	m = append(m, ".init.0"...)
+	return append(m, 0)
+}
 
 // Binary describes an executable as the kernel and Go see it.
 type Binary struct {
@@ -87,7 +94,7 @@ func inspectELF(r io.ReaderAt, size int64) (Binary, error) {
 	}
 	if bi, err := buildinfo.Read(r); err == nil {
 		b.GoVersion = bi.GoVersion
-		b.FallbackLinked, err = containsBytes(io.NewSectionReader(r, 0, size), fallbackMarker)
+		b.FallbackLinked, err = containsBytes(io.NewSectionReader(r, 0, size), fallbackMarker())
 		if err != nil {
 			return Binary{}, fmt.Errorf("failed to read binary: %w", err)
 		}

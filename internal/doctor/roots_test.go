@@ -141,8 +141,10 @@ func TestInspectTrust(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(tmp, "missing.pem")
-	linked := write("linked-binary", []byte("ELF...golang.org/x/crypto/x509roots/fallback.init.0..."))
-	notLinked := write("plain-binary", []byte("ELF...golang.org/x/crypto/x509roots/fallback/bundle.Roots..."))
+	// Built at run time: as a literal, the marker would be in this test
+	// binary too (see TestFallbackMarkerNotSelfReferential).
+	linked := write("linked-binary", append(append([]byte("ELF\x00main.main"), fallbackMarker()...), "main.f\x00"...))
+	notLinked := write("plain-binary", []byte("ELF\x00golang.org/x/crypto/x509roots/fallback/bundle.Roots\x00golang.org/x/crypto/x509roots/fallback.init.0 in a doc string"))
 
 	tests := []struct {
 		name       string
@@ -202,5 +204,14 @@ func TestGodebugValue(t *testing.T) {
 		if got := godebugValue(tt.godebug, "x509usefallbackroots"); got != tt.want {
 			t.Errorf("godebugValue(%q) = %q, want %q", tt.godebug, got, tt.want)
 		}
+	}
+}
+
+// This test binary links the doctor package (and the fallback bundle, to
+// count it) but not the fallback package: the marker must not be found in
+// the package's own code.
+func TestFallbackMarkerNotSelfReferential(t *testing.T) {
+	if fb := InspectTrust(TrustOptions{}).Fallback; fb.Linked || fb.Error != "" {
+		t.Errorf("got %+v for a test binary without the fallback package, want not linked", fb)
 	}
 }

@@ -95,7 +95,7 @@ func inspectFallback(executable, godebug string) Fallback {
 			return fb
 		}
 	}
-	linked, err := fileContains(executable, fallbackMarker)
+	linked, err := fileContains(executable, fallbackMarker())
 	if err != nil {
 		fb.Error = err.Error()
 	}
