@@ -17,5 +17,10 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	args := os.Args[1:]
+	if isDockerPlugin(os.Args[0]) {
+		// Run by the docker CLI as docker-gate (see plugin.go).
+		args = dockerPluginArgs(args, os.Setenv)
+	}
+	os.Exit(run(args, os.Stdin, os.Stdout, os.Stderr))
 }

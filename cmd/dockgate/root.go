@@ -65,7 +65,7 @@ and onboarding that never copies a private key.`,
 
 	root.AddCommand(
 		newVersionCmd(a),
-		newInitCmd(a), newIssueCmd(a), newCertsCmd(a), newRevokeCmd(a), newCRLCmd(a), newRenewCmd(a),
+		newInitCmd(a), newIssueCmd(a), newCertsCmd(a), newRevokeCmd(a), newCRLCmd(a), withContextRenewal(a, newRenewCmd(a)),
 		newServeCmd(a),
 		newUpCmd(a),
 		newEnvCmd(a),
@@ -73,6 +73,7 @@ and onboarding that never copies a private key.`,
 		newDockerdConfigCmd(a),
 		newDoctorCmd(a),
 		newHealthcheckCmd(a),
+		newTokenCmd(a), newLoginCmd(a), newStatusCmd(a), newInstallPluginCmd(a), newPluginMetadataCmd(a),
 	)
 	return root
 }

@@ -25,6 +25,7 @@ type serveFlags struct {
 	adminListen string
 	upstream    string
 	serverCert  string
+	enroll      enrollFlags // enroll_wiring.go
 }
 
 func (f *serveFlags) register(cmd *cobra.Command) {
@@ -50,6 +51,7 @@ SIGHUP (or a change of the certificate or config files) reloads; SIGTERM drains.
 		},
 	}
 	f.register(cmd)
+	f.enroll.register(cmd)
 	return cmd
 }
 
@@ -74,6 +76,7 @@ func (a *app) loadConfig(f *serveFlags) (*config.Config, error) {
 	setIf(&cfg.AdminListen, f.adminListen)
 	setIf(&cfg.Upstream.URL, f.upstream)
 	setIf(&cfg.ServerCert, f.serverCert)
+	setIf(&cfg.Enroll.Listen, f.enroll.listen)
 	if err := cfg.Validate(); err != nil {
 		return nil, withHint(fmt.Errorf("invalid config: %w", err), "fix the fields named above")
 	}
@@ -118,11 +121,13 @@ func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags)
 	if f.configPath != "" {
 		watch = append(watch, f.configPath)
 	}
+	enr := a.prepareEnrollment(cfg, st, &f.enroll, log)
 	g, err := gateway.New(gateway.Options{
 		Load:       src.Load,
 		Revoked:    st.RevokedSerials,
 		WatchFiles: watch,
 		Logger:     log,
+		Local:      enr.local(),
 	})
 	if err != nil {
 		return err
@@ -130,6 +135,7 @@ func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	go reloadOnHUP(ctx, g)
+	enr.start(ctx, g)
 	return g.Serve(ctx)
 }
 

@@ -97,6 +97,7 @@ func (a *app) runUp(ctx context.Context, f *upFlags) error {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "\nReady. From this machine, run:\n  docker --context %s ps\n\n", upContextName)
+	f.serve.enroll = enrollFlags{passphraseFile: f.passphraseFile, passphrase: f.passphrase}
 	return a.runGateway(ctx, cfg, &f.serve)
 }
 

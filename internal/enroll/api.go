@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -103,14 +104,21 @@ func writeRefusal(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, errorResponse{Message: "dockgate: " + msg, Code: code})
 }
 
+// refusal is the gateway's error answer: its message, and the client's
+// error for its code, for errors.Is.
+type refusal struct {
+	msg  string
+	kind error
+}
+
+func (r *refusal) Error() string { return r.msg }
+func (r *refusal) Unwrap() error { return r.kind }
+
 // refusalError turns an error answer into the client's error.
 func refusalError(status int, body []byte) error {
 	var e errorResponse
 	if json.Unmarshal(body, &e) != nil || e.Message == "" {
 		return fmt.Errorf("the gateway answered %d %s", status, http.StatusText(status))
 	}
-	if sentinel, ok := codeErrors[e.Code]; ok {
-		return fmt.Errorf("%w (%s)", sentinel, e.Message)
-	}
-	return errors.New(e.Message)
+	return &refusal{msg: strings.TrimPrefix(e.Message, "dockgate: "), kind: codeErrors[e.Code]}
 }

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dockgate/dockgate/internal/authority"
+	"github.com/dockgate/dockgate/internal/enroll"
+	"github.com/dockgate/dockgate/internal/store"
+)
+
+func newTokenCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "token",
+		Short: "Create, list and revoke one-time enrollment tokens",
+		Long: `A token lets a new machine get a client certificate without a private key
+ever being copied: on that machine, 'dockgate login TOKEN' makes the key,
+checks the gateway's CA against the token, and writes a docker context.`,
+	}
+	cmd.AddCommand(newTokenCreateCmd(a), newTokenLsCmd(a), newTokenRevokeCmd(a))
+	return cmd
+}
+
+type tokenCreateFlags struct {
+	groups     []string
+	ttl        time.Duration
+	uses       int
+	certDays   int
+	addresses  []string
+	configPath string
+}
+
+func newTokenCreateCmd(a *app) *cobra.Command {
+	var f tokenCreateFlags
+	cmd := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a token for a new client; the token alone goes to standard output",
+		Long: `create makes a one-time token for a client called NAME. The token is printed
+alone on standard output (messages go to standard error), so it can be piped
+or captured. The state directory keeps only a hash of its secret.
+
+The token carries the enrollment addresses (by default every name and
+address in the gateway's server certificate, with the enrollment port), the
+SHA-256 of the CA's public key, and the secret. Certificates it yields are
+named NAME (then NAME-2, NAME-3, ... while NAME has a valid certificate).`,
+		Example: `  dockgate token create alice --group admins
+  dockgate token create ci --group builders --uses 5 --ttl 1h --cert-days 1
+  dockgate token create bob --address dock1.example.net:2386`,
+		Args: exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runTokenCreate(cmd.Context(), args[0], f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.groups, "group", nil, "group of the client's certificate (repeatable)")
+	fl.DurationVar(&f.ttl, "ttl", enroll.DefaultTokenTTL, "how long the token can be used")
+	fl.IntVar(&f.uses, "uses", enroll.DefaultUses, "how many machines may enroll with it")
+	fl.IntVar(&f.certDays, "cert-days", enroll.DefaultCertDays, "validity of the certificates it yields, in days")
+	fl.StringArrayVar(&f.addresses, "address", nil, "HOST:PORT of the enrollment listener (repeatable; default: the server certificate's names with the enrollment port)")
+	fl.StringVar(&f.configPath, "config", "", "gateway config file, for the server certificate and enrollment port (env DOCKGATE_CONFIG)")
+	return cmd
+}
+
+func (a *app) runTokenCreate(ctx context.Context, name string, f tokenCreateFlags) error {
+	if err := authority.ValidateName(name); err != nil {
+		return nameError(err)
+	}
+	if f.ttl <= 0 || f.uses < 1 || f.certDays < 1 {
+		return usageErrorf("--ttl must be positive, and --uses and --cert-days at least 1")
+	}
+	cfg, err := a.loadConfig(&serveFlags{configPath: f.configPath})
+	if err != nil {
+		return err
+	}
+	st, err := a.openCAStore()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ca, err := authority.LoadCert(st)
+	if err != nil {
+		return caFileError(err, st)
+	}
+	addrs, err := a.tokenAddresses(st, cfg.ServerCert, cfg.EnrollListen(), f.addresses)
+	if err != nil {
+		return err
+	}
+	tok, err := enroll.CreateToken(ctx, st, enroll.TokenSpec{Name: name, Groups: f.groups, TTL: f.ttl,
+		Uses: f.uses, CertDays: f.certDays, Addresses: addrs, CA: ca})
+	if errors.Is(err, store.ErrDuplicateToken) {
+		return withHint(fmt.Errorf("a token named %q already exists", name), "pick another name, or 'dockgate token revoke %s' first", name)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, tok.String())
+	a.describeToken(tok, f, cfg.Enroll.Enabled)
+	return nil
+}
+
+// tokenAddresses are the --address values, checked, or the defaults from
+// the server certificate and the enrollment port.
+func (a *app) tokenAddresses(st *store.Store, serverCert, enrollListen string, given []string) ([]string, error) {
+	for _, addr := range given {
+		if err := enroll.ValidateAddress(addr); err != nil {
+			return nil, withHint(&usageError{err: err}, "give --address as HOST:PORT, e.g. dock1.example.net:2386")
+		}
+	}
+	if len(given) > 0 {
+		return given, nil
+	}
+	_, port, _ := net.SplitHostPort(enrollListen)
+	cert, err := readCertFile(st.Path("servers", serverCert, "cert.pem"))
+	if err != nil {
+		return nil, withHint(fmt.Errorf("no server certificate %q to take the addresses from: %w", serverCert, err),
+			"pass --address HOST:PORT, or issue the gateway's certificate first ('dockgate issue server %s')", serverCert)
+	}
+	addrs := enroll.DefaultAddresses(cert, port)
+	if len(addrs) == 0 {
+		return nil, withHint(errors.New("the server certificate has no name a client can dial"), "pass --address HOST:PORT")
+	}
+	return addrs, nil
+}
+
+// describeToken tells the admin, on standard error, what the token does.
+func (a *app) describeToken(tok enroll.Token, f tokenCreateFlags, enrollEnabled bool) {
+	uses := "single use"
+	if f.uses > 1 {
+		uses = fmt.Sprintf("%d uses", f.uses)
+	}
+	groups := "no groups"
+	if len(f.groups) > 0 {
+		groups = "groups " + strings.Join(f.groups, ", ")
+	}
+	fmt.Fprintf(a.stderr, "Token for %q (%s), %s, valid until %s; certificates valid %d days.\n",
+		tok.Name, groups, uses, time.Now().Add(f.ttl).Format("2006-01-02 15:04 MST"), f.certDays)
+	fmt.Fprintf(a.stderr, "Enrollment addresses: %s\n", strings.Join(tok.Addresses, ", "))
+	fmt.Fprintf(a.stderr, "On the new machine, run:\n  dockgate login TOKEN   (or: docker gate login TOKEN)\n")
+	if !enrollEnabled {
+		fmt.Fprintln(a.stderr, "dockgate: warning: enrollment is disabled in the gateway config (enroll.enabled: false)")
+	}
+}
+
+func newTokenLsCmd(a *app) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "List tokens and whether they can still be used",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.runTokenLs(cmd.Context(), asJSON)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	return cmd
+}
+
+// tokenRow is one token as `token ls` shows it; never its secret or hash.
+type tokenRow struct {
+	Name      string    `json:"name"`
+	Groups    []string  `json:"groups"`
+	UsesLeft  int       `json:"uses_left"`
+	CertDays  int       `json:"cert_days"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Status    string    `json:"status"` // usable, used, expired, revoked
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func tokenStatus(t store.Token, now time.Time) string {
+	switch {
+	case t.Revoked():
+		return "revoked"
+	case t.UsesLeft < 1:
+		return "used"
+	case !now.Before(t.ExpiresAt):
+		return "expired"
+	}
+	return "usable"
+}
+
+func (a *app) runTokenLs(ctx context.Context, asJSON bool) error {
+	st, err := a.openCAStore()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	toks, err := st.Tokens(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	rows := make([]tokenRow, 0, len(toks))
+	for _, t := range toks {
+		groups := t.Groups
+		if groups == nil {
+			groups = []string{}
+		}
+		rows = append(rows, tokenRow{Name: t.Name, Groups: groups, UsesLeft: t.UsesLeft, CertDays: t.CertDays,
+			ExpiresAt: t.ExpiresAt, Status: tokenStatus(t, now), CreatedAt: t.CreatedAt})
+	}
+	if asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATUS\tUSES LEFT\tEXPIRES\tCERT DAYS\tGROUPS")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\n", r.Name, r.Status, r.UsesLeft,
+			r.ExpiresAt.Local().Format("2006-01-02 15:04"), r.CertDays, strings.Join(r.Groups, ","))
+	}
+	return tw.Flush()
+}
+
+func newTokenRevokeCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "revoke NAME",
+		Short: "Revoke a token so nobody can enroll with it",
+		Long: `revoke makes a token unusable at once. Certificates already obtained with
+it stay valid: revoke those with 'dockgate revoke NAME'.`,
+		Args: exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := a.openCAStore()
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			err = st.RevokeToken(cmd.Context(), args[0], time.Now())
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				return withHint(fmt.Errorf("no token named %q", args[0]), "run 'dockgate token ls' to list tokens")
+			case errors.Is(err, store.ErrAlreadyRevoked):
+				return fmt.Errorf("token %q is already revoked", args[0])
+			case err != nil:
+				return err
+			}
+			fmt.Fprintf(a.stdout, "Revoked token %q\n", args[0])
+			return nil
+		},
+	}
+}
