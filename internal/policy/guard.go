@@ -81,8 +81,9 @@ func (r *role) guardCreate(c *dockerapi.ContainerCreate) *violation {
 	}
 	if c.NetworkingConfig != nil {
 		for name := range c.NetworkingConfig.EndpointsConfig {
-			field := "NetworkingConfig.EndpointsConfig[" + strconv.Quote(name) + "]"
-			if v := r.guardNetworkMode(field, name); v != nil {
+			if v := r.guardNetworkMode(endpointField, name); v != nil {
+				v.field = "NetworkingConfig.EndpointsConfig[" + strconv.Quote(name) + "]"
+				v.reason = v.field + strings.TrimPrefix(v.reason, endpointField)
 				return v
 			}
 		}
@@ -90,23 +91,35 @@ func (r *role) guardCreate(c *dockerapi.ContainerCreate) *violation {
 	return nil
 }
 
+// endpointField names a network a create joins until a check fails.
+const endpointField = "NetworkingConfig.EndpointsConfig"
+
 // guardHostConfig checks one host configuration; prefix is "HostConfig."
 // or "" for the legacy top-level fields.
 func (r *role) guardHostConfig(prefix string, hc *container.HostConfig) *violation {
-	checks := []func(string, *container.HostConfig) *violation{
-		r.guardPrivileged,
-		r.guardCapabilities,
-		r.guardMountsOf,
-		r.guardNamespaces,
-		r.guardConfinement,
-		r.guardSysctls,
-		r.guardRuntime,
-		r.guardAnnotations,
+	if v := r.guardPrivileged(prefix, hc); v != nil {
+		return v
 	}
-	for _, check := range checks {
-		if v := check(prefix, hc); v != nil {
-			return v
-		}
+	if v := r.guardCapabilities(prefix, hc); v != nil {
+		return v
+	}
+	if v := r.guardMountsOf(prefix, hc); v != nil {
+		return v
+	}
+	if v := r.guardNamespaces(prefix, hc); v != nil {
+		return v
+	}
+	if v := r.guardConfinement(prefix, hc); v != nil {
+		return v
+	}
+	if v := r.guardSysctls(prefix, hc); v != nil {
+		return v
+	}
+	if v := r.guardRuntime(prefix, hc); v != nil {
+		return v
+	}
+	if v := r.guardAnnotations(prefix, hc); v != nil {
+		return v
 	}
 	return r.guardResources(prefix, &hc.Resources)
 }
@@ -159,10 +172,8 @@ func (r *role) guardResources(prefix string, res *container.Resources) *violatio
 }
 
 func (r *role) guardMountsOf(prefix string, hc *container.HostConfig) *violation {
-	for i, b := range hc.Binds {
-		if v := r.guardBind(fmt.Sprintf("%sBinds[%d]", prefix, i), b); v != nil {
-			return v
-		}
+	if v := r.guardBinds(prefix, hc.Binds); v != nil {
+		return v
 	}
 	if v := r.guardMounts(prefix+"Mounts", hc.Mounts); v != nil {
 		return v
@@ -177,38 +188,45 @@ func (r *role) guardMountsOf(prefix string, hc *container.HostConfig) *violation
 // in host_namespaces, "container:<name>" needs container_namespaces or
 // owner isolation (which then checks that the caller owns <name>).
 func (r *role) guardNamespaces(prefix string, hc *container.HostConfig) *violation {
-	if v := r.guardNetworkMode(prefix+"NetworkMode", string(hc.NetworkMode)); v != nil {
+	if v := r.guardNamespace(prefix, "NetworkMode", string(hc.NetworkMode), "network"); v != nil {
 		return v
 	}
-	modes := []struct {
-		field, value, ns string
-	}{
-		{"PidMode", string(hc.PidMode), "pid"},
-		{"IpcMode", string(hc.IpcMode), "ipc"},
-		{"UTSMode", string(hc.UTSMode), "uts"},
-		{"UsernsMode", string(hc.UsernsMode), "userns"},
-		{"CgroupnsMode", string(hc.CgroupnsMode), "cgroupns"},
-		{"Cgroup", string(hc.Cgroup), ""},
+	if v := r.guardNamespace(prefix, "PidMode", string(hc.PidMode), "pid"); v != nil {
+		return v
 	}
-	for _, m := range modes {
-		if v := r.guardNamespace(prefix+m.field, m.value, m.ns); v != nil {
-			return v
-		}
+	if v := r.guardNamespace(prefix, "IpcMode", string(hc.IpcMode), "ipc"); v != nil {
+		return v
 	}
-	return nil
+	if v := r.guardNamespace(prefix, "UTSMode", string(hc.UTSMode), "uts"); v != nil {
+		return v
+	}
+	if v := r.guardNamespace(prefix, "UsernsMode", string(hc.UsernsMode), "userns"); v != nil {
+		return v
+	}
+	if v := r.guardNamespace(prefix, "CgroupnsMode", string(hc.CgroupnsMode), "cgroupns"); v != nil {
+		return v
+	}
+	return r.guardNamespace(prefix, "Cgroup", string(hc.Cgroup), "")
 }
 
 // guardNetworkMode checks a network mode or a network a container joins.
 func (r *role) guardNetworkMode(field, mode string) *violation {
-	return r.guardNamespace(field, mode, "network")
+	return r.guardNamespace(field, "", mode, "network")
 }
 
-func (r *role) guardNamespace(field, mode, ns string) *violation {
-	if mode == "host" && ns != "" && !r.containers.hostNS[ns] {
+// guardNamespace checks one namespace mode. The field is prefix+name,
+// joined only when the check fails, so that an allowed create does not
+// build field names.
+func (r *role) guardNamespace(prefix, name, mode, ns string) *violation {
+	switch {
+	case mode == "":
+		return nil
+	case mode == "host" && ns != "" && !r.containers.hostNS[ns]:
+		field := prefix + name
 		return &violation{field: field, reason: fmt.Sprintf("%s is host (the host's %s namespace), which is not allowed", field, ns),
 			knob: knobHostNamespaces, item: ns}
-	}
-	if _, ok := strings.CutPrefix(mode, "container:"); ok && !r.containers.containerNS && !r.isolation {
+	case strings.HasPrefix(mode, "container:") && !r.containers.containerNS && !r.isolation:
+		field := prefix + name
 		return &violation{field: field, reason: fmt.Sprintf("%s joins another container's namespace (%s), which is not allowed", field, quote(mode)),
 			knob: knobContainerNamespaces}
 	}
@@ -269,6 +287,9 @@ func (r *role) checkSysctls(field string, sysctls map[string]string) *violation 
 	if r.containers.allSysctls {
 		return nil
 	}
+	if len(sysctls) == 0 {
+		return nil
+	}
 	for _, name := range sortedKeys(sysctls) {
 		if !r.containers.sysctls[sysctlName(name)] {
 			return &violation{field: field, reason: fmt.Sprintf("%s sets %s, which is not allowed", field, quote(name)),
@@ -305,8 +326,7 @@ func (r *role) guardVolumeCreate(v *volume.CreateRequest) *violation {
 	if isLocalDriver(v.Driver) && !r.containers.volumeDriverOptions {
 		if opt := bindOption(v.DriverOpts); opt != "" {
 			field := "DriverOpts." + opt
-			return &violation{field: field, reason: fmt.Sprintf("%s is a local-driver mount option (it can mount any host path or device), which is not allowed", field),
-				knob: knobVolumeDriverOptions}
+			return &violation{field: field, reason: field + localOptionReason, knob: knobVolumeDriverOptions}
 		}
 	}
 	return nil
@@ -317,7 +337,7 @@ func (r *role) guardBuild(q dockerapi.BuildQuery) *violation {
 	switch mode := q.NetworkMode; {
 	case mode == "host" && !r.builds.HostNetwork:
 		return &violation{field: "query networkmode", reason: "query networkmode=host (RUN steps in the host's network) is not allowed", knob: knobBuildHostNetwork}
-	case strings.HasPrefix(mode, "container:") && !r.containers.containerNS:
+	case strings.HasPrefix(mode, "container:") && !r.containers.containerNS && !r.isolation:
 		return &violation{field: "query networkmode", reason: fmt.Sprintf("query networkmode=%s joins another container's network, which is not allowed", mode), knob: knobContainerNamespaces}
 	}
 	if q.Remote != "" && q.Remote != clientSessionRemote && !r.builds.RemoteContext {

@@ -26,24 +26,27 @@ func (b BindSpec) IsBind() bool { return strings.HasPrefix(b.Source, "/") }
 // ParseBind splits a Binds entry. dockerd accepts at most three
 // ':'-separated parts; Source is always the first of two or three.
 func ParseBind(spec string) BindSpec {
-	parts := strings.SplitN(spec, ":", 3)
-	switch len(parts) {
-	case 1:
-		return BindSpec{Target: parts[0]}
-	case 2:
-		return BindSpec{Source: parts[0], Target: parts[1]}
+	first, rest, ok := strings.Cut(spec, ":")
+	if !ok {
+		return BindSpec{Target: spec}
 	}
-	return BindSpec{Source: parts[0], Target: parts[1], Mode: parts[2]}
+	target, mode, _ := strings.Cut(rest, ":")
+	return BindSpec{Source: first, Target: target, Mode: mode}
 }
 
-// guardBind checks one Binds entry: a host path must be under an allowed
-// bind path.
-func (r *role) guardBind(field, spec string) *violation {
-	b := ParseBind(spec)
-	if !b.IsBind() {
-		return nil
+// guardBinds checks HostConfig.Binds: a host path must be under an
+// allowed bind path.
+func (r *role) guardBinds(prefix string, binds []string) *violation {
+	for i, b := range binds {
+		spec := ParseBind(b)
+		if !spec.IsBind() {
+			continue
+		}
+		if ok, why := bindAllowed(r.containers.bindPaths, spec.Source); !ok {
+			return bindViolation(fmt.Sprintf("%sBinds[%d]", prefix, i), spec.Source, why)
+		}
 	}
-	return r.checkBindSource(field, b.Source)
+	return nil
 }
 
 // guardMounts checks HostConfig.Mounts or a service's mounts: bind mounts
@@ -52,36 +55,37 @@ func (r *role) guardBind(field, spec string) *violation {
 func (r *role) guardMounts(field string, mounts []mount.Mount) *violation {
 	for i := range mounts {
 		m := &mounts[i]
-		f := fmt.Sprintf("%s[%d]", field, i)
 		switch m.Type {
 		case mount.TypeBind:
-			if v := r.checkBindSource(f+".Source", m.Source); v != nil {
-				return v
+			if ok, why := bindAllowed(r.containers.bindPaths, m.Source); !ok {
+				return bindViolation(fmt.Sprintf("%s[%d].Source", field, i), m.Source, why)
 			}
 		case mount.TypeVolume:
-			if v := r.checkVolumeOptions(f, m.VolumeOptions); v != nil {
-				return v
+			if opt := r.deniedVolumeOption(m.VolumeOptions); opt != "" {
+				f := fmt.Sprintf("%s[%d].VolumeOptions.DriverConfig.Options.%s", field, i, opt)
+				return &violation{field: f, reason: f + localOptionReason, knob: knobVolumeDriverOptions}
 			}
 		case mount.TypeTmpfs, mount.TypeImage, mount.TypeNamedPipe, mount.TypeCluster:
 		default:
-			return &violation{field: f + ".Type", reason: fmt.Sprintf("%s.Type %s is not a mount type dockgate knows", f, quote(string(m.Type))),
+			f := fmt.Sprintf("%s[%d].Type", field, i)
+			return &violation{field: f, reason: fmt.Sprintf("%s %s is not a mount type dockgate knows", f, quote(string(m.Type))),
 				status: http.StatusBadRequest, hint: "use bind, volume, tmpfs or image"}
 		}
 	}
 	return nil
 }
 
-func (r *role) checkVolumeOptions(field string, o *mount.VolumeOptions) *violation {
+// deniedVolumeOption returns the local-driver mount option a volume
+// mount may not set, or "".
+func (r *role) deniedVolumeOption(o *mount.VolumeOptions) string {
 	if o == nil || o.DriverConfig == nil || !isLocalDriver(o.DriverConfig.Name) || r.containers.volumeDriverOptions {
-		return nil
+		return ""
 	}
-	if opt := bindOption(o.DriverConfig.Options); opt != "" {
-		f := field + ".VolumeOptions.DriverConfig.Options." + opt
-		return &violation{field: f, reason: f + " is a local-driver mount option (it can mount any host path or device), which is not allowed",
-			knob: knobVolumeDriverOptions}
-	}
-	return nil
+	return bindOption(o.DriverConfig.Options)
 }
+
+// localOptionReason ends the reason a local-driver mount option is denied.
+const localOptionReason = " is a local-driver mount option (it can mount any host path or device), which is not allowed"
 
 // isLocalDriver reports whether a volume driver name is the local driver
 // ("" is the default, local). Any case, to be safe.
@@ -103,13 +107,8 @@ func bindOption(opts map[string]string) string {
 	return ""
 }
 
-// checkBindSource checks a bind mount's host path against the role's
-// bind_mounts.
-func (r *role) checkBindSource(field, source string) *violation {
-	ok, why := bindAllowed(r.containers.bindPaths, source)
-	if ok {
-		return nil
-	}
+// bindViolation denies a bind mount of source.
+func bindViolation(field, source, why string) *violation {
 	v := &violation{field: field, reason: fmt.Sprintf("%s mounts host path %s, %s", field, quote(source), why)}
 	if why == whyOutside {
 		v.knob, v.item = knobBindMounts, quote(path.Clean(source))
@@ -135,10 +134,8 @@ func bindAllowed(allowed []string, source string) (bool, string) {
 	if !strings.HasPrefix(source, "/") {
 		return false, whyRelative
 	}
-	for _, seg := range strings.Split(source, "/") {
-		if seg == ".." {
-			return false, whyDotDot
-		}
+	if hasDotDot(source) {
+		return false, whyDotDot
 	}
 	p := path.Clean(source)
 	for _, a := range allowed {
@@ -147,4 +144,16 @@ func bindAllowed(allowed []string, source string) (bool, string) {
 		}
 	}
 	return false, whyOutside
+}
+
+// hasDotDot reports whether a slash-separated path has a ".." segment.
+func hasDotDot(p string) bool {
+	for p != "" {
+		var seg string
+		seg, p, _ = strings.Cut(p, "/")
+		if seg == ".." {
+			return true
+		}
+	}
+	return false
 }

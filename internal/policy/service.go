@@ -12,7 +12,8 @@ func (r *role) guardService(s *swarm.ServiceSpec) *violation {
 	t := &s.TaskTemplate
 	if t.PluginSpec != nil || t.Runtime != "" && t.Runtime != swarm.RuntimeContainer {
 		if !r.adminOps {
-			return &violation{field: "TaskTemplate.Runtime", reason: "a service that runs a plugin is an admin operation", knob: knobAdminOperations}
+			return &violation{field: "TaskTemplate.Runtime", knob: knobAdminOperations,
+				reason: fmt.Sprintf("TaskTemplate.Runtime is %s: a service that runs a plugin is an admin operation", quote(string(t.Runtime)))}
 		}
 	}
 	for i, n := range t.Networks {

@@ -1,0 +1,60 @@
+package policy
+
+import (
+	"testing"
+
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/dockgate/dockgate/internal/dockerapi"
+)
+
+// fuzzRoles are the roles FuzzDecide decides for; none but loose and
+// admin may ever run a privileged container or exec.
+var fuzzRoles = []string{"ci", "tenant", "deployer", "watcher", "auditee", "loose", "admin", "read-only", ""}
+
+func FuzzDecide(f *testing.F) {
+	f.Add("POST", "/v1.47/containers/create", "", []byte(`{"Image":"x","HostConfig":{"Privileged":true}}`), uint8(0))
+	f.Add("POST", "/containers/create", "name=x", []byte(`{"Image":"x","Privileged":true,"HostConfig":{"Binds":["/:/h"]}}`), uint8(1))
+	f.Add("POST", "/containers/create", "", []byte(`{"Image":"x","HostConfig":{"CapAdd":["sys_admın"],"SecurityOpt":["label:disable"]}}`), uint8(2))
+	f.Add("POST", "/containers/web/exec", "", []byte(`{"Cmd":["sh"],"Privileged":true}`), uint8(0))
+	f.Add("GET", "/containers/json", `filters={"label":["a"]}`, []byte(nil), uint8(1))
+	f.Add("POST", "/build", "networkmode=host&remote=git://x", []byte(nil), uint8(0))
+	f.Add("POST", "/services/create", "", []byte(`{"TaskTemplate":{"ContainerSpec":{"Mounts":[{"Type":"bind","Source":"/"}]}}}`), uint8(5))
+	f.Add("DELETE", "/v1.41/volumes/data", "", []byte(nil), uint8(4))
+	p := mustPolicy(f, testConfig)
+	f.Fuzz(func(t *testing.T, method, path, query string, body []byte, roleIndex uint8) {
+		role := fuzzRoles[int(roleIndex)%len(fuzzRoles)]
+		req, err := NewRequest(method, path, query, body, 0)
+		if err != nil {
+			return
+		}
+		d := p.Decide(Identity{CN: "fuzz"}, role, req)
+		_ = d.Message()
+		if d.Effect == Deny && d.Status == 0 {
+			t.Fatalf("denial without a status: %+v", d)
+		}
+		if d.Effect == Allow && privileged(req) && role != "loose" && role != "admin" {
+			t.Fatalf("role %s allowed a privileged %s: %s %s %s", role, req.Route.Op, method, path, body)
+		}
+		if d.Forward() {
+			if _, _, err := d.Rewrite(&req); err != nil && d.Owner.Label {
+				t.Fatalf("Rewrite of an allowed create failed: %v", err)
+			}
+		}
+	})
+}
+
+// privileged reports whether a decoded request runs something privileged.
+func privileged(req Request) bool {
+	switch b := req.Body.(type) {
+	case *dockerapi.ContainerCreate:
+		for _, hc := range b.HostConfigs() {
+			if hc.Privileged {
+				return true
+			}
+		}
+	case *container.ExecCreateRequest:
+		return b.Privileged
+	}
+	return false
+}
