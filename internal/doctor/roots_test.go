@@ -1,11 +1,14 @@
 package doctor
 
 import (
+	"crypto/x509"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
 	"testing/fstest"
+
+	"golang.org/x/crypto/x509roots/fallback/bundle"
 )
 
 func TestLoadRoots(t *testing.T) {
@@ -213,5 +216,25 @@ func TestGodebugValue(t *testing.T) {
 func TestFallbackMarkerNotSelfReferential(t *testing.T) {
 	if fb := InspectTrust(TrustOptions{}).Fallback; fb.Linked || fb.Error != "" {
 		t.Errorf("got %+v for a test binary without the fallback package, want not linked", fb)
+	}
+}
+
+// BenchmarkFallbackRootsInit is the start-up work that importing
+// x509roots/fallback adds to every dockgate run: its init parses the
+// embedded bundle into a pool, as here (docs/BENCHMARKS.md).
+func BenchmarkFallbackRootsInit(b *testing.B) {
+	for b.Loop() {
+		pool := x509.NewCertPool()
+		for root := range bundle.Roots() {
+			cert, err := x509.ParseCertificate(root.Certificate)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if root.Constraint == nil {
+				pool.AddCert(cert)
+			} else {
+				pool.AddCertWithConstraint(cert, root.Constraint)
+			}
+		}
 	}
 }
