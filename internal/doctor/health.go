@@ -6,14 +6,31 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 )
 
-// DefaultHealthURL is the gateway's readiness endpoint on its admin
-// listener, which binds loopback only.
-const DefaultHealthURL = "http://127.0.0.1:2378/readyz"
+// HealthURL is the readiness URL of the gateway's admin listener, given its
+// address (the config's admin_listen): a wildcard host is probed on
+// loopback, where every listener on the port answers.
+func HealthURL(adminListen string) (string, error) {
+	if adminListen == "" || adminListen == "off" {
+		return "", errors.New("the admin listener is off, so there is no /readyz to probe")
+	}
+	host, port, err := net.SplitHostPort(adminListen)
+	if err != nil {
+		return "", fmt.Errorf("invalid admin listen address %q: %w", adminListen, err)
+	}
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/readyz", nil
+}
 
 // maxHealthReason caps how much of a failing answer's body is quoted.
 const maxHealthReason = 200

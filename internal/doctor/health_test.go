@@ -51,3 +51,28 @@ func TestCheckHealthUnreachable(t *testing.T) {
 		t.Errorf("got %v, want a connection-refused error naming %s once", err, url)
 	}
 }
+
+func TestHealthURL(t *testing.T) {
+	tests := []struct {
+		listen, want string
+		wantErr      bool
+	}{
+		{"127.0.0.1:2378", "http://127.0.0.1:2378/readyz", false},
+		{":9100", "http://127.0.0.1:9100/readyz", false},
+		{"0.0.0.0:9100", "http://127.0.0.1:9100/readyz", false},
+		{"[::]:9100", "http://[::1]:9100/readyz", false},
+		{"[::1]:2378", "http://[::1]:2378/readyz", false},
+		{"admin.internal:2378", "http://admin.internal:2378/readyz", false},
+		{"off", "", true},
+		{"", "", true},
+		{"2378", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.listen, func(t *testing.T) {
+			got, err := HealthURL(tt.listen)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("HealthURL(%q) = %q, %v; want %q, error %v", tt.listen, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
