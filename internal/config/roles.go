@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"path"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -271,4 +272,56 @@ func checkBindPath(p string) string {
 		return fmt.Sprintf("%q has a character ('\\x00', ':' or ',') that a bind specification cannot hold", p)
 	}
 	return ""
+}
+
+// MatchRule returns the index in Clients of the rule MatchClient would
+// use, for messages that say which entry let a client in.
+func (c *Config) MatchRule(cn string, groups []string) (int, bool) {
+	for i, r := range c.Clients {
+		if r.matches(cn, groups) {
+			return i, true
+		}
+	}
+	return -1, false
+}
+
+// String writes the rule as it reads in the file: `cn "ci-*" -> ci`.
+func (r ClientRule) String() string {
+	if r.CN != "" {
+		return fmt.Sprintf("cn %q -> %s", r.CN, r.Role)
+	}
+	return fmt.Sprintf("group %q -> %s", r.Group, r.Role)
+}
+
+// Relaxed lists the guardrail settings the role changes from their
+// secure defaults, as field paths relative to the role with their values:
+// "containers.privileged", "containers.bind_mounts [/srv/ci]",
+// "admin_operations". Owner isolation and the mode are not guardrails.
+func (r *RoleSpec) Relaxed() []string {
+	var out []string
+	if r.AdminOperations {
+		out = append(out, "admin_operations")
+	}
+	out = appendRelaxed(out, "containers.", reflect.ValueOf(r.Containers))
+	return appendRelaxed(out, "builds.", reflect.ValueOf(r.Builds))
+}
+
+// appendRelaxed lists the set fields of a knob struct by their YAML
+// names, so that a new knob is listed without changing this code.
+func appendRelaxed(out []string, prefix string, v reflect.Value) []string {
+	t := v.Type()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		switch f := v.Field(i); f.Kind() {
+		case reflect.Bool:
+			if f.Bool() {
+				out = append(out, prefix+name)
+			}
+		case reflect.Slice:
+			if f.Len() > 0 {
+				out = append(out, fmt.Sprintf("%s%s %v", prefix, name, f.Interface()))
+			}
+		}
+	}
+	return out
 }

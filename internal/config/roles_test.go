@@ -184,3 +184,48 @@ func TestValidateAcceptsDeclaredRoleAndBuiltins(t *testing.T) {
 		t.Fatalf("Validate() = %v", err)
 	}
 }
+
+func TestMatchRule(t *testing.T) {
+	cfg := Default()
+	cfg.Clients = []ClientRule{{CN: "ci-*", Role: "admin"}, {Group: "ops", Role: "operator"}}
+	cases := []struct {
+		cn     string
+		groups []string
+		index  int
+		ok     bool
+	}{
+		{"ci-1", []string{"ops"}, 0, true},
+		{"bob", []string{"ops"}, 1, true},
+		{"bob", nil, -1, false},
+	}
+	for _, tc := range cases {
+		i, ok := cfg.MatchRule(tc.cn, tc.groups)
+		if i != tc.index || ok != tc.ok {
+			t.Errorf("MatchRule(%q, %v) = %d, %v; want %d, %v", tc.cn, tc.groups, i, ok, tc.index, tc.ok)
+		}
+	}
+	if got := cfg.Clients[0].String(); got != `cn "ci-*" -> admin` {
+		t.Errorf("String() = %q", got)
+	}
+	if got := cfg.Clients[1].String(); got != `group "ops" -> operator` {
+		t.Errorf("String() = %q", got)
+	}
+}
+
+func TestRelaxed(t *testing.T) {
+	r := RoleSpec{
+		Allow:           []string{"*"},
+		OwnerIsolation:  true,
+		AdminOperations: true,
+		Containers:      ContainerKnob{Privileged: true, BindMounts: []string{"/srv/ci"}, HostNamespaces: []string{"pid"}},
+		Builds:          BuildKnob{RemoteContext: true},
+	}
+	got := strings.Join(r.Relaxed(), "; ")
+	want := "admin_operations; containers.privileged; containers.bind_mounts [/srv/ci]; containers.host_namespaces [pid]; builds.remote_context"
+	if got != want {
+		t.Errorf("Relaxed() = %q, want %q", got, want)
+	}
+	if got := (&RoleSpec{Allow: []string{"*"}}).Relaxed(); len(got) != 0 {
+		t.Errorf("Relaxed() of a default role = %v", got)
+	}
+}
