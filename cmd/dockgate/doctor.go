@@ -33,6 +33,7 @@ func newDoctorCmd(a *app) *cobra.Command {
 		newDoctorTLSCmd(a),
 		newDoctorImageCmd(a),
 	)
+	addEndpointCheck(a, cmd) // doctor_endpoint.go: `doctor` alone checks a Docker endpoint
 	return cmd
 }
 
