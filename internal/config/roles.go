@@ -218,7 +218,7 @@ func validateRole(field string, r *RoleSpec, add addFunc) {
 	for i, glob := range r.Allow {
 		if _, err := dockerapi.CompileGlob(glob); err != nil {
 			add(fmt.Sprintf("%s.allow[%d]", field, i), strings.TrimPrefix(err.Error(), dockerapi.ErrGlob.Error()+": "),
-				"operations are listed in docs/OPERATIONS.md; '*' matches any run of characters")
+				`name operations as listed in docs/OPERATIONS.md; '*' matches any run of characters, e.g. "container.*"`)
 		}
 	}
 	switch r.Mode {

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dockgate/dockgate/internal/config"
+	"github.com/dockgate/dockgate/internal/policy"
+)
+
+// newPolicyCmd groups the commands that check and explain the roles of a
+// serve config without running the gateway.
+func newPolicyCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "Check a config's roles and explain decisions",
+		Long: `policy checks the roles and clients of a serve config and explains what the
+gateway would decide for a request, without a daemon.
+
+  dockgate policy check FILE
+  dockgate policy explain --config FILE --cn ci-7 POST /containers/create --body create.json`,
+	}
+	cmd.AddCommand(newPolicyCheckCmd(a), newPolicyExplainCmd(a))
+	return cmd
+}
+
+func newPolicyCheckCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "check FILE",
+		Short: "Validate a serve config, its roles and clients",
+		Long: `check reads a serve config file, validates every field (roles: operation
+globs, modes, bind paths, capabilities; clients: the roles they name) and
+compiles the roles. It lists every problem with its field path, or each
+role and clients: entry. Exit status 1 when the file has a problem.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, p, err := readPolicy(args[0])
+			if err != nil {
+				return err
+			}
+			writeCheckReport(a.stdout, args[0], cfg, p)
+			return nil
+		},
+	}
+}
+
+// readPolicy reads, validates and compiles a config file; every problem
+// is reported at once.
+func readPolicy(path string) (*config.Config, *policy.Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, withHint(fmt.Errorf("failed to read config: %w", err), "pass the serve config file")
+	}
+	cfg, err := config.Parse(bytes.NewReader(data))
+	if err != nil {
+		return nil, nil, withHint(fmt.Errorf("%s: %w", path, err), "see docs/CONFIG.md and docs/POLICY.md for the format")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, withHint(fmt.Errorf("%s is invalid:\n%s", path, indent(err)), "fix the fields named above")
+	}
+	p, err := policy.Compile(&cfg)
+	if err != nil {
+		return nil, nil, withHint(fmt.Errorf("%s: roles do not compile:\n%s", path, indent(err)), "fix the fields named above")
+	}
+	return &cfg, p, nil
+}
+
+// indent puts each line of a joined error on its own indented line.
+func indent(err error) string {
+	return "  " + strings.ReplaceAll(err.Error(), "\n", "\n  ")
+}
+
+func writeCheckReport(w io.Writer, path string, cfg *config.Config, p *policy.Policy) {
+	fmt.Fprintf(w, "%s: ok\n", path)
+	used := map[string]bool{}
+	for _, r := range cfg.Clients {
+		used[r.Role] = true
+	}
+	fmt.Fprintln(w, "roles:")
+	for _, name := range cfg.RoleNames() {
+		fmt.Fprintf(w, "  %-12s %s\n", name, describeRole(cfg, p, name, used[name]))
+	}
+	fmt.Fprintln(w, "clients (first match wins; anyone else is refused):")
+	for i, r := range cfg.Clients {
+		fmt.Fprintf(w, "  clients[%d]  %s\n", i, r)
+	}
+}
+
+func describeRole(cfg *config.Config, p *policy.Policy, name string, used bool) string {
+	n := len(p.Allowed(name))
+	var s string
+	if config.IsBuiltinRole(name) {
+		s = fmt.Sprintf("built-in, %d operations", n)
+	} else {
+		spec := cfg.Roles[name]
+		mode := spec.Mode
+		if mode == "" {
+			mode = config.ModeEnforce
+		}
+		s = fmt.Sprintf("%s, %d operations", mode, n)
+		if spec.OwnerIsolation {
+			s += ", owner isolation"
+		}
+		if relaxed := spec.Relaxed(); len(relaxed) > 0 {
+			s += "; allows " + strings.Join(relaxed, ", ")
+		}
+	}
+	if !used {
+		s += " (no clients: entry uses it)"
+	}
+	return s
+}
+
+// explainFlags are the identity and inputs of a request to explain.
+type explainFlags struct {
+	configPath string
+	cn         string
+	groups     []string
+	bodyPath   string
+}
+
+func newPolicyExplainCmd(a *app) *cobra.Command {
+	var f explainFlags
+	cmd := &cobra.Command{
+		Use:   "explain --cn CN [--group G]... METHOD PATH[?QUERY] [--body FILE]",
+		Short: "Show what the gateway would decide for a request",
+		Long: `explain decides one request as the gateway would for a client certificate
+with the given CN and groups: which clients: entry and role apply, the
+decision, the rule that made it, and for a denial the reason, the field and
+the setting that would allow it. With owner isolation it also lists what
+the gateway does to the request (owner label, list filter, ownership
+checks).
+
+The config is --config FILE, else $DOCKGATE_CONFIG, else the defaults.
+PATH is the request path as the client sends it, with its query:
+'/v1.47/containers/json?all=1'. --body FILE ('-' for standard input) is
+the JSON body. Exit status 0 when the gateway would forward the request
+(allow, or would_deny in audit mode), 1 when it would refuse it.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.explain(&f, args[0], args[1])
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.configPath, "config", "", "serve config file (env DOCKGATE_CONFIG; default: built-in defaults)")
+	fl.StringVar(&f.cn, "cn", "", "the client certificate's CN (required)")
+	fl.StringArrayVar(&f.groups, "group", nil, "a group (O) of the client certificate; repeat for several")
+	fl.StringVar(&f.bodyPath, "body", "", "file holding the JSON request body, - for standard input")
+	return cmd
+}
+
+func (a *app) explain(f *explainFlags, method, target string) error {
+	if f.cn == "" {
+		return usageErrorf("--cn is required: explain decides for a client certificate")
+	}
+	cfg, p, err := a.explainPolicy(f.configPath)
+	if err != nil {
+		return err
+	}
+	body, err := a.readBody(f.bodyPath)
+	if err != nil {
+		return err
+	}
+	escapedPath, rawQuery, _ := strings.Cut(target, "?")
+	req, err := policy.NewRequest(strings.ToUpper(method), escapedPath, rawQuery, body, 0)
+	if err != nil {
+		return withHint(fmt.Errorf("the gateway refuses %s %s before any policy (400): %w", method, target, err),
+			"dockgate reads paths and bodies as dockerd does and refuses whatever it could read differently")
+	}
+	id := policy.Identity{CN: f.cn, Groups: f.groups}
+	role, _ := cfg.MatchClient(f.cn, f.groups)
+	d := p.Decide(id, role, req)
+	writeDecision(a.stdout, cfg, id, &d)
+	if !d.Forward() {
+		return fmt.Errorf("%s would be refused with %d", d.Op, d.Status)
+	}
+	return nil
+}
+
+// explainPolicy reads the config to explain with: --config, then
+// $DOCKGATE_CONFIG, then the defaults.
+func (a *app) explainPolicy(path string) (*config.Config, *policy.Policy, error) {
+	if path == "" {
+		path = a.getenv("DOCKGATE_CONFIG")
+	}
+	if path != "" {
+		return readPolicy(path)
+	}
+	cfg := config.Default()
+	p, err := policy.Compile(&cfg)
+	return &cfg, p, err
+}
+
+func (a *app) readBody(path string) ([]byte, error) {
+	switch path {
+	case "":
+		return nil, nil
+	case "-":
+		return io.ReadAll(a.stdin)
+	}
+	body, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read body: %w", err)
+	}
+	return body, nil
+}
+
+func writeDecision(w io.Writer, cfg *config.Config, id policy.Identity, d *policy.Decision) {
+	line := func(key, value string) {
+		if value != "" {
+			fmt.Fprintf(w, "%-10s %s\n", key+":", value)
+		}
+	}
+	line("decision", d.Effect.String())
+	line("operation", d.Op.String())
+	line("role", roleLine(cfg, id, d.Role))
+	line("rule", d.Rule)
+	line("reason", d.Reason)
+	line("field", d.Field)
+	line("fix", d.Fix)
+	if d.Effect != policy.Allow {
+		line("status", fmt.Sprint(d.Status))
+		line("message", d.Message())
+	}
+	for _, s := range ownerLines(d) {
+		line("owner", s)
+	}
+}
+
+func roleLine(cfg *config.Config, id policy.Identity, role string) string {
+	i, ok := cfg.MatchRule(id.CN, id.Groups)
+	if !ok {
+		return "none: no clients: entry matches"
+	}
+	return fmt.Sprintf("%s (clients[%d]: %s)", role, i, cfg.Clients[i])
+}
+
+// ownerLines says what owner isolation has the gateway do.
+func ownerLines(d *policy.Decision) []string {
+	var out []string
+	if d.Owner.Label {
+		out = append(out, fmt.Sprintf("label %s=%s on the new object (any client value replaced)", policy.OwnerLabel, d.CN))
+	}
+	if d.Owner.Filter {
+		out = append(out, fmt.Sprintf("filter label=%s=%s added to the query's filters", policy.OwnerLabel, d.CN))
+	}
+	for _, c := range d.Owner.Checks {
+		s := fmt.Sprintf("check %s %q (%s) is the caller's, else 404 %q", c.Kind, c.Ref, c.Field, c.NotFound())
+		if c.CreateMissing {
+			s += "; created for the caller if missing"
+		}
+		out = append(out, s)
+	}
+	return out
+}
