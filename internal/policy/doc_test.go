@@ -1,0 +1,78 @@
+package policy
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/dockgate/dockgate/internal/dockerapi"
+)
+
+var update = flag.Bool("update", false, "rewrite the generated part of docs/POLICY.md")
+
+const (
+	policyDoc    = "../../docs/POLICY.md"
+	builtinStart = "<!-- builtin-roles:start (generated: go test ./internal/policy -run TestPolicyDoc -update) -->\n"
+	builtinEnd   = "<!-- builtin-roles:end -->\n"
+)
+
+// TestPolicyDoc keeps the built-in roles' operation lists in
+// docs/POLICY.md equal to the code's.
+func TestPolicyDoc(t *testing.T) {
+	data, err := os.ReadFile(policyDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(data)
+	start := strings.Index(doc, builtinStart)
+	end := strings.Index(doc, builtinEnd)
+	if start < 0 || end < start {
+		t.Fatalf("%s has no generated built-in roles section", policyDoc)
+	}
+	want := builtinRolesDoc()
+	got := doc[start+len(builtinStart) : end]
+	if got == want {
+		return
+	}
+	if !*update {
+		t.Fatalf("%s is out of date; run go test ./internal/policy -run TestPolicyDoc -update", policyDoc)
+	}
+	doc = doc[:start+len(builtinStart)] + want + doc[end:]
+	if err := os.WriteFile(policyDoc, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func builtinRolesDoc() string {
+	var b strings.Builder
+	var prev []dockerapi.Operation
+	fmt.Fprintf(&b, "| role | allows |\n|---|---|\n")
+	fmt.Fprintf(&b, "| `admin` | every operation (%d), no guardrails, admin operations included |\n", len(BuiltinOperations("admin")))
+	for _, role := range []struct{ name, base string }{{"read-only", ""}, {"operator", "read-only"}, {"deployer", "operator"}} {
+		ops := BuiltinOperations(role.name)
+		var added []string
+		for _, op := range ops {
+			if !contains(prev, op) {
+				added = append(added, "`"+op.String()+"`")
+			}
+		}
+		prefix := ""
+		if role.base != "" {
+			prefix = "everything `" + role.base + "` allows, and "
+		}
+		fmt.Fprintf(&b, "| `%s` | %s%s (%d in all) |\n", role.name, prefix, strings.Join(added, ", "), len(ops))
+		prev = ops
+	}
+	return b.String()
+}
+
+func contains(ops []dockerapi.Operation, op dockerapi.Operation) bool {
+	for _, o := range ops {
+		if o == op {
+			return true
+		}
+	}
+	return false
+}
