@@ -101,7 +101,7 @@ TLS version, connection refused, DNS.`,
 // roots), plus --ca.
 func tlsCheckOptions(a *app, caFile string, timeout time.Duration) (doctor.TLSOptions, error) {
 	trust := doctor.InspectTrust(doctor.TrustOptions{Getenv: a.getenv})
-	opts := doctor.TLSOptions{NoRoots: trust.Using == "none", Timeout: timeout}
+	opts := doctor.TLSOptions{Using: trust.Using, Timeout: timeout}
 	if caFile == "" {
 		return opts, nil
 	}
@@ -116,7 +116,10 @@ func tlsCheckOptions(a *app, caFile string, timeout time.Duration) (doctor.TLSOp
 	if !pool.AppendCertsFromPEM(pem) {
 		return opts, usageErrorf("--ca %s holds no PEM certificates", caFile)
 	}
-	opts.Roots, opts.NoRoots = pool, false
+	opts.Roots = pool
+	if opts.Using == "none" {
+		opts.Using = "" // --ca is all there is: an unknown authority is simply not in it
+	}
 	return opts, nil
 }
 

@@ -65,7 +65,7 @@ func (r *endpointRun) checkTLSVersion() bool {
 		if p.handshakeErr == nil {
 			p.handshakeErr = errors.New("the server sent no certificate")
 		}
-		res.explainHandshake(p.handshakeErr, false, r.opts.Timeout)
+		res.explainHandshake(p.handshakeErr, "", r.opts.Timeout)
 		r.fail(CheckTLSVersion, res.Explanation, firstOr(res.Fixes, "check that this port serves the Docker API over TLS"))
 		return false
 	}

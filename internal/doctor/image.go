@@ -267,17 +267,22 @@ func envLookup(env []string) func(string) string {
 	}
 }
 
-// inDir makes paths absolute against the container's working directory.
+// inWorkDir makes a path absolute the way the container's process opens
+// it: relative to its working directory. "" stays "" (it names nothing).
+func inWorkDir(workDir, p string) string {
+	switch {
+	case p == "":
+		return ""
+	case path.IsAbs(p):
+		return path.Clean(p)
+	}
+	return path.Join(workDir, p)
+}
+
 func inDir(workDir string, paths []string) []string {
 	out := make([]string, len(paths))
 	for i, p := range paths {
-		if p != "" {
-			p = path.Join(workDir, p)
-			if strings.HasPrefix(paths[i], "/") {
-				p = path.Clean(paths[i])
-			}
-		}
-		out[i] = p
+		out[i] = inWorkDir(workDir, p)
 	}
 	return out
 }
@@ -288,7 +293,7 @@ func openSSLRoots(fsys *imageFS, workDir string, getenv func(string) string) Roo
 		files, dirs = append(files, d+"/cert.pem"), append(dirs, d+"/certs")
 	}
 	if f := getenv(EnvCertFile); f != "" {
-		files = inDir(workDir, []string{f})
+		files = []string{inWorkDir(workDir, f)}
 	}
 	if d := getenv(EnvCertDir); d != "" {
 		dirs = inDir(workDir, strings.Split(d, ":"))
@@ -329,7 +334,7 @@ func (r *ImageReport) inspectExecutable(fsys *imageFS, workDir, pathEnv string) 
 	}
 	r.Binary = &bin
 	if bin.Interpreter != "" {
-		interp, _, err := fsys.resolve(inDir(workDir, []string{bin.Interpreter})[0], true)
+		interp, _, err := fsys.resolve(inWorkDir(workDir, bin.Interpreter), true)
 		r.InterpreterMissing = err != nil || !interp.mode.IsRegular()
 	}
 }
@@ -339,14 +344,14 @@ func (r *ImageReport) inspectExecutable(fsys *imageFS, workDir, pathEnv string) 
 // searched for in PATH as an executable regular file.
 func (t *imageFS) lookPath(file, pathEnv, workDir string) (string, error) {
 	if strings.Contains(file, "/") {
-		p := inDir(workDir, []string{file})[0]
+		p := inWorkDir(workDir, file)
 		if _, _, err := t.resolve(p, true); err != nil {
 			return "", fmt.Errorf("%s does not exist in the image", p)
 		}
 		return p, nil
 	}
 	for _, dir := range strings.Split(pathEnv, ":") {
-		p := inDir(workDir, []string{path.Join(dir, file)})[0]
+		p := inWorkDir(workDir, path.Join(dir, file))
 		if n, _, err := t.resolve(p, true); err == nil && n.mode.IsRegular() && n.mode&0o111 != 0 {
 			return p, nil
 		}

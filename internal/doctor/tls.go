@@ -45,10 +45,11 @@ type TLSOptions struct {
 	// Roots verifies the server; nil: the system roots, or the embedded
 	// fallback roots when those are in use.
 	Roots *x509.CertPool
-	// NoRoots says the environment has no roots at all (TrustReport.Using
-	// is "none"), so an unknown authority means a missing CA bundle rather
-	// than an untrusted server.
-	NoRoots bool
+	// Using is where the system roots come from, TrustReport.Using:
+	// "system", "fallback" or "none". It words an unknown authority: with
+	// no roots at all it means a missing CA bundle, with only the embedded
+	// public roots a private CA they cannot cover.
+	Using   string
 	Timeout time.Duration // 0: DefaultTLSTimeout
 	// Dialer connects; nil: a net.Dialer with the system resolver.
 	Dialer *net.Dialer
@@ -170,7 +171,7 @@ func CheckTLS(ctx context.Context, target string, opts TLSOptions) (TLSResult, e
 	defer conn.Close()
 	tc := tls.Client(conn, &tls.Config{ServerName: serverName, RootCAs: opts.Roots})
 	if err := tc.HandshakeContext(ctx); err != nil {
-		res.explainHandshake(err, opts.NoRoots, timeout)
+		res.explainHandshake(err, opts.Using, timeout)
 		return res, nil
 	}
 	state := tc.ConnectionState()
@@ -214,13 +215,13 @@ func isTimeout(err error) bool {
 		(errors.As(err, &ne) && ne.Timeout())
 }
 
-func (r *TLSResult) explainHandshake(err error, noRoots bool, timeout time.Duration) {
+func (r *TLSResult) explainHandshake(err error, using string, timeout time.Duration) {
 	var verr *tls.CertificateVerificationError
 	if errors.As(err, &verr) {
 		for _, c := range verr.UnverifiedCertificates {
 			r.Chain = append(r.Chain, certInfo(c))
 		}
-		r.explainVerification(verr, noRoots)
+		r.explainVerification(verr, using)
 		return
 	}
 	var rhe tls.RecordHeaderError
@@ -255,7 +256,7 @@ func isVersionError(err error) bool {
 		strings.Contains(err.Error(), "unsupported protocol version")
 }
 
-func (r *TLSResult) explainVerification(verr *tls.CertificateVerificationError, noRoots bool) {
+func (r *TLSResult) explainVerification(verr *tls.CertificateVerificationError, using string) {
 	var (
 		unknown  x509.UnknownAuthorityError
 		invalid  x509.CertificateInvalidError
@@ -263,7 +264,7 @@ func (r *TLSResult) explainVerification(verr *tls.CertificateVerificationError, 
 	)
 	switch {
 	case errors.As(verr.Err, &unknown):
-		r.explainUnknownAuthority(verr.UnverifiedCertificates, noRoots)
+		r.explainUnknownAuthority(verr.UnverifiedCertificates, using)
 	case errors.As(verr.Err, &hostname):
 		r.explainNameMismatch(hostname)
 	case errors.As(verr.Err, &invalid) && invalid.Reason == x509.Expired:
@@ -284,19 +285,25 @@ var NoCABundleFixes = []string{
 	fmt.Sprintf("in a Go program, import _ %q to embed public roots", FallbackPackage),
 }
 
-func (r *TLSResult) explainUnknownAuthority(chain []*x509.Certificate, noRoots bool) {
-	if noRoots {
+func (r *TLSResult) explainUnknownAuthority(chain []*x509.Certificate, using string) {
+	if using == "none" {
 		r.fail(ProblemNoCABundle, "no CA bundle in this environment, so no server certificate can be verified", NoCABundleFixes...)
 		return
 	}
 	top := chain[len(chain)-1]
+	issuer := fmt.Sprintf("signed by %q, an authority", top.Issuer.String())
 	if len(chain) == 1 && top.Subject.String() == top.Issuer.String() {
-		r.fail(ProblemUnknownAuthority, fmt.Sprintf("the certificate of %s is self-signed (%s) and not trusted here", r.Address, top.Subject),
-			"pass --ca FILE with that certificate, or add it to the system bundle")
+		issuer = fmt.Sprintf("self-signed (%q) and", top.Subject.String())
+	}
+	if using == "fallback" {
+		r.fail(ProblemUnknownAuthority, fmt.Sprintf("the certificate of %s is %s not among the embedded public roots, which are all this environment has (no CA bundle)",
+			r.Address, issuer),
+			"pass --ca FILE with the issuing CA's certificate",
+			"or give the environment a CA bundle that holds it, at /etc/ssl/certs/ca-certificates.crt or SSL_CERT_FILE")
 		return
 	}
-	r.fail(ProblemUnknownAuthority, fmt.Sprintf("the certificate of %s is signed by %q, an authority not trusted here", r.Address, top.Issuer.String()),
-		"pass --ca FILE with that CA's certificate, or add it to the system bundle")
+	r.fail(ProblemUnknownAuthority, fmt.Sprintf("the certificate of %s is %s not trusted here", r.Address, issuer),
+		"pass --ca FILE with the issuing CA's certificate, or add it to the system bundle")
 }
 
 func (r *TLSResult) explainNameMismatch(e x509.HostnameError) {

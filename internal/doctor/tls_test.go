@@ -2,8 +2,10 @@ package doctor
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"net"
 	"net/http"
@@ -53,9 +55,23 @@ func TestCheckTLS(t *testing.T) {
 			wantText: `signed by "CN=Test CA"`,
 		},
 		{
+			name:     "unknown authority with only the embedded public roots",
+			cert:     ca.issue(t, leafOpts{}),
+			opts:     TLSOptions{Roots: other.pool(), Using: "fallback"},
+			want:     ProblemUnknownAuthority,
+			wantText: "not among the embedded public roots",
+		},
+		{
+			name:     "self-signed",
+			cert:     selfSigned(t),
+			opts:     TLSOptions{Roots: ca.pool()},
+			want:     ProblemUnknownAuthority,
+			wantText: `self-signed ("CN=test server")`,
+		},
+		{
 			name:     "unknown authority with no roots at all",
 			cert:     ca.issue(t, leafOpts{}),
-			opts:     TLSOptions{Roots: x509.NewCertPool(), NoRoots: true},
+			opts:     TLSOptions{Roots: x509.NewCertPool(), Using: "none"},
 			want:     ProblemNoCABundle,
 			wantText: "no CA bundle in this environment",
 		},
@@ -122,7 +138,7 @@ func TestCheckTLS(t *testing.T) {
 func TestCheckTLSNoCABundleFixes(t *testing.T) {
 	ca := newTestCA(t, "Test CA")
 	url := tlsServer(t, ca.issue(t, leafOpts{}), nil)
-	got, err := CheckTLS(t.Context(), url, TLSOptions{Roots: x509.NewCertPool(), NoRoots: true})
+	got, err := CheckTLS(t.Context(), url, TLSOptions{Roots: x509.NewCertPool(), Using: "none"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,6 +181,26 @@ func TestCheckTLSConnectionFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// selfSigned is a server certificate for 127.0.0.1 that signs itself.
+func selfSigned(t *testing.T) tls.Certificate {
+	t.Helper()
+	key := newKey(t)
+	tmpl := &x509.Certificate{
+		SerialNumber: randomSerial(t),
+		Subject:      pkix.Name{CommonName: "test server"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 // closedPort returns a loopback address nothing listens on.
