@@ -299,7 +299,7 @@ func (r *TLSResult) explainUnknownAuthority(chain []*x509.Certificate, using str
 		r.fail(ProblemUnknownAuthority, fmt.Sprintf("the certificate of %s is %s not among the embedded public roots, which are all this environment has (no CA bundle)",
 			r.Address, issuer),
 			"pass --ca FILE with the issuing CA's certificate",
-			"or give the environment a CA bundle that holds it, at /etc/ssl/certs/ca-certificates.crt or SSL_CERT_FILE")
+			"give the environment a CA bundle that holds it (/etc/ssl/certs/ca-certificates.crt, or a file named by SSL_CERT_FILE)")
 		return
 	}
 	r.fail(ProblemUnknownAuthority, fmt.Sprintf("the certificate of %s is %s not trusted here", r.Address, issuer),
