@@ -122,6 +122,28 @@ func (c OwnerCheck) NotFound() string {
 // NotFoundStatus is the status of a failed ownership check.
 const NotFoundStatus = http.StatusNotFound
 
+// DenyOwnership records that an ownership check failed: the object is
+// missing, or it is another client's. In enforce mode the decision becomes
+// a denial with NotFoundStatus whose Message is c.NotFound(); in audit
+// mode it becomes WouldDeny, and the gateway forwards the request. Reason,
+// Field and Rule say what happened, for the audit log. A decision that
+// already is WouldDeny keeps its first reason.
+func (d *Decision) DenyOwnership(c OwnerCheck) {
+	if d.Effect == WouldDeny {
+		return
+	}
+	d.Effect = Deny
+	if d.Audit {
+		d.Effect = WouldDeny
+	}
+	d.Status = NotFoundStatus
+	d.Field = c.Field
+	d.Reason = fmt.Sprintf("%s %s (%s) is missing or not the caller's", c.Kind, quote(c.Ref), c.Field)
+	d.Rule = "roles." + d.Role + ".owner_isolation"
+	d.Fix = ""
+	d.notFound = c.NotFound()
+}
+
 // Lookup is what an inspect answer says about ownership.
 type Lookup struct {
 	// ID is the object's full ID (a volume's name).

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -318,5 +319,61 @@ func TestOwnerCheckMessages(t *testing.T) {
 	}
 	if u, err := url.Parse((OwnerCheck{Kind: KindContainer, Ref: "a?b#c"}).LookupPath()); err != nil || u.Path != "/containers/a?b#c/json" {
 		t.Errorf("LookupPath does not escape the ref: %v %v", u, err)
+	}
+}
+
+func TestDenyOwnership(t *testing.T) {
+	p := mustPolicy(t, testConfig)
+	check := OwnerCheck{Kind: KindContainer, Ref: "web", Field: "path", Pin: true}
+
+	d := decide(t, p, "t1", "tenant", "GET", "/containers/web/json", "")
+	d.DenyOwnership(check)
+	if d.Forward() || d.Status != http.StatusNotFound {
+		t.Fatalf("effect %v status %d, want deny 404", d.Effect, d.Status)
+	}
+	if got := d.Message(); got != "No such container: web" {
+		t.Errorf("message = %q, want dockerd's not-found message", got)
+	}
+	if d.Reason != `container "web" (path) is missing or not the caller's` || d.Rule != "roles.tenant.owner_isolation" {
+		t.Errorf("reason %q rule %q", d.Reason, d.Rule)
+	}
+
+	d = decide(t, p, "t1", "auditee", "GET", "/containers/web/json", "")
+	d.DenyOwnership(check)
+	if d.Effect != WouldDeny || !d.Forward() {
+		t.Fatalf("audit mode: effect %v, want would_deny", d.Effect)
+	}
+	if got := d.Message(); !strings.HasPrefix(got, "dockgate: would deny container.inspect for t1 (role auditee): container \"web\"") {
+		t.Errorf("audit mode message = %q", got)
+	}
+
+	d = decide(t, p, "t1", "auditee", "POST", "/containers/create", create(`{"Privileged":true}`))
+	reason := d.Reason
+	d.DenyOwnership(OwnerCheck{Kind: KindVolume, Ref: "v", Field: "HostConfig.Binds[0]"})
+	if d.Reason != reason {
+		t.Errorf("a would_deny lost its first reason: %q", d.Reason)
+	}
+}
+
+func TestParseRequestThenSetBody(t *testing.T) {
+	req, err := ParseRequest("POST", "/v1.47/containers/create", "name=web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Route.Op != dockerapi.OpContainerCreate || req.Query.Get("name") != "web" || req.Body != nil {
+		t.Fatalf("ParseRequest = %+v", req)
+	}
+	if err := req.SetBody([]byte(`{"Image":"x"}`), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := req.Body.(*dockerapi.ContainerCreate); !ok {
+		t.Errorf("body = %T, want *dockerapi.ContainerCreate", req.Body)
+	}
+	if err := req.SetBody(make([]byte, 100), 10); !errors.Is(err, dockerapi.ErrBodyTooLarge) {
+		t.Errorf("SetBody over the limit = %v, want ErrBodyTooLarge", err)
+	}
+	raw, _ := ParseRequest("PUT", "/containers/web/archive", "path=/")
+	if err := raw.SetBody([]byte("tar bytes"), 0); err != nil || raw.Body != nil {
+		t.Errorf("SetBody on a raw body = %v, body %v; want it left to the stream", err, raw.Body)
 	}
 }

@@ -140,6 +140,12 @@ type Decision struct {
 	// Owner is what owner isolation asks of the gateway; zero for roles
 	// without it.
 	Owner OwnerPlan
+	// Audit: the role is in audit mode, so denials come back as WouldDeny
+	// (DenyOwnership follows it too).
+	Audit bool
+
+	// notFound is the 404 message of a failed ownership check.
+	notFound string
 }
 
 // Forward reports whether the gateway forwards the request (Allow or
@@ -151,6 +157,11 @@ func (d *Decision) Forward() bool { return d.Effect != Deny }
 // ci): HostConfig.Privileged is not allowed; allow it with
 // roles.ci.containers.privileged: true". For WouldDeny it says "would
 // deny"; for Allow it is empty.
+//
+// After a failed ownership check (DenyOwnership) a denial's message is
+// dockerd's own not-found message, "No such container: web": the client
+// must not learn that another client's object exists. Reason says what
+// happened, for the audit log.
 func (d *Decision) Message() string {
 	verb := "denied"
 	switch d.Effect {
@@ -158,6 +169,10 @@ func (d *Decision) Message() string {
 		return ""
 	case WouldDeny:
 		verb = "would deny"
+	case Deny:
+		if d.notFound != "" {
+			return d.notFound
+		}
 	}
 	s := "dockgate: " + verb + " " + d.Op.String() + " for " + d.CN
 	if d.Role != "" {
@@ -210,6 +225,7 @@ func (p *Policy) Decide(id Identity, roleName string, req Request) Decision {
 		d.Status = http.StatusForbidden
 		return d
 	}
+	d.Audit = r.audit
 	if v := r.decide(id, &req, &d.Owner); v != nil {
 		r.deny(&d, v)
 		return d
