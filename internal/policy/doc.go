@@ -42,4 +42,22 @@
 // A role in audit mode is decided as in enforce mode, but a denial comes
 // back as WouldDeny: the gateway forwards the request and records
 // would_deny in the audit log.
+//
+// # One request through the gateway
+//
+//  1. ParseRequest(r.Method, r.URL.EscapedPath(), r.URL.RawQuery): 400 on
+//     error. Refuse form-encoded bodies (dockerapi.IsFormContentType).
+//  2. By req.Route.Op.Body(): for BodyJSON read the whole body, bounded
+//     (413 above the limit), check dockerapi.CheckJSONContentType and call
+//     req.SetBody (400 on error); for BodyNone refuse any body byte; for
+//     BodyRaw stream the body as is.
+//  3. d := p.Decide(identity, role, req). Deny: answer d.Status with
+//     d.Message().
+//  4. For each of d.Owner.Checks in order, look the object up; when it is
+//     missing or not the caller's, d.DenyOwnership(c) and, unless
+//     d.Forward(), answer d.Status with d.Message() (dockerd's own 404).
+//     After a check with Pin, forward PinnedPath(req.Route, lookup.ID).
+//  5. d.Rewrite(&req); forward req.Query.Encode() if the query changed and
+//     dockerapi.Encode(req.Body) as the JSON body.
+//  6. Write the audit record with d.Effect, d.Rule and d.Reason.
 package policy
