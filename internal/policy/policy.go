@@ -187,9 +187,9 @@ func (d *Decision) Message() string {
 
 // NeedsBody reports whether Decide reads the decoded body of op: the
 // operations with guardrails on their body, and those whose body names
-// an object owner isolation checks. The gateway decodes every JSON body
-// with dockerapi.DecodeBody anyway (to refuse ambiguous ones); NeedsBody
-// says which decoded bodies it must pass on in Request.Body.
+// an object owner isolation checks. Decide denies them (500) when
+// Request.Body is missing. The gateway decodes every JSON body anyway
+// (Request.SetBody), to refuse ambiguous ones.
 func NeedsBody(op dockerapi.Operation) bool {
 	return bodyOps.Has(op)
 }
