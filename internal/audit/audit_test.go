@@ -294,7 +294,9 @@ func TestConcurrentWritersWriteWholeLines(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, line := range lines {
-		var r struct{ RequestID string `json:"request_id"` }
+		var r struct {
+			RequestID string `json:"request_id"`
+		}
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatalf("torn line %q: %v", line, err)
 		}
