@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -131,7 +130,7 @@ func testGatewayInImage(t *testing.T, d *dockertest.Daemon, image string) {
 		}
 		d.Docker(t, "rm", "-f", id)
 	})
-	waitReady(t, "http://"+admin+"/readyz")
+	waitHTTP200(t, "http://"+admin+"/readyz", &syncBuffer{}) // the cleanup logs the container's output
 
 	docker := func(args ...string) string {
 		t.Helper()
@@ -166,22 +165,6 @@ func chownTree(t *testing.T, root string, uid int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-// waitReady polls url until it answers 200; 60 s allows for a loaded machine.
-func waitReady(t *testing.T, url string) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(url); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s never answered 200", url)
 }
 
 // waitHealthy waits for the image's HEALTHCHECK (dockgate healthcheck) to
