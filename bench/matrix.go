@@ -205,7 +205,11 @@ func (env *environment) gatewayFor(id string) *gatewayProc {
 
 // cellStats are the medians of one cell over the rounds.
 type cellStats struct {
-	rps, ratio   float64 // ratio: x native TLS in the same round
+	rps, ratio float64 // ratio: x native TLS in the same round
+	// cpuRatio is native's CPU per request over this contender's, in the
+	// same round: the ratio req/s would have on an otherwise idle
+	// CPU-bound machine.
+	cpuRatio     float64
 	p50, p99     time.Duration
 	addedP50     time.Duration // p50 minus native's p50 in the same round
 	gatewayCPU   time.Duration
@@ -219,7 +223,7 @@ type cellStats struct {
 func (m *matrixResult) stats(i int, id string) cellStats {
 	samples := m.samples[i][id]
 	native := m.samples[i][contenderNative]
-	var rps, ratios, switches []float64
+	var rps, ratios, cpuRatios, switches []float64
 	var p50s, p99s, added, cpu, total []time.Duration
 	st := cellStats{hasReference: len(native) == len(samples)}
 	for r, s := range samples {
@@ -231,6 +235,9 @@ func (m *matrixResult) stats(i int, id string) cellStats {
 		st.errors += s.errors
 		if st.hasReference && native[r].rps > 0 {
 			ratios = append(ratios, s.rps/native[r].rps)
+			if s.totalCPU > 0 {
+				cpuRatios = append(cpuRatios, float64(native[r].totalCPU)/float64(s.totalCPU))
+			}
 			added = append(added, s.p50-native[r].p50)
 		}
 	}
@@ -241,6 +248,7 @@ func (m *matrixResult) stats(i int, id string) cellStats {
 	st.switches = load.Median(switches)
 	if len(ratios) > 0 {
 		st.ratio = load.Median(ratios)
+		st.cpuRatio = load.Median(cpuRatios)
 		st.addedP50 = load.MedianDuration(added)
 	}
 	return st
