@@ -74,11 +74,29 @@ func (e *endpointEnv) revokedSerials(context.Context) (map[string]time.Time, err
 	return out, nil
 }
 
+// revoke revokes c and waits until the gateway refuses it.
 func (e *endpointEnv) revoke(c tls.Certificate) {
 	e.mu.Lock()
 	e.revoked[c.Leaf.SerialNumber.Text(16)] = time.Now()
 	e.mu.Unlock()
-	time.Sleep(100 * time.Millisecond) // ten revocation polls
+	for range 500 {
+		if e.refuses(c) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.t.Fatal("the gateway still accepts the revoked certificate")
+}
+
+func (e *endpointEnv) refuses(c tls.Certificate) bool {
+	conn, err := tls.Dial("tcp", e.addr, &tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{c}})
+	if err != nil {
+		return isClientCertRefusal(err)
+	}
+	defer conn.Close()
+	conn.Write([]byte("GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n"))
+	_, err = conn.Read(make([]byte, 1))
+	return isClientCertRefusal(err)
 }
 
 func (e *endpointEnv) issue(req pki.LeafRequest) tls.Certificate {

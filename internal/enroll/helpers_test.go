@@ -26,7 +26,7 @@ var ctx = context.Background()
 // testEnv is a CA in a state directory, a gateway on loopback with the
 // renewal handler, and an enrollment listener next to it.
 type testEnv struct {
-	t          *testing.T
+	t          testing.TB
 	auth       *authority.Authority
 	st         *store.Store
 	gw         *gateway.Gateway
@@ -41,7 +41,7 @@ type envOptions struct {
 	now         func() time.Time
 }
 
-func newTestEnv(t *testing.T, opts envOptions) *testEnv {
+func newTestEnv(t testing.TB, opts envOptions) *testEnv {
 	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "state"))
 	if err != nil {
@@ -77,7 +77,7 @@ func newTestEnv(t *testing.T, opts envOptions) *testEnv {
 	return env
 }
 
-func listen(t *testing.T) net.Listener {
+func listen(t testing.TB) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -86,7 +86,7 @@ func listen(t *testing.T) net.Listener {
 	return ln
 }
 
-func gatewayContext(t *testing.T) context.Context {
+func gatewayContext(t testing.TB) context.Context {
 	c, cancel := context.WithCancel(ctx)
 	t.Cleanup(cancel)
 	return c
@@ -95,7 +95,7 @@ func gatewayContext(t *testing.T) context.Context {
 // startGateway runs a gateway with the state directory's server
 // certificate; its upstream does not exist, which the renewal and whoami
 // paths never touch.
-func startGateway(t *testing.T, st *store.Store, server *authority.Issued, local http.Handler) *gateway.Gateway {
+func startGateway(t testing.TB, st *store.Store, server *authority.Issued, local http.Handler) *gateway.Gateway {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Upstream.URL = "unix://" + filepath.Join(t.TempDir(), "no-docker.sock")
@@ -231,7 +231,6 @@ func mustParseCert(t *testing.T, pemData []byte) *x509.Certificate {
 	}
 	return c
 }
-
 
 func spkiHex(c *x509.Certificate) string { return pki.SPKIHash(c) }
 
