@@ -103,7 +103,24 @@ func (a *app) runTokenCreate(ctx context.Context, name string, f tokenCreateFlag
 	}
 	fmt.Fprintln(a.stdout, tok.String())
 	a.describeToken(tok, f, cfg.Enroll.Enabled)
+	a.noteNameInUse(ctx, st, name)
 	return nil
+}
+
+// noteNameInUse warns that enrollments will get numbered names.
+func (a *app) noteNameInUse(ctx context.Context, st *store.Store, name string) {
+	certs, err := st.CertsByName(ctx, name)
+	if err != nil {
+		return
+	}
+	now := time.Now()
+	for _, c := range certs {
+		if c.Kind == store.KindClient && !c.Revoked() && now.Before(c.NotAfter) {
+			fmt.Fprintf(a.stderr, "Note: %q already has a valid certificate (serial %s); machines enrolling with this token get %s-2, %s-3, ...\n",
+				name, c.Serial, name, name)
+			return
+		}
+	}
 }
 
 // tokenAddresses are the --address values, checked, or the defaults from
