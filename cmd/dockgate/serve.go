@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dockgate/dockgate/internal/audit"
 	"github.com/dockgate/dockgate/internal/config"
 	"github.com/dockgate/dockgate/internal/gateway"
 	"github.com/dockgate/dockgate/internal/store"
@@ -121,6 +123,13 @@ func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags)
 	if f.configPath != "" {
 		watch = append(watch, f.configPath)
 	}
+	alog, err := openAudit(cfg.AuditPath(dir), log)
+	if err != nil {
+		return err
+	}
+	if alog != nil {
+		defer alog.Close()
+	}
 	enr := a.prepareEnrollment(cfg, st, &f.enroll, log)
 	g, err := gateway.New(gateway.Options{
 		Load:       src.Load,
@@ -128,13 +137,14 @@ func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags)
 		WatchFiles: watch,
 		Logger:     log,
 		Local:      enr.local(),
+		Audit:      alog,
 	})
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	go reloadOnHUP(ctx, g)
+	go reloadOnHUP(ctx, g, alog, log)
 	enr.start(ctx, g)
 	return g.Serve(ctx)
 }
@@ -151,7 +161,25 @@ func (a *app) materialSource(f *serveFlags, serverCert string, st *store.Store) 
 	}
 }
 
-func reloadOnHUP(ctx context.Context, g *gateway.Gateway) {
+// openAudit opens the audit log; "" (audit: {path: off}) means none.
+func openAudit(path string, log *slog.Logger) (*audit.Log, error) {
+	if path == "" {
+		log.Warn("audit log is off (audit.path: off)")
+		return nil, nil
+	}
+	alog, err := audit.Open(path, audit.Options{OnError: func(err error) {
+		log.Error("audit log write failed", "path", path, "err", err)
+	}})
+	if err != nil {
+		return nil, withHint(fmt.Errorf("failed to open the audit log: %w", err), "set audit.path in the config to a writable file, or \"-\" for stdout")
+	}
+	log.Info("audit log", "path", path)
+	return alog, nil
+}
+
+// reloadOnHUP reloads certificates and config, and reopens the audit log
+// (after logrotate moved it), on SIGHUP.
+func reloadOnHUP(ctx context.Context, g *gateway.Gateway, alog *audit.Log, log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -161,6 +189,11 @@ func reloadOnHUP(ctx context.Context, g *gateway.Gateway) {
 			return
 		case <-hup:
 			g.Reload() // logs failures and keeps the old state
+			if alog != nil {
+				if err := alog.Reopen(); err != nil {
+					log.Error("failed to reopen the audit log", "err", err)
+				}
+			}
 		}
 	}
 }

@@ -30,7 +30,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dockgate/dockgate/internal/audit"
 	"github.com/dockgate/dockgate/internal/config"
+	"github.com/dockgate/dockgate/internal/policy"
 )
 
 // Material is everything that may change on reload.
@@ -38,6 +40,7 @@ type Material struct {
 	ServerCert tls.Certificate // Leaf must be set
 	CA         *CA
 	Config     *config.Config
+	Policy     *policy.Policy // compiled from Config
 }
 
 // Loader reads fresh Material, e.g. from the state directory.
@@ -65,6 +68,8 @@ type Options struct {
 	// a clients: entry or not; IdentityFrom(r.Context()) says who asks.
 	// Nil: those paths answer 404.
 	Local http.Handler
+	// Audit receives one record per request; nil: no audit log.
+	Audit *audit.Log
 }
 
 // LocalPrefix is the path prefix the gateway answers itself, never

@@ -23,36 +23,37 @@ const hijackGrace = 5 * time.Second
 // (`echo data | docker exec -i C cat` closes stdin and then waits for
 // output), and on the legacy 200 raw-stream hijack, which ReverseProxy
 // does not know. So this path talks to the daemon on its own connection.
-func (g *Gateway) serveHijack(w http.ResponseWriter, r *http.Request, cc *clientConn) {
+// It returns the stream bytes copied each way, for the audit log.
+func (g *Gateway) serveHijack(w http.ResponseWriter, r *http.Request, cc *clientConn) (in, out int64) {
 	up, err := g.upstream.dial(r.Context())
 	if err != nil {
 		g.upstreamError(w, r, err)
-		return
+		return 0, 0
 	}
-	out := g.outgoingRequest(r)
-	if err := out.Write(up); err != nil {
+	outReq := g.outgoingRequest(r)
+	if err := outReq.Write(up); err != nil {
 		up.Close()
 		g.upstreamError(w, r, err)
-		return
+		return 0, 0
 	}
 	upReader := bufio.NewReader(up)
-	resp, err := http.ReadResponse(upReader, out)
+	resp, err := http.ReadResponse(upReader, outReq)
 	if err != nil {
 		up.Close()
 		g.upstreamError(w, r, err)
-		return
+		return 0, 0
 	}
 	if !isStreamResponse(resp) {
 		defer up.Close()
 		relayResponse(w, resp)
-		return
+		return 0, 0
 	}
 	client, clientBuf, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		up.Close()
 		resp.Body.Close()
 		g.log.Error("failed to hijack client connection", "err", err)
-		return
+		return 0, 0
 	}
 	cc.hijacked.Store(true)
 	g.conns.hijacked.Add(1)
@@ -64,9 +65,9 @@ func (g *Gateway) serveHijack(w http.ResponseWriter, r *http.Request, cc *client
 	if err := writeResponseHead(clientBuf.Writer, resp); err != nil {
 		client.Close()
 		up.Close()
-		return
+		return 0, 0
 	}
-	pipeStreams(client, clientBuf.Reader, up, upReader)
+	return pipeStreams(client, clientBuf.Reader, up, upReader)
 }
 
 // outgoingRequest is the request as the daemon should see it: same method,
@@ -142,27 +143,29 @@ type closeWriter interface{ CloseWrite() error }
 // pipeStreams copies both ways with half-close: when one side stops
 // sending, the other side is told so, and the copy the other way goes on.
 // clientIn and upIn hold bytes already read past the HTTP headers.
-func pipeStreams(client net.Conn, clientIn io.Reader, up net.Conn, upIn io.Reader) {
+func pipeStreams(client net.Conn, clientIn io.Reader, up net.Conn, upIn io.Reader) (in, out int64) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		copyStream(up, clientIn) // client -> daemon (stdin)
+		in = copyStream(up, clientIn) // client -> daemon (stdin)
 		closeWrite(up)
 	}()
-	copyStream(client, upIn) // daemon -> client (stdout/stderr)
+	out = copyStream(client, upIn) // daemon -> client (stdout/stderr)
 	closeWrite(client)
 	// The daemon is done; give the client a moment to finish its side.
 	client.SetReadDeadline(time.Now().Add(hijackGrace))
 	wg.Wait()
 	client.Close()
 	up.Close()
+	return in, out
 }
 
-func copyStream(dst io.Writer, src io.Reader) {
+func copyStream(dst io.Writer, src io.Reader) int64 {
 	buf := copyBuffers.Get()
 	defer copyBuffers.Put(buf)
-	io.CopyBuffer(dst, src, buf)
+	n, _ := io.CopyBuffer(dst, src, buf)
+	return n
 }
 
 func closeWrite(c net.Conn) {

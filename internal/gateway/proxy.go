@@ -11,12 +11,30 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dockgate/dockgate/internal/audit"
+	"github.com/dockgate/dockgate/internal/dockerapi"
 )
 
 // serveHTTP is the gateway's request path: identity, revocation, client
-// rules, then the proxy (plain or hijacked).
+// rules, policy, then the proxy (plain or hijacked), and an audit record.
 func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
+	rw := newStatusRecorder(w)
+	defer rw.release()
+	rec := audit.Record{Time: time.Now(), Method: r.Method, RawPath: r.URL.EscapedPath(), Remote: r.RemoteAddr}
+	label := g.handle(rw, r, &rec)
+	rec.Status, rec.BytesOut = rw.status, rec.BytesOut+rw.written
+	rec.Duration = time.Since(rec.Time)
+	g.metrics.observe(label, rw.status, rec.Time)
+	if g.opts.Audit != nil {
+		rec.RequestID = audit.NewRequestID()
+		g.opts.Audit.Write(&rec)
+	}
+}
+
+// handle answers one request and returns its metrics label: the
+// operation, or what stopped it.
+func (g *Gateway) handle(w *statusRecorder, r *http.Request, rec *audit.Record) string {
 	cc := connFrom(r.Context())
 	var id *Identity
 	if cc != nil {
@@ -25,55 +43,57 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if id == nil {
 		// Unreachable through the TLS listener, which refuses clients
 		// without a verified certificate; kept as a fail-closed guard.
+		rec.Decision, rec.Reason = "deny", "no verified client certificate"
 		writeError(w, http.StatusForbidden, "dockgate: a verified client certificate is required")
-		return
+		return "denied"
 	}
+	rec.CN, rec.Serial, rec.Groups = id.CN, id.Serial, id.Groups
 	if _, revoked := (*g.revoked.Load())[id.Serial]; revoked {
+		rec.Decision, rec.Reason = "deny", "certificate revoked"
 		w.Header().Set("Connection", "close")
 		writeError(w, http.StatusForbidden, fmt.Sprintf("dockgate: certificate %s (serial %s) is revoked", id.CN, id.Serial))
-		g.metrics.observe("denied", http.StatusForbidden, start)
-		return
+		return "denied"
 	}
 	m := g.material.Load()
 	role, ok := m.Config.MatchClient(id.CN, id.Groups)
+	rec.Role = role
 	if strings.HasPrefix(r.URL.Path, LocalPrefix) {
+		rec.Decision, rec.Operation = "allow", "dockgate.local"
 		g.serveLocal(w, r, id, role)
-		g.metrics.observe("local", http.StatusOK, start)
-		return
+		return "local"
 	}
 	if !ok {
+		rec.Decision, rec.Reason = "deny", "no clients: entry matches"
 		writeError(w, http.StatusForbidden, fmt.Sprintf(
 			"dockgate: access denied for CN=%q groups=%v (serial %s): no clients: entry matches this identity; add one with cn: or group: in the gateway config",
 			id.CN, id.Groups, id.Serial))
-		g.metrics.observe("denied", http.StatusForbidden, start)
-		return
+		return "denied"
 	}
-	op := "proxy"
-	rec := newStatusRecorder(w)
-	if isHijackRequest(r) {
-		op = "hijack"
-		g.serveHijack(rec, r, cc)
+	route, allowed := g.authorize(w, r, id, role, m.Policy, rec)
+	if !allowed {
+		return "denied"
+	}
+	if isHijack(route.Op, r) {
+		in, out := g.serveHijack(w, r, cc)
+		rec.BytesIn += in
+		rec.BytesOut += out
 	} else {
-		g.proxy.ServeHTTP(rec, r)
+		g.proxy.ServeHTTP(w, r)
 	}
-	g.metrics.observe(op, rec.status, start)
-	rec.release()
+	return route.Op.String()
 }
 
-// isHijackRequest reports whether the request may turn the connection into
-// a raw stream: an explicit Upgrade (attach/exec with "Upgrade: tcp",
-// BuildKit's h2c /session and /grpc, websocket attach), or the legacy
-// attach and exec start that dockerd hijacks without one.
-func isHijackRequest(r *http.Request) bool {
-	if r.Header.Get("Upgrade") != "" {
+// isHijack reports whether the request may turn the connection into a raw
+// stream: attach and exec start (with "Upgrade: tcp", or the legacy
+// hijack without it), websocket attach, BuildKit's h2c /session and /grpc,
+// or any other explicit Upgrade.
+func isHijack(op dockerapi.Operation, r *http.Request) bool {
+	switch op {
+	case dockerapi.OpContainerAttach, dockerapi.OpContainerAttachWS, dockerapi.OpExecStart,
+		dockerapi.OpSessionStart, dockerapi.OpGRPCServe:
 		return true
 	}
-	if r.Method != http.MethodPost {
-		return false
-	}
-	p := r.URL.Path
-	return strings.HasSuffix(p, "/attach") && strings.Contains(p, "/containers/") ||
-		strings.HasSuffix(p, "/start") && strings.Contains(p, "/exec/")
+	return r.Header.Get("Upgrade") != ""
 }
 
 func (g *Gateway) newReverseProxy() http.Handler {
@@ -127,14 +147,15 @@ func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
 // http.ResponseController reach the real writer for Flush and Hijack.
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
+	status  int
+	written int64
 }
 
 var recorders = sync.Pool{New: func() any { return new(statusRecorder) }}
 
 func newStatusRecorder(w http.ResponseWriter) *statusRecorder {
 	rec := recorders.Get().(*statusRecorder)
-	rec.ResponseWriter, rec.status = w, http.StatusOK
+	rec.ResponseWriter, rec.status, rec.written = w, http.StatusOK, 0
 	return rec
 }
 
@@ -146,6 +167,12 @@ func (r *statusRecorder) release() {
 func (r *statusRecorder) WriteHeader(code int) {
 	r.status = code
 	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(p []byte) (int, error) {
+	n, err := r.ResponseWriter.Write(p)
+	r.written += int64(n)
+	return n, err
 }
 
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -134,4 +136,27 @@ func (u *upstream) ping(ctx context.Context) error {
 		return fmt.Errorf("docker daemon at %s answered /_ping with %s", u.url, resp.Status)
 	}
 	return nil
+}
+
+// call sends one small request of the gateway's own (ownership lookups)
+// and returns the status and the body, bounded by lookupLimit.
+func (u *upstream) call(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.scheme()+"://"+u.host()+path, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := u.transport.RoundTrip(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("docker daemon unreachable at %s: %w", u.url, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, lookupLimit))
+	return resp.StatusCode, data, err
 }
