@@ -31,7 +31,7 @@ type endpointFlags struct {
 // addEndpointCheck makes `dockgate doctor` itself check a Docker endpoint:
 // a docker context, or -H with TLS flags, or DOCKER_HOST and friends.
 func addEndpointCheck(a *app, cmd *cobra.Command) {
-	var f endpointFlags
+	f := &endpointFlags{}
 	cmd.Use = "doctor [--context NAME | -H tcp://HOST:PORT [--tlsverify ...]]"
 	cmd.Long += `
 
@@ -45,8 +45,12 @@ check prints ✓ or ✗ with a one-line fix; the exit code is 0 only when all pa
   dockgate doctor -H tcp://dock1.example.net:2376 --tlsverify --tlscacert ca.pem --tlscert cert.pem --tlskey key.pem`
 	cmd.Args = cobra.NoArgs
 	cmd.RunE = func(c *cobra.Command, _ []string) error {
-		return a.runDoctorEndpoint(c, f)
+		return a.runDoctorEndpoint(c, *f)
 	}
+	addEndpointCheckFlags(cmd, f)
+}
+
+func addEndpointCheckFlags(cmd *cobra.Command, f *endpointFlags) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.context, "context", "", "docker context to check")
 	fl.StringVarP(&f.host, "host", "H", "", "endpoint to check, tcp://HOST:PORT (env DOCKER_HOST)")
@@ -124,8 +128,8 @@ func (a *app) contextEndpoint(name string) (doctor.EndpointOptions, error) {
 		CA: ctx.CA, Cert: ctx.Cert, Key: ctx.Key}, nil
 }
 
-// flagEndpoint follows the docker CLI: --tlsverify (or DOCKER_TLS_VERIFY)
-// implies TLS; files default to DOCKER_CERT_PATH, else the configuration
+// flagEndpoint follows the docker CLI: --tls (or DOCKER_TLS) turns TLS on,
+// --tlsverify (or DOCKER_TLS_VERIFY) also verifies the server; files default to DOCKER_CERT_PATH, else the configuration
 // directory, when TLS is on.
 func (a *app) flagEndpoint(c *cobra.Command, host string, f endpointFlags) (doctor.EndpointOptions, error) {
 	h, _, err := dockerconf.ParseHost(host)
@@ -137,7 +141,8 @@ func (a *app) flagEndpoint(c *cobra.Command, host string, f endpointFlags) (doct
 		source = "DOCKER_HOST"
 	}
 	verify := f.tlsVerify || !c.Flags().Changed("tlsverify") && a.getenv("DOCKER_TLS_VERIFY") != ""
-	opts := doctor.EndpointOptions{Host: h.String(), Source: source, Verify: verify, TLS: f.tls || verify}
+	useTLS := f.tls || !c.Flags().Changed("tls") && a.getenv("DOCKER_TLS") != "" || verify
+	opts := doctor.EndpointOptions{Host: h.String(), Source: source, Verify: verify, TLS: useTLS}
 	if !opts.TLS {
 		return opts, nil
 	}

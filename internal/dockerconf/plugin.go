@@ -81,6 +81,9 @@ func PluginInvocation(args []string) (rest []string, env map[string]string) {
 		if name == "--tlsverify" && value != "false" {
 			env["DOCKER_TLS_VERIFY"] = "1"
 		}
+		if name == "--tls" && value != "false" {
+			env["DOCKER_TLS"] = "1"
+		}
 	}
 	return args, map[string]string{}
 }

@@ -21,6 +21,8 @@ func TestPluginInvocation(t *testing.T) {
 			[]string{"status", "--json"}, map[string]string{"DOCKER_CONTEXT": "prod", "DOCKER_CONFIG": "/cfg"}},
 		{"host and tls", []string{"-H", "tcp://h:2376", "--tlsverify", "--tlscacert", "gate", "gate", "doctor"},
 			[]string{"doctor"}, map[string]string{"DOCKER_HOST": "tcp://h:2376", "DOCKER_TLS_VERIFY": "1"}},
+		{"tls without verification", []string{"--tls", "-H=tcp://h:2376", "gate", "doctor"}, []string{"doctor"},
+			map[string]string{"DOCKER_HOST": "tcp://h:2376", "DOCKER_TLS": "1"}},
 		{"plugin name as a later argument", []string{"gate", "login", "gate"}, []string{"login", "gate"}, map[string]string{}},
 		{"run by hand", []string{"status"}, []string{"status"}, map[string]string{}},
 		{"no arguments", nil, nil, map[string]string{}},
