@@ -132,7 +132,7 @@ func (s *Server) serveEnroll(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	status, code, msg := s.enroll(r, now, &a, w)
+	status, code, msg := s.enroll(w, r, now, &a)
 	if status == http.StatusOK {
 		a.result = "ok"
 		s.audit("enroll", a)
@@ -148,7 +148,7 @@ func (s *Server) serveEnroll(w http.ResponseWriter, r *http.Request) {
 
 // enroll does the work of serveEnroll and writes the certificate on
 // success; otherwise it returns the refusal to send.
-func (s *Server) enroll(r *http.Request, now time.Time, a *attempt, w http.ResponseWriter) (status int, code, msg string) {
+func (s *Server) enroll(w http.ResponseWriter, r *http.Request, now time.Time, a *attempt) (status int, code, msg string) {
 	var req enrollRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		a.err = err
