@@ -18,6 +18,7 @@ import (
 	"github.com/dockgate/dockgate/internal/config"
 	"github.com/dockgate/dockgate/internal/gateway"
 	"github.com/dockgate/dockgate/internal/pki"
+	"github.com/dockgate/dockgate/internal/policy"
 )
 
 // endpointEnv is a CA, a gateway on loopback in front of a fake daemon,
@@ -43,7 +44,11 @@ func newEndpointEnv(t *testing.T, serverSANs ...string) *endpointEnv {
 	cfg.Clients = []config.ClientRule{{Group: "admins", Role: config.RoleAdmin}}
 	cfg.Limits.ShutdownTimeout = time.Second
 	server := e.issue(pki.LeafRequest{Kind: pki.KindServer, Name: "gateway", DNSNames: dnsOf(serverSANs), IPs: ipsOf(serverSANs)})
-	material := &gateway.Material{ServerCert: server, CA: gateway.NewCA(e.ca.Cert), Config: &cfg}
+	pol, err := policy.Compile(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	material := &gateway.Material{ServerCert: server, CA: gateway.NewCA(e.ca.Cert), Config: &cfg, Policy: pol}
 	g, err := gateway.New(gateway.Options{
 		Load:           func() (*gateway.Material, error) { return material, nil },
 		Revoked:        e.revokedSerials,

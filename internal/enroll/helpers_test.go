@@ -18,6 +18,7 @@ import (
 	"github.com/dockgate/dockgate/internal/config"
 	"github.com/dockgate/dockgate/internal/gateway"
 	"github.com/dockgate/dockgate/internal/pki"
+	"github.com/dockgate/dockgate/internal/policy"
 	"github.com/dockgate/dockgate/internal/store"
 )
 
@@ -108,7 +109,11 @@ func startGateway(t testing.TB, st *store.Store, server *authority.Issued, local
 	if err != nil {
 		t.Fatal(err)
 	}
-	material := &gateway.Material{ServerCert: pair, CA: gateway.NewCA(caCert), Config: &cfg}
+	pol, err := policy.Compile(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	material := &gateway.Material{ServerCert: pair, CA: gateway.NewCA(caCert), Config: &cfg, Policy: pol}
 	g, err := gateway.New(gateway.Options{
 		Load:           func() (*gateway.Material, error) { return material, nil },
 		Revoked:        st.RevokedSerials,
