@@ -40,7 +40,7 @@ type Material struct {
 	ServerCert tls.Certificate // Leaf must be set
 	CA         *CA
 	Config     *config.Config
-	Policy     *policy.Policy // compiled from Config
+	Policy     *policy.Policy // compiled from Config when nil
 }
 
 // Loader reads fresh Material, e.g. from the state directory.
@@ -112,7 +112,7 @@ func New(opts Options) (*Gateway, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	m, err := opts.Load()
+	m, err := load(opts.Load)
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +227,7 @@ func (g *Gateway) closeAll() {
 func (g *Gateway) Reload() error {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
-	m, err := g.opts.Load()
+	m, err := load(g.opts.Load)
 	if err != nil {
 		g.metrics.reloads.WithLabelValues("error").Inc()
 		g.log.Error("reload failed, keeping the current certificates and config", "err", err)
@@ -242,6 +242,21 @@ func (g *Gateway) Reload() error {
 	g.log.Info("reloaded", "server_cert_serial", serialHex(m.ServerCert.Leaf),
 		"server_cert_expires", m.ServerCert.Leaf.NotAfter.UTC().Format(time.RFC3339))
 	return nil
+}
+
+// load reads Material and compiles its policy when the loader did not, so
+// that no Material without a policy is ever in force.
+func load(l Loader) (*Material, error) {
+	m, err := l()
+	if err != nil {
+		return nil, err
+	}
+	if m.Policy == nil {
+		if m.Policy, err = policy.Compile(m.Config); err != nil {
+			return nil, fmt.Errorf("invalid roles: %w", err)
+		}
+	}
+	return m, nil
 }
 
 // staticFieldsChanged names a field that only takes effect on restart.

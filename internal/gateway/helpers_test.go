@@ -20,7 +20,6 @@ import (
 
 	"github.com/dockgate/dockgate/internal/config"
 	"github.com/dockgate/dockgate/internal/pki"
-	"github.com/dockgate/dockgate/internal/policy"
 )
 
 // testPKI is a CA with helpers to mint server and client certificates.
@@ -181,11 +180,7 @@ func startTestGatewayWithLocal(t *testing.T, mutate func(*config.Config), local 
 		t.Fatal(err)
 	}
 	tg := &testGateway{pki: p, socket: socket, fake: fake, revoked: map[string]time.Time{}}
-	pol, err := policy.Compile(&cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tg.material = &Material{ServerCert: p.server(), CA: NewCA(p.ca.Cert), Config: &cfg, Policy: pol}
+	tg.material = &Material{ServerCert: p.server(), CA: NewCA(p.ca.Cert), Config: &cfg}
 	g, err := New(Options{
 		Load:           tg.load,
 		Revoked:        tg.revokedSerials,

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/dockgate/dockgate/internal/config"
-	"github.com/dockgate/dockgate/internal/policy"
 )
 
 // FileSource reads Material from files: the CA certificate, the server
@@ -40,11 +39,7 @@ func (s FileSource) Load() (*Material, error) {
 	if err := checkServerCert(cert.Leaf, ca, s.now()); err != nil {
 		return nil, fmt.Errorf("server certificate %s: %w", s.ServerCert, err)
 	}
-	pol, err := policy.Compile(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("invalid roles: %w", err)
-	}
-	return &Material{ServerCert: cert, CA: NewCA(ca), Config: cfg, Policy: pol}, nil
+	return &Material{ServerCert: cert, CA: NewCA(ca), Config: cfg}, nil
 }
 
 // Files lists the certificate files to watch for changes.
