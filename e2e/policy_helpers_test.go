@@ -223,6 +223,9 @@ func (c *rawConn) readN(n int, quiet time.Duration) []*rawResponse {
 			c.t.Logf("reading a response: %v", err)
 			return out
 		}
+		if r.Status == http.StatusContinue {
+			continue // an interim answer to "Expect: 100-continue"
+		}
 		out = append(out, r)
 	}
 }
@@ -612,4 +615,16 @@ func (p *policyEnv) call(t *testing.T, client, method, target, body string) *raw
 // more top-level JSON members, starting with a comma.
 func createBody(image, marker, extra string) string {
 	return `{"Image":` + strconv.Quote(image) + `,"Cmd":["sleep","300"],"Labels":{"` + markerLabel + `":"` + marker + `"}` + extra + `}`
+}
+
+// assertSwarmInactive checks that the daemon is in no swarm.
+func (p *policyEnv) assertSwarmInactive(t *testing.T) {
+	t.Helper()
+	var info struct {
+		Swarm struct{ LocalNodeState string }
+	}
+	p.daemon.getJSON("/info", &info)
+	if info.Swarm.LocalNodeState != "inactive" {
+		t.Errorf("THE DAEMON ACTED: swarm state %q, want inactive", info.Swarm.LocalNodeState)
+	}
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -142,7 +143,9 @@ func TestPolicyRefusesBypasses(t *testing.T) {
 			return post("/v1.41/containers/create?name="+m, createBody(img, m, extra))
 		}
 	}
-	badPath := func(reason string) wantResponse { return wantResponse{http.StatusBadRequest, "dockgate: path refused: " + reason} }
+	badPath := func(reason string) wantResponse {
+		return wantResponse{http.StatusBadRequest, "dockgate: path refused: " + reason}
+	}
 	noRoute := wantResponse{http.StatusForbidden, "dockgate: denied unknown_route for ci-7 (role ci): dockerd has no route for"}
 	noRouteBody := wantResponse{http.StatusBadRequest, "dockgate: unknown_route takes no request body"}
 
@@ -247,6 +250,198 @@ func TestPolicyRefusesBypasses(t *testing.T) {
 				return httpRequest(http.MethodPost, "/v1.41/containers/create?name="+m, chunked(createBody(img, m, pad), 64<<10),
 					jsonType, "Transfer-Encoding: chunked")
 			}, want: []wantResponse{{http.StatusRequestEntityTooLarge, "dockgate: body refused: too large"}}, audit: deny},
+		})
+	})
+
+	goBadRequest := wantResponse{http.StatusBadRequest, "400 Bad Request"}
+	bodyRequired := wantResponse{http.StatusBadRequest, "dockgate: body refused: empty: a container create body is required"}
+	privReq := func(m string) string { return createAt(img, "/v1.41/containers/create")(m) }
+	t.Run("framing", func(t *testing.T) {
+		p.runExchanges(t, []exchange{
+			{name: "chunked", request: func(m string) string {
+				return httpRequest(http.MethodPost, "/v1.41/containers/create?name="+m, chunked(createBody(img, m, privileged), 16),
+					jsonType, "Transfer-Encoding: chunked")
+			}, want: []wantResponse{deniedPrivileged}, audit: deny},
+			{name: "chunked with extensions and a trailer", request: func(m string) string {
+				body := createBody(img, m, privileged)
+				framed := fmt.Sprintf("%x;a=b\r\n%s\r\n0\r\nX-Trailer: 1\r\n\r\n", len(body), body)
+				return httpRequest(http.MethodPost, "/v1.41/containers/create?name="+m, framed, jsonType, "Transfer-Encoding: chunked", "Trailer: X-Trailer")
+			}, want: []wantResponse{deniedPrivileged}, audit: deny},
+			{name: "chunked spelt Chunked", request: func(m string) string {
+				return httpRequest(http.MethodPost, "/v1.41/containers/create?name="+m, chunked(createBody(img, m, privileged), 7),
+					jsonType, "Transfer-Encoding: Chunked")
+			}, want: []wantResponse{deniedPrivileged}, audit: deny},
+			{name: "Content-Length 0 then a JSON body", request: func(m string) string {
+				return httpRequest(http.MethodPost, "/v1.41/containers/create?name="+m, "", jsonType, "Content-Length: 0") +
+					createBody(img, m, privileged) + "\r\n\r\n"
+			}, want: []wantResponse{bodyRequired, goBadRequest}, audit: deny},
+			{name: "Content-Length 0 then a whole request", request: func(m string) string {
+				return httpRequest(http.MethodPost, "/v1.41/containers/create?name="+m, "", jsonType, "Content-Length: 0") + privReq(m)
+			}, want: []wantResponse{bodyRequired, deniedPrivileged}, audit: []string{"deny", "deny"}},
+			{name: "Content-Length shorter than the body", request: func(m string) string {
+				return httpRequest(http.MethodPost, "/v1.41/containers/create?name="+m, "", jsonType, "Content-Length: 2") +
+					`{}` + strings.TrimPrefix(createBody(img, m, privileged), "{") + "\r\n\r\n"
+			}, want: []wantResponse{{http.StatusBadRequest, "no container configuration"}, goBadRequest}, audit: deny},
+			{name: "Content-Length and chunked: chunked wins", request: func(m string) string {
+				return httpRequest(http.MethodPost, "/v1.41/containers/create?name="+m, chunked(createBody(img, m, privileged), 32),
+					jsonType, "Content-Length: 2", "Transfer-Encoding: chunked")
+			}, want: []wantResponse{deniedPrivileged}, audit: deny},
+			{name: "Content-Length and chunked: the bytes after the chunks are a next request", request: func(m string) string {
+				rest := "0\r\n\r\n" + privReq(m)
+				return httpRequest(http.MethodPost, "/v1.41/containers/create?name="+m, rest,
+					jsonType, fmt.Sprintf("Content-Length: %d", len(rest)), "Transfer-Encoding: chunked")
+			}, want: []wantResponse{bodyRequired, deniedPrivileged}, audit: []string{"deny", "deny"}},
+			{name: "Transfer-Encoding identity", request: func(m string) string {
+				return httpRequest(http.MethodPost, "/v1.41/containers/create?name="+m, createBody(img, m, privileged),
+					jsonType, "Transfer-Encoding: identity")
+			}, want: []wantResponse{{http.StatusNotImplemented, "Unsupported transfer encoding"}}},
+			{name: "Transfer-Encoding gzip, chunked", request: func(m string) string {
+				return httpRequest(http.MethodPost, "/v1.41/containers/create?name="+m, chunked(createBody(img, m, privileged), 32),
+					jsonType, "Transfer-Encoding: gzip, chunked")
+			}, want: []wantResponse{{http.StatusNotImplemented, "Unsupported transfer encoding"}}},
+			{name: "two Transfer-Encoding headers", request: func(m string) string {
+				return httpRequest(http.MethodPost, "/v1.41/containers/create?name="+m, chunked(createBody(img, m, privileged), 32),
+					jsonType, "Transfer-Encoding: chunked", "Transfer-Encoding: chunked")
+			}, want: []wantResponse{{http.StatusNotImplemented, "Unsupported transfer encoding"}}},
+			{name: "two different Content-Lengths", request: func(m string) string {
+				body := createBody(img, m, privileged)
+				return httpRequest(http.MethodPost, "/v1.41/containers/create?name="+m, body,
+					jsonType, "Content-Length: 2", fmt.Sprintf("Content-Length: %d", len(body)))
+			}, want: []wantResponse{goBadRequest}},
+			{name: "signed Content-Length", request: func(m string) string {
+				body := createBody(img, m, privileged)
+				return httpRequest(http.MethodPost, "/v1.41/containers/create?name="+m, body, jsonType, fmt.Sprintf("Content-Length: +%d", len(body)))
+			}, want: []wantResponse{goBadRequest}},
+			{name: "Expect 100-continue", request: func(m string) string {
+				return httpRequest(http.MethodPost, "/v1.41/containers/create?name="+m, createBody(img, m, privileged), jsonType, "Expect: 100-continue")
+			}, want: []wantResponse{deniedPrivileged}, audit: deny},
+			{name: "HTTP/1.0", request: func(m string) string {
+				return strings.Replace(privReq(m), " HTTP/1.1\r\n", " HTTP/1.0\r\n", 1)
+			}, want: []wantResponse{deniedPrivileged}, audit: deny},
+			{name: "Upgrade header on a create", request: func(m string) string {
+				body := createBody(img, m, privileged)
+				return httpRequest(http.MethodPost, "/v1.41/containers/create?name="+m, body, jsonType, "Connection: Upgrade", "Upgrade: tcp")
+			}, want: []wantResponse{deniedPrivileged}, audit: deny},
+			{name: "pipelined: allowed list, then privileged create", request: func(m string) string {
+				return httpRequest(http.MethodGet, "/v1.41/containers/json", "") + privReq(m)
+			}, want: []wantResponse{{http.StatusOK, "["}, deniedPrivileged}, audit: []string{"allow", "deny"}},
+			{name: "pipelined: forwarded create, then privileged create", request: func(m string) string {
+				missing := createBody("no-such-image-"+m, m, "")
+				return post("/v1.41/containers/create?name="+m, missing) + privReq(m)
+			}, want: []wantResponse{{http.StatusNotFound, "No such image"}, deniedPrivileged}, audit: []string{"allow", "deny"}},
+			{name: "pipelined: three requests, privileged in the middle", request: func(m string) string {
+				return httpRequest(http.MethodGet, "/v1.41/_ping", "") + privReq(m) + httpRequest(http.MethodGet, "/v1.41/version", "")
+			}, want: []wantResponse{{http.StatusOK, "OK"}, deniedPrivileged, {http.StatusOK, "ApiVersion"}}, audit: []string{"allow", "deny", "allow"}},
+			{name: "pipelined after a stream request the daemon refused", request: func(m string) string {
+				start := httpRequest(http.MethodPost, "/v1.41/exec/"+m+"/start", `{"Detach":false,"Tty":false}`, jsonType,
+					"Connection: Upgrade", "Upgrade: tcp")
+				return start + privReq(m)
+			}, want: []wantResponse{{http.StatusNotFound, "No such exec instance"}, deniedPrivileged}, audit: []string{"allow", "deny"}},
+		})
+	})
+
+	deniedField := func(field, fix string) wantResponse {
+		return wantResponse{http.StatusForbidden, "dockgate: denied container.create for ci-7 (role ci): " + field + " is not allowed; allow it with roles.ci." + fix}
+	}
+	bind := func(i int, src, why string) wantResponse {
+		return wantResponse{http.StatusForbidden, fmt.Sprintf(`HostConfig.Binds[%d] mounts host path %q, which %s`, i, src, why)}
+	}
+	hostNS := func(field, ns string) wantResponse {
+		return wantResponse{http.StatusForbidden, fmt.Sprintf("HostConfig.%s is host (the host's %s namespace), which is not allowed; allow it by adding %s to roles.ci.containers.host_namespaces", field, ns, ns)}
+	}
+	otherNS := func(field, mode string) wantResponse {
+		return wantResponse{http.StatusForbidden, fmt.Sprintf(`HostConfig.%s joins another container's namespace (%q), which is not allowed; allow it with roles.ci.containers.container_namespaces: true`, field, mode)}
+	}
+	capAdd := func(spelling, canon string) wantResponse {
+		return wantResponse{http.StatusForbidden, fmt.Sprintf(`HostConfig.CapAdd adds %q (%s), which is not allowed`, spelling, canon)}
+	}
+	secOpt := func(opt string) wantResponse {
+		return wantResponse{http.StatusForbidden, fmt.Sprintf(`HostConfig.SecurityOpt has %q, which weakens confinement; allow it with roles.ci.containers.unconfined: true`, opt)}
+	}
+	localOpt := "is a local-driver mount option (it can mount any host path or device), which is not allowed; allow it with roles.ci.containers.volume_driver_options: true"
+	t.Run("guardrails", func(t *testing.T) {
+		p.runExchanges(t, []exchange{
+			{name: "bind of /", request: create(`,"HostConfig":{"Binds":["/:/host"]}`), want: []wantResponse{bind(0, "/", "is outside the allowed bind paths")}, audit: deny},
+			{name: "bind of /etc read-only", request: create(`,"HostConfig":{"Binds":["/etc:/x:ro"]}`), want: []wantResponse{bind(0, "/etc", "is outside the allowed bind paths")}, audit: deny},
+			{name: "bind with a double slash", request: create(`,"HostConfig":{"Binds":["//etc:/x"]}`), want: []wantResponse{bind(0, "//etc", "is outside the allowed bind paths")}, audit: deny},
+			{name: "bind escaping the allowed path with ..", request: create(`,"HostConfig":{"Binds":["` + p.bindDir + `/../../../etc:/x"]}`),
+				want: []wantResponse{{http.StatusForbidden, "which has a '..' segment; write the host path as an absolute path without '..'"}}, audit: deny},
+			{name: "bind of a sibling sharing the prefix", request: create(`,"HostConfig":{"Binds":["` + p.bindDir + `-other:/x"]}`),
+				want: []wantResponse{bind(0, p.bindDir+"-other", "is outside the allowed bind paths")}, audit: deny},
+			{name: "second bind outside", request: create(`,"HostConfig":{"Binds":["` + p.bindDir + `:/ok","/:/host"]}`), want: []wantResponse{bind(1, "/", "is outside")}, audit: deny},
+			{name: "mount of type bind", request: create(`,"HostConfig":{"Mounts":[{"Type":"bind","Source":"/","Target":"/host"}]}`),
+				want: []wantResponse{{http.StatusForbidden, `HostConfig.Mounts[0].Source mounts host path "/", which is outside the allowed bind paths`}}, audit: deny},
+			{name: "mount of type bind, lower-case keys", request: create(`,"HostConfig":{"mounts":[{"type":"bind","source":"/etc","target":"/host"}]}`),
+				want: []wantResponse{{http.StatusForbidden, `HostConfig.Mounts[0].Source mounts host path "/etc"`}}, audit: deny},
+			{name: "mount of an unknown type", request: create(`,"HostConfig":{"Mounts":[{"Type":"Bind","Source":"/","Target":"/host"}]}`),
+				want: []wantResponse{{http.StatusBadRequest, `HostConfig.Mounts[0].Type "Bind" is not a mount type dockgate knows`}}, audit: deny},
+			{name: "volume mount with local bind options", request: create(`,"HostConfig":{"Mounts":[{"Type":"volume","Source":"v","Target":"/host",` +
+				`"VolumeOptions":{"DriverConfig":{"Name":"local","Options":{"type":"none","o":"bind","device":"/"}}}}]}`),
+				want: []wantResponse{{http.StatusForbidden, "HostConfig.Mounts[0].VolumeOptions.DriverConfig.Options.device " + localOpt}}, audit: deny},
+			{name: "volume mount with a device option, default driver", request: create(`,"HostConfig":{"Mounts":[{"Type":"volume","Target":"/host",` +
+				`"VolumeOptions":{"DriverConfig":{"Options":{"DEVICE":"/dev/sda1"}}}}]}`),
+				want: []wantResponse{{http.StatusForbidden, "Options.DEVICE " + localOpt}}, audit: deny},
+			{name: "volume create with local bind options", request: func(m string) string {
+				return post("/v1.41/volumes/create", `{"Name":"`+m+`","Driver":"local","DriverOpts":{"type":"none","o":"bind","device":"/"},"Labels":{"`+markerLabel+`":"`+m+`"}}`)
+			}, want: []wantResponse{{http.StatusForbidden, "dockgate: denied volume.create for ci-7 (role ci): DriverOpts.device " + localOpt}}, audit: deny},
+			{name: "volume create with bind options, driver LOCAL", request: func(m string) string {
+				return post("/v1.41/volumes/create", `{"Name":"`+m+`","Driver":"LOCAL","DriverOpts":{"o":"bind"},"Labels":{"`+markerLabel+`":"`+m+`"}}`)
+			}, want: []wantResponse{{http.StatusForbidden, "DriverOpts.o " + localOpt}}, audit: deny},
+			{name: "volume create with bind options, lower-case keys", request: func(m string) string {
+				return post("/v1.41/volumes/create", `{"name":"`+m+`","driverOpts":{"Type":"tmpfs","Device":"/"},"labels":{"`+markerLabel+`":"`+m+`"}}`)
+			}, want: []wantResponse{{http.StatusForbidden, "DriverOpts.Device " + localOpt}}, audit: deny},
+			{name: "VolumesFrom", request: create(`,"HostConfig":{"VolumesFrom":["someone:ro"]}`), want: []wantResponse{deniedField("HostConfig.VolumesFrom", "containers.volumes_from: true")}, audit: deny},
+			{name: "network host", request: create(`,"HostConfig":{"NetworkMode":"host"}`), want: []wantResponse{hostNS("NetworkMode", "network")}, audit: deny},
+			{name: "pid host", request: create(`,"HostConfig":{"PidMode":"host"}`), want: []wantResponse{hostNS("PidMode", "pid")}, audit: deny},
+			{name: "ipc host", request: create(`,"HostConfig":{"IpcMode":"host"}`), want: []wantResponse{hostNS("IpcMode", "ipc")}, audit: deny},
+			{name: "uts host", request: create(`,"HostConfig":{"UTSMode":"host"}`), want: []wantResponse{hostNS("UTSMode", "uts")}, audit: deny},
+			{name: "userns host", request: create(`,"HostConfig":{"UsernsMode":"host"}`), want: []wantResponse{hostNS("UsernsMode", "userns")}, audit: deny},
+			{name: "cgroupns host", request: create(`,"HostConfig":{"CgroupnsMode":"host"}`), want: []wantResponse{hostNS("CgroupnsMode", "cgroupns")}, audit: deny},
+			{name: "pid of another container", request: create(`,"HostConfig":{"PidMode":"container:someone"}`), want: []wantResponse{otherNS("PidMode", "container:someone")}, audit: deny},
+			{name: "network of another container", request: create(`,"HostConfig":{"NetworkMode":"container:someone"}`), want: []wantResponse{otherNS("NetworkMode", "container:someone")}, audit: deny},
+			{name: "ipc of another container", request: create(`,"HostConfig":{"IpcMode":"container:someone"}`), want: []wantResponse{otherNS("IpcMode", "container:someone")}, audit: deny},
+			{name: "endpoint in the host network", request: create(`,"NetworkingConfig":{"EndpointsConfig":{"host":{}}}`),
+				want: []wantResponse{{http.StatusForbidden, `NetworkingConfig.EndpointsConfig["host"] is host (the host's network namespace), which is not allowed`}}, audit: deny},
+			{name: "cap SYS_ADMIN", request: create(`,"HostConfig":{"CapAdd":["SYS_ADMIN"]}`), want: []wantResponse{capAdd("SYS_ADMIN", "CAP_SYS_ADMIN")}, audit: deny},
+			{name: "cap CAP_SYS_ADMIN", request: create(`,"HostConfig":{"CapAdd":["CAP_SYS_ADMIN"]}`), want: []wantResponse{capAdd("CAP_SYS_ADMIN", "CAP_SYS_ADMIN")}, audit: deny},
+			{name: "cap sys_admin", request: create(`,"HostConfig":{"CapAdd":["sys_admin"]}`), want: []wantResponse{capAdd("sys_admin", "CAP_SYS_ADMIN")}, audit: deny},
+			{name: "cap Cap_Sys_Admin", request: create(`,"HostConfig":{"CapAdd":["Cap_Sys_Admin"]}`), want: []wantResponse{capAdd("Cap_Sys_Admin", "CAP_SYS_ADMIN")}, audit: deny},
+			{name: "cap ALL", request: create(`,"HostConfig":{"CapAdd":["ALL"]}`), want: []wantResponse{capAdd("ALL", "ALL")}, audit: deny},
+			{name: "cap all", request: create(`,"HostConfig":{"CapAdd":["all"]}`), want: []wantResponse{capAdd("all", "ALL")}, audit: deny},
+			{name: "cap allowed then denied", request: create(`,"HostConfig":{"CapAdd":["NET_BIND_SERVICE","SYS_PTRACE"]}`), want: []wantResponse{capAdd("SYS_PTRACE", "CAP_SYS_PTRACE")}, audit: deny},
+			{name: "seccomp=unconfined", request: create(`,"HostConfig":{"SecurityOpt":["seccomp=unconfined"]}`), want: []wantResponse{secOpt("seccomp=unconfined")}, audit: deny},
+			{name: "seccomp:unconfined", request: create(`,"HostConfig":{"SecurityOpt":["seccomp:unconfined"]}`), want: []wantResponse{secOpt("seccomp:unconfined")}, audit: deny},
+			{name: "seccomp profile", request: create(`,"HostConfig":{"SecurityOpt":["seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}"]}`), want: []wantResponse{secOpt(`seccomp={"defaultAction":"SCMP_ACT_ALLOW"}`)}, audit: deny},
+			{name: "apparmor=unconfined", request: create(`,"HostConfig":{"SecurityOpt":["apparmor=unconfined"]}`), want: []wantResponse{secOpt("apparmor=unconfined")}, audit: deny},
+			{name: "apparmor:unconfined", request: create(`,"HostConfig":{"SecurityOpt":["apparmor:unconfined"]}`), want: []wantResponse{secOpt("apparmor:unconfined")}, audit: deny},
+			{name: "label=disable", request: create(`,"HostConfig":{"SecurityOpt":["label=disable"]}`), want: []wantResponse{secOpt("label=disable")}, audit: deny},
+			{name: "label:disable", request: create(`,"HostConfig":{"SecurityOpt":["label:disable"]}`), want: []wantResponse{secOpt("label:disable")}, audit: deny},
+			{name: "bare disable", request: create(`,"HostConfig":{"SecurityOpt":["disable"]}`), want: []wantResponse{secOpt("disable")}, audit: deny},
+			{name: "systempaths=unconfined", request: create(`,"HostConfig":{"SecurityOpt":["systempaths=unconfined"]}`), want: []wantResponse{secOpt("systempaths=unconfined")}, audit: deny},
+			{name: "no-new-privileges:false", request: create(`,"HostConfig":{"SecurityOpt":["no-new-privileges:false"]}`), want: []wantResponse{secOpt("no-new-privileges:false")}, audit: deny},
+			{name: "allowed option then seccomp", request: create(`,"HostConfig":{"SecurityOpt":["no-new-privileges","seccomp=unconfined"]}`), want: []wantResponse{secOpt("seccomp=unconfined")}, audit: deny},
+			{name: "empty MaskedPaths", request: create(`,"HostConfig":{"MaskedPaths":[]}`), want: []wantResponse{{http.StatusForbidden, "HostConfig.MaskedPaths replaces the paths dockerd masks in /proc and /sys"}}, audit: deny},
+			{name: "empty ReadonlyPaths", request: create(`,"HostConfig":{"ReadonlyPaths":[]}`), want: []wantResponse{{http.StatusForbidden, "HostConfig.ReadonlyPaths replaces the paths dockerd makes read-only"}}, audit: deny},
+			{name: "devices", request: create(`,"HostConfig":{"Devices":[{"PathOnHost":"/dev/mem","PathInContainer":"/dev/mem","CgroupPermissions":"rwm"}]}`),
+				want: []wantResponse{deniedField("HostConfig.Devices", "containers.devices: true")}, audit: deny},
+			{name: "device cgroup rules", request: create(`,"HostConfig":{"DeviceCgroupRules":["a *:* rwm"]}`), want: []wantResponse{deniedField("HostConfig.DeviceCgroupRules", "containers.devices: true")}, audit: deny},
+			{name: "device requests", request: create(`,"HostConfig":{"DeviceRequests":[{"Count":-1,"Capabilities":[["gpu"]]}]}`), want: []wantResponse{deniedField("HostConfig.DeviceRequests", "containers.device_requests: true")}, audit: deny},
+			{name: "sysctls", request: create(`,"HostConfig":{"Sysctls":{"kernel.shm_rmid_forced":"1"}}`), want: []wantResponse{{http.StatusForbidden, `HostConfig.Sysctls sets "kernel.shm_rmid_forced", which is not allowed`}}, audit: deny},
+			{name: "runtime", request: create(`,"HostConfig":{"Runtime":"io.containerd.runc.v2"}`), want: []wantResponse{{http.StatusForbidden, `HostConfig.Runtime is "io.containerd.runc.v2", not runc`}}, audit: deny},
+			{name: "cgroup parent", request: create(`,"HostConfig":{"CgroupParent":"/"}`), want: []wantResponse{deniedField("HostConfig.CgroupParent", "containers.cgroup_parent: true")}, audit: deny},
+			{name: "build in the host network", request: func(m string) string {
+				return httpRequest(http.MethodPost, "/v1.41/build?networkmode=host&t="+m, "", "Content-Type: application/x-tar")
+			}, want: []wantResponse{{http.StatusForbidden, "dockgate: denied image.build for ci-7 (role ci): query networkmode=host (RUN steps in the host's network) is not allowed"}}, audit: deny},
+			{name: "build from a remote context", request: func(m string) string {
+				return httpRequest(http.MethodPost, "/v1.41/build?remote=http://127.0.0.1:9/ctx.tar&t="+m, "", "Content-Type: application/x-tar")
+			}, want: []wantResponse{{http.StatusForbidden, "query remote (a build context dockerd fetches itself) is not allowed"}}, audit: deny},
+			{name: "swarm init", request: func(m string) string {
+				return post("/v1.41/swarm/init", `{"ListenAddr":"127.0.0.1:2377"}`)
+			}, want: []wantResponse{{http.StatusForbidden, "dockgate: denied swarm.init for ci-7 (role ci): swarm.init is not allowed"}}, audit: deny,
+				check: func(t *testing.T) { p.assertSwarmInactive(t) }},
+			{name: "plugin install", request: func(m string) string {
+				return post("/v1.41/plugins/pull?remote=vieux/sshfs&name="+m, `[]`)
+			}, want: []wantResponse{{http.StatusForbidden, "dockgate: denied plugin.install for ci-7 (role ci)"}}, audit: deny},
 		})
 	})
 }
