@@ -108,14 +108,34 @@ func (p *policyEnv) dockerAsClient(client string, args ...string) (stdout, stder
 	return p.dockerAs(p.certs[client], nil, args...)
 }
 
-// mustDockerAs is dockerAsClient that fails the test when docker fails.
-func (p *policyEnv) mustDockerAs(client string, args ...string) string {
-	p.t.Helper()
+// mustDockerAs is dockerAsClient that fails t when docker fails.
+func (p *policyEnv) mustDockerAs(t *testing.T, client string, args ...string) string {
+	t.Helper()
 	out, errOut, err := p.dockerAsClient(client, args...)
 	if err != nil {
-		p.t.Fatalf("docker %s as %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), client, err, out, errOut)
+		t.Fatalf("docker %s as %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), client, err, out, errOut)
 	}
 	return strings.TrimSpace(out)
+}
+
+// startContainer creates and starts a `sleep 300` container as client
+// through the gateway (docker create, docker start: no wait request, so
+// that setup does not depend on a long-poll answer) and removes it, on the
+// daemon, when t ends. It returns the container's ID.
+func (p *policyEnv) startContainer(t *testing.T, client, name string, args ...string) string {
+	t.Helper()
+	id := p.createContainer(t, client, name, args...)
+	p.mustDockerAs(t, client, "start", id)
+	return id
+}
+
+// createContainer is startContainer without the start.
+func (p *policyEnv) createContainer(t *testing.T, client, name string, args ...string) string {
+	t.Helper()
+	create := append([]string{"create", "--network", "none", "--name", name}, args...)
+	id := p.mustDockerAs(t, client, append(create, p.d.Image(), "sleep", "300")...)
+	t.Cleanup(func() { p.daemon.removeContainer(id) })
+	return id
 }
 
 // tlsConfig is what the docker CLI presents for a client.

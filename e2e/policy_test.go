@@ -444,4 +444,70 @@ func TestPolicyRefusesBypasses(t *testing.T) {
 			}, want: []wantResponse{{http.StatusForbidden, "dockgate: denied plugin.install for ci-7 (role ci)"}}, audit: deny},
 		})
 	})
+
+	t.Run("own containers", func(t *testing.T) {
+		running := p.startContainer(t, ciClient, newMarker())
+		created := p.createContainer(t, ciClient, newMarker())
+		runningPID := p.daemon.mustContainer(running).State.Pid
+		noExec := func(t *testing.T) {
+			if c := p.daemon.mustContainer(running); len(c.ExecIDs) > 0 || c.State.Pid != runningPID {
+				t.Errorf("THE DAEMON ACTED: container has execs %v, pid %d (was %d)", c.ExecIDs, c.State.Pid, runningPID)
+			}
+		}
+		notStarted := func(t *testing.T) {
+			if c := p.daemon.mustContainer(created); c.State.Status != "created" {
+				t.Errorf("THE DAEMON ACTED: container is %s, want created", c.State.Status)
+			}
+		}
+		unchanged := func(t *testing.T) {
+			var c struct {
+				HostConfig struct {
+					Devices           []any
+					DeviceCgroupRules []string
+				}
+			}
+			p.daemon.getJSON("/containers/"+running+"/json", &c)
+			if len(c.HostConfig.Devices) > 0 || len(c.HostConfig.DeviceCgroupRules) > 0 {
+				t.Errorf("THE DAEMON ACTED: container has devices %v, rules %v", c.HostConfig.Devices, c.HostConfig.DeviceCgroupRules)
+			}
+			noExec(t)
+		}
+		execAt := "/v1.41/containers/" + running + "/exec"
+		execDenied := wantResponse{http.StatusForbidden, "dockgate: denied container.exec for ci-7 (role ci): Privileged is not allowed; allow it with roles.ci.containers.privileged: true"}
+		startBody := wantResponse{http.StatusBadRequest, "dockgate: container.start takes no request body"}
+		p.runExchanges(t, []exchange{
+			{name: "exec Privileged", request: func(string) string { return post(execAt, `{"Cmd":["id"],"Privileged":true}`) },
+				want: []wantResponse{execDenied}, audit: deny, check: noExec},
+			{name: "exec privileged (lower case)", request: func(string) string { return post(execAt, `{"Cmd":["id"],"privileged":true}`) },
+				want: []wantResponse{execDenied}, audit: deny, check: noExec},
+			{name: "exec unicode-escaped Privileged", request: func(string) string { return post(execAt, `{"Cmd":["id"],"Privil\u0065ged":true}`) },
+				want: []wantResponse{execDenied}, audit: deny, check: noExec},
+			{name: "exec duplicate Privileged", request: func(string) string { return post(execAt, `{"Cmd":["id"],"Privileged":false,"PRIVILEGED":true}`) },
+				want: []wantResponse{dupKey}, audit: deny, check: noExec},
+			{name: "exec Privileged, chunked", request: func(string) string {
+				return httpRequest(http.MethodPost, execAt, chunked(`{"Cmd":["id"],"Privileged":true}`, 5), jsonType, "Transfer-Encoding: chunked")
+			}, want: []wantResponse{execDenied}, audit: deny, check: noExec},
+			{name: "exec Privileged, pipelined after an allowed inspect", request: func(string) string {
+				return httpRequest(http.MethodGet, "/v1.41/containers/"+running+"/json", "") + post(execAt, `{"Cmd":["id"],"Privileged":true}`)
+			}, want: []wantResponse{{http.StatusOK, running}, execDenied}, audit: []string{"allow", "deny"}, check: noExec},
+			{name: "start with a HostConfig body", request: func(string) string {
+				return post("/v1.41/containers/"+created+"/start", `{"Privileged":true,"Binds":["/:/host"]}`)
+			}, want: []wantResponse{startBody}, audit: deny, check: notStarted},
+			{name: "start with a chunked HostConfig body", request: func(string) string {
+				return httpRequest(http.MethodPost, "/v1.41/containers/"+created+"/start", chunked(`{"Privileged":true}`, 4), jsonType, "Transfer-Encoding: chunked")
+			}, want: []wantResponse{startBody}, audit: deny, check: notStarted},
+			{name: "start with a HostConfig body, API 1.23", request: func(string) string {
+				return post("/v1.23/containers/"+created+"/start", `{"Privileged":true}`)
+			}, want: []wantResponse{badPath("API version below 1.24")}, audit: deny, check: notStarted},
+			{name: "start with a HostConfig body, no version", request: func(string) string {
+				return post("/containers/"+created+"/start", `{"Privileged":true}`)
+			}, want: []wantResponse{startBody}, audit: deny, check: notStarted},
+			{name: "update with devices", request: func(string) string {
+				return post("/v1.41/containers/"+running+"/update", `{"Devices":[{"PathOnHost":"/dev/mem","PathInContainer":"/dev/mem","CgroupPermissions":"rwm"}]}`)
+			}, want: []wantResponse{{http.StatusForbidden, "dockgate: denied container.update for ci-7 (role ci): Devices is not allowed; allow it with roles.ci.containers.devices: true"}}, audit: deny, check: unchanged},
+			{name: "update with device cgroup rules", request: func(string) string {
+				return post("/v1.41/containers/"+running+"/update", `{"deviceCgroupRules":["a *:* rwm"]}`)
+			}, want: []wantResponse{{http.StatusForbidden, "DeviceCgroupRules is not allowed"}}, audit: deny, check: unchanged},
+		})
+	})
 }
