@@ -122,9 +122,17 @@ func (c OwnerCheck) NotFound() string {
 // NotFoundStatus is the status of a failed ownership check.
 const NotFoundStatus = http.StatusNotFound
 
+// CreateRefStatus is the status of a failed ownership check on an object a
+// container create names in its body: dockerd answers a missing container
+// in PidMode, IpcMode, VolumesFrom or Links with 400 ("No such container:
+// NAME"), and the docker CLI reads a 404 from create as "no such image" and
+// goes on to pull the image.
+const CreateRefStatus = http.StatusBadRequest
+
 // DenyOwnership records that an ownership check failed: the object is
 // missing, or it is another client's. In enforce mode the decision becomes
-// a denial with NotFoundStatus whose Message is c.NotFound(); in audit
+// a denial with NotFoundStatus (CreateRefStatus for a container create)
+// whose Message is c.NotFound(); in audit
 // mode it becomes WouldDeny, and the gateway forwards the request. Reason,
 // Field and Rule say what happened, for the audit log. A decision that
 // already is WouldDeny keeps its first reason.
@@ -137,6 +145,9 @@ func (d *Decision) DenyOwnership(c OwnerCheck) {
 		d.Effect = WouldDeny
 	}
 	d.Status = NotFoundStatus
+	if d.Op == dockerapi.OpContainerCreate {
+		d.Status = CreateRefStatus
+	}
 	d.Field = c.Field
 	d.Reason = fmt.Sprintf("%s %s (%s) is missing or not the caller's", c.Kind, quote(c.Ref), c.Field)
 	d.Rule = "roles." + d.Role + ".owner_isolation"

@@ -347,6 +347,18 @@ func TestDenyOwnership(t *testing.T) {
 		t.Errorf("audit mode message = %q", got)
 	}
 
+	// dockerd answers 400 for a missing container a create names; a 404
+	// would make the docker CLI pull the image and try again.
+	d = decide(t, p, "t1", "tenant", "POST", "/containers/create", create(`{"PidMode":"container:web"}`))
+	if len(d.Owner.Checks) != 1 {
+		t.Fatalf("checks = %+v, want the PidMode container", d.Owner.Checks)
+	}
+	d.DenyOwnership(d.Owner.Checks[0])
+	if d.Forward() || d.Status != http.StatusBadRequest || d.Message() != "No such container: web" {
+		t.Errorf("create naming another's container: effect %v status %d message %q, want deny 400 %q",
+			d.Effect, d.Status, d.Message(), "No such container: web")
+	}
+
 	d = decide(t, p, "t1", "auditee", "POST", "/containers/create", create(`{"Privileged":true}`))
 	reason := d.Reason
 	d.DenyOwnership(OwnerCheck{Kind: KindVolume, Ref: "v", Field: "HostConfig.Binds[0]"})
