@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -509,5 +512,304 @@ func TestPolicyRefusesBypasses(t *testing.T) {
 				return post("/v1.41/containers/"+running+"/update", `{"deviceCgroupRules":["a *:* rwm"]}`)
 			}, want: []wantResponse{{http.StatusForbidden, "DeviceCgroupRules is not allowed"}}, audit: deny, check: unchanged},
 		})
+	})
+}
+
+// TestPolicyOwnerIsolation runs two clients of the tenant role (owner
+// isolation) side by side: B tries to reach A's container, exec and
+// volume by every way a request can name them, and must get dockerd's own
+// "not found" while A's objects stay as they were; lists and events show
+// each tenant only its own objects.
+func TestPolicyOwnerIsolation(t *testing.T) {
+	p := startPolicyEnv(t)
+	img := p.d.Image()
+	t0 := time.Now()
+	aName, aIdleName, aVol := "ta-"+newMarker(), "ta-"+newMarker(), "ta-"+newMarker()
+	aID := p.startContainer(t, tenantA, aName)
+	aIdle := p.createContainer(t, tenantA, aIdleName)
+	p.mustDockerAs(t, tenantA, "volume", "create", aVol)
+	t.Cleanup(func() { p.daemon.do(http.MethodDelete, "/volumes/"+aVol+"?force=1", nil) })
+	execResp := p.call(t, tenantA, http.MethodPost, "/v1.41/containers/"+aID+"/exec", `{"Cmd":["true"]}`)
+	var aExec struct {
+		ID string `json:"Id"`
+	}
+	if execResp.Status != http.StatusCreated || json.Unmarshal([]byte(execResp.Body), &aExec) != nil || aExec.ID == "" {
+		t.Fatalf("tenant A's exec create: %s", execResp)
+	}
+	bName := "tb-" + newMarker()
+	bID := p.startContainer(t, tenantB, bName)
+
+	t.Run("creates are labelled with the owner", func(t *testing.T) {
+		for id, owner := range map[string]string{aID: tenantA, aIdle: tenantA, bID: tenantB} {
+			if got := p.daemon.mustContainer(id).Config.Labels[ownerLabelKey]; got != owner {
+				t.Errorf("container %.12s: owner label %q, want %q", id, got, owner)
+			}
+		}
+		var vol struct{ Labels map[string]string }
+		p.daemon.getJSON("/volumes/"+aVol, &vol)
+		if vol.Labels[ownerLabelKey] != tenantA {
+			t.Errorf("volume %s: owner label %q, want %q", aVol, vol.Labels[ownerLabelKey], tenantA)
+		}
+	})
+
+	before := p.daemon.mustContainer(aID)
+	aUnchanged := func(t *testing.T) {
+		t.Helper()
+		c := p.daemon.mustContainer(aID)
+		if c.Name != before.Name || !c.State.Running || c.State.Pid != before.State.Pid || len(c.ExecIDs) != len(before.ExecIDs) {
+			t.Errorf("THE DAEMON ACTED on A's container: name %s (was %s), %s pid %d (was %d), execs %v (were %v)",
+				c.Name, before.Name, c.State.Status, c.State.Pid, before.State.Pid, c.ExecIDs, before.ExecIDs)
+		}
+		if idle := p.daemon.mustContainer(aIdle); idle.State.Status != "created" || idle.Name != "/"+aIdleName {
+			t.Errorf("THE DAEMON ACTED on A's idle container: %s %s", idle.Name, idle.State.Status)
+		}
+		var e struct {
+			Running  bool
+			ExitCode *int
+		}
+		p.daemon.getJSON("/exec/"+aExec.ID+"/json", &e)
+		if e.Running || e.ExitCode != nil {
+			t.Errorf("THE DAEMON ACTED: A's exec ran (running %v, exit code %v)", e.Running, e.ExitCode)
+		}
+		if status, _ := p.daemon.do(http.MethodGet, "/volumes/"+aVol, nil); status != http.StatusOK {
+			t.Errorf("THE DAEMON ACTED: A's volume is gone (%d)", status)
+		}
+	}
+	noSuch := func(ref string) []wantResponse {
+		return []wantResponse{{http.StatusNotFound, "No such container: " + ref}}
+	}
+	// A create that names another's object gets 400, as dockerd answers a
+	// missing one there.
+	createNoSuch := func(ref string) []wantResponse {
+		return []wantResponse{{http.StatusBadRequest, "No such container: " + ref}}
+	}
+	createNoVolume := []wantResponse{{http.StatusBadRequest, "get " + aVol + ": no such volume"}}
+	asB := func(name string, req func(string) string, want []wantResponse) exchange {
+		return exchange{name: name, client: tenantB, request: req, want: want, audit: deny, check: aUnchanged}
+	}
+	var attempts []exchange
+	refs := map[string]string{"ID": aID, "ID prefix": aID[:12], "short ID prefix": aID[:5], "name": aName}
+	for _, kind := range []string{"ID", "ID prefix", "short ID prefix", "name"} {
+		ref := refs[kind]
+		attempts = append(attempts,
+			asB("inspect by "+kind, func(string) string { return httpRequest(http.MethodGet, "/v1.41/containers/"+ref+"/json", "") }, noSuch(ref)),
+			asB("kill by "+kind, func(string) string { return post("/v1.41/containers/"+ref+"/kill?signal=KILL", "") }, noSuch(ref)),
+			asB("exec by "+kind, func(string) string { return post("/v1.41/containers/"+ref+"/exec", `{"Cmd":["id"]}`) }, noSuch(ref)),
+			asB("remove by "+kind, func(string) string { return httpRequest(http.MethodDelete, "/v1.41/containers/"+ref+"?force=1", "") }, noSuch(ref)),
+		)
+	}
+	for _, op := range []struct{ name, method, path, body string }{
+		{"stop", http.MethodPost, "/stop?t=0", ""},
+		{"restart", http.MethodPost, "/restart?t=0", ""},
+		{"pause", http.MethodPost, "/pause", ""},
+		{"rename", http.MethodPost, "/rename?name=stolen-" + aName, ""},
+		{"update", http.MethodPost, "/update", `{"RestartPolicy":{"Name":"always"}}`},
+		{"logs", http.MethodGet, "/logs?stdout=1&stderr=1", ""},
+		{"top", http.MethodGet, "/top", ""},
+		{"changes", http.MethodGet, "/changes", ""},
+		{"stats", http.MethodGet, "/stats?stream=0", ""},
+		{"export", http.MethodGet, "/export", ""},
+		{"archive get", http.MethodGet, "/archive?path=/etc/hostname", ""},
+		{"wait", http.MethodPost, "/wait", ""},
+		{"resize", http.MethodPost, "/resize?h=10&w=10", ""},
+	} {
+		attempts = append(attempts, asB(op.name+" by name", func(string) string {
+			headers := []string{}
+			if op.body != "" {
+				headers = append(headers, jsonType)
+			}
+			return httpRequest(op.method, "/v1.41/containers/"+aName+op.path, op.body, headers...)
+		}, noSuch(aName)))
+	}
+	attempts = append(attempts,
+		asB("start A's idle container", func(string) string { return post("/v1.41/containers/"+aIdleName+"/start", "") }, noSuch(aIdleName)),
+		asB("archive put", func(string) string {
+			return httpRequest(http.MethodPut, "/v1.41/containers/"+aName+"/archive?path=/tmp", strings.Repeat("\x00", 1024), "Content-Type: application/x-tar")
+		}, noSuch(aName)),
+		asB("attach (stream)", func(string) string {
+			return httpRequest(http.MethodPost, "/v1.41/containers/"+aName+"/attach?stream=1&stdout=1", "", "Connection: Upgrade", "Upgrade: tcp")
+		}, noSuch(aName)),
+		asB("commit", func(m string) string { return post("/v1.41/commit?container="+aName+"&repo="+m, "") }, noSuch(aName)),
+		asB("exec inspect", func(string) string { return httpRequest(http.MethodGet, "/v1.41/exec/"+aExec.ID+"/json", "") },
+			[]wantResponse{{http.StatusNotFound, "No such exec instance: " + aExec.ID}}),
+		asB("exec start", func(string) string { return post("/v1.41/exec/"+aExec.ID+"/start", `{"Detach":true}`) },
+			[]wantResponse{{http.StatusNotFound, "No such exec instance: " + aExec.ID}}),
+		asB("exec start (stream)", func(string) string {
+			return httpRequest(http.MethodPost, "/v1.41/exec/"+aExec.ID+"/start", `{"Detach":false}`, jsonType, "Connection: Upgrade", "Upgrade: tcp")
+		}, []wantResponse{{http.StatusNotFound, "No such exec instance: " + aExec.ID}}),
+		asB("exec resize", func(string) string { return post("/v1.41/exec/"+aExec.ID+"/resize?h=10&w=10", "") },
+			[]wantResponse{{http.StatusNotFound, "No such exec instance: " + aExec.ID}}),
+		asB("volume inspect", func(string) string { return httpRequest(http.MethodGet, "/v1.41/volumes/"+aVol, "") },
+			[]wantResponse{{http.StatusNotFound, "get " + aVol + ": no such volume"}}),
+		asB("volume remove", func(string) string { return httpRequest(http.MethodDelete, "/v1.41/volumes/"+aVol+"?force=1", "") },
+			[]wantResponse{{http.StatusNotFound, "get " + aVol + ": no such volume"}}),
+		asB("create with A's volume in Binds", func(m string) string {
+			return post("/v1.41/containers/create?name="+m, createBody(img, m, `,"HostConfig":{"Binds":["`+aVol+`:/data"]}`))
+		}, createNoVolume),
+		asB("create with A's volume in Mounts", func(m string) string {
+			return post("/v1.41/containers/create?name="+m, createBody(img, m, `,"HostConfig":{"Mounts":[{"Type":"volume","Source":"`+aVol+`","Target":"/data"}]}`))
+		}, createNoVolume),
+		asB("create with pid container:A", func(m string) string {
+			return post("/v1.41/containers/create?name="+m, createBody(img, m, `,"HostConfig":{"PidMode":"container:`+aName+`"}`))
+		}, createNoSuch(aName)),
+		asB("create with network container:A (ID)", func(m string) string {
+			return post("/v1.41/containers/create?name="+m, createBody(img, m, `,"HostConfig":{"NetworkMode":"container:`+aID+`"}`))
+		}, createNoSuch(aID)),
+		asB("create with ipc container:A (ID prefix)", func(m string) string {
+			return post("/v1.41/containers/create?name="+m, createBody(img, m, `,"HostConfig":{"IpcMode":"container:`+aID[:12]+`"}`))
+		}, createNoSuch(aID[:12])),
+		asB("create with legacy top-level pid container:A", func(m string) string {
+			return post("/v1.41/containers/create?name="+m, createBody(img, m, `,"PidMode":"container:`+aName+`"`))
+		}, createNoSuch(aName)),
+		asB("create with VolumesFrom A", func(m string) string {
+			return post("/v1.41/containers/create?name="+m, createBody(img, m, `,"HostConfig":{"VolumesFrom":["`+aName+`:ro"]}`))
+		}, []wantResponse{{http.StatusForbidden, "HostConfig.VolumesFrom is not allowed; allow it with roles.tenant.containers.volumes_from: true"}}),
+		asB("create with a link to A", func(m string) string {
+			return post("/v1.41/containers/create?name="+m, createBody(img, m, `,"HostConfig":{"Links":["/`+aName+`:a"]}`))
+		}, createNoSuch(aName)),
+		asB("list since A", func(string) string { return httpRequest(http.MethodGet, "/v1.41/containers/json?all=1&since="+aID, "") }, noSuch(aID)),
+		asB("list with a filter before A", func(string) string {
+			return httpRequest(http.MethodGet, "/v1.41/containers/json?all=1&filters="+url.QueryEscape(`{"before":{"`+aName+`":true}}`), "")
+		}, noSuch(aName)),
+		asB("owner label spelt twice", func(m string) string {
+			return post("/v1.41/containers/create?name="+m, `{"Image":"`+img+`","Labels":{"`+markerLabel+`":"`+m+`","dockgate.owner":"tenant-a","Dockgate.Owner":"tenant-a"}}`)
+		}, []wantResponse{{http.StatusBadRequest, "dockgate: body refused: duplicate key"}}),
+	)
+	t.Run("escapes", func(t *testing.T) { p.runExchanges(t, attempts) })
+
+	t.Run("pid container:A with the docker CLI", func(t *testing.T) {
+		_, errOut, err := p.dockerAsClient(tenantB, "create", "--pid", "container:"+aName, "--network", "none", img, "true")
+		if err == nil || !strings.Contains(errOut, "No such container: "+aName) {
+			t.Errorf("docker create --pid container:%s as B: %v\n%s", aName, err, errOut)
+		}
+		_, errOut, err = p.dockerAsClient(tenantB, "container", "inspect", aName)
+		if err == nil || !strings.Contains(errOut, "No such container: "+aName) {
+			t.Errorf("docker container inspect %s as B: %v\n%s", aName, err, errOut)
+		}
+		aUnchanged(t)
+	})
+
+	t.Run("label spoofing", func(t *testing.T) {
+		for _, labels := range []string{
+			`"Labels":{"dockgate.owner":"tenant-a","` + markerLabel + `":"M"}`,
+			`"labels":{"dockgate.owner":"tenant-a","` + markerLabel + `":"M"}`,
+			`"Labels":{"dockgate.\u006fwner":"tenant-a","` + markerLabel + `":"M"}`,
+		} {
+			m := newMarker()
+			resp := p.call(t, tenantB, http.MethodPost, "/v1.41/containers/create?name="+m,
+				`{"Image":"`+img+`",`+strings.ReplaceAll(labels, `"M"`, `"`+m+`"`)+`}`)
+			if resp.Status != http.StatusCreated {
+				t.Fatalf("create as B with %s: %s", labels, resp)
+			}
+			t.Cleanup(func() { p.daemon.removeContainer(m) })
+			if got := p.daemon.mustContainer(m).Config.Labels[ownerLabelKey]; got != tenantB {
+				t.Errorf("%s: the daemon has owner %q, want %q", labels, got, tenantB)
+			}
+			if r := p.call(t, tenantA, http.MethodGet, "/v1.41/containers/"+m+"/json", ""); r.Status != http.StatusNotFound {
+				t.Errorf("%s: A inspects B's container: %s, want 404", labels, r)
+			}
+		}
+		m := newMarker()
+		resp := p.call(t, tenantB, http.MethodPost, "/v1.41/volumes/create", `{"Name":"`+m+`","Labels":{"dockgate.owner":"tenant-a"}}`)
+		if resp.Status != http.StatusCreated {
+			t.Fatalf("volume create as B: %s", resp)
+		}
+		t.Cleanup(func() { p.daemon.do(http.MethodDelete, "/volumes/"+m, nil) })
+		var vol struct{ Labels map[string]string }
+		p.daemon.getJSON("/volumes/"+m, &vol)
+		if vol.Labels[ownerLabelKey] != tenantB {
+			t.Errorf("volume: the daemon has owner %q, want %q", vol.Labels[ownerLabelKey], tenantB)
+		}
+	})
+
+	t.Run("lists and events show only the caller's objects", func(t *testing.T) {
+		for _, q := range []string{
+			"all=1",
+			"all=1&filters=" + url.QueryEscape(`{"label":{"dockgate.owner=tenant-a":true}}`),
+			"all=1&filters=" + url.QueryEscape(`{"label":["dockgate.owner=tenant-a"]}`),
+			"all=1&filters=" + url.QueryEscape(`{"id":{"`+aID+`":true}}`),
+			"all=1&filters=" + url.QueryEscape(`{"name":{"`+aName+`":true}}`),
+			"all=1&filters=" + url.QueryEscape(`{"name":{"ta-":true}}`) + "&filters=" + url.QueryEscape(`{}`),
+		} {
+			resp := p.call(t, tenantB, http.MethodGet, "/v1.41/containers/json?"+q, "")
+			if resp.Status != http.StatusOK {
+				t.Fatalf("list as B ?%s: %s", q, resp)
+			}
+			if strings.Contains(resp.Body, aID) || strings.Contains(resp.Body, aIdle) {
+				t.Errorf("list as B ?%s shows A's containers:\n%s", q, resp.Body)
+			}
+		}
+		if resp := p.call(t, tenantB, http.MethodGet, "/v1.41/containers/json?all=1", ""); !strings.Contains(resp.Body, bID) {
+			t.Errorf("list as B lacks B's own container %s:\n%s", bID, resp.Body)
+		}
+		if out := p.mustDockerAs(t, tenantB, "ps", "-a", "--format", "{{.Names}}"); out != bName {
+			t.Errorf("docker ps -a as B: %q, want only %q", out, bName)
+		}
+		gotA := strings.Fields(p.mustDockerAs(t, tenantA, "ps", "-a", "--format", "{{.Names}}"))
+		if len(gotA) != 2 || !slices.Contains(gotA, aName) || !slices.Contains(gotA, aIdleName) {
+			t.Errorf("docker ps -a as A: %q, want %s and %s", gotA, aName, aIdleName)
+		}
+		if out := p.mustDockerAs(t, tenantB, "volume", "ls", "--format", "{{.Name}}"); strings.Contains(out, aVol) {
+			t.Errorf("docker volume ls as B shows A's volume:\n%s", out)
+		}
+		events := func(client, filters string) string {
+			q := url.Values{"since": {unixNano(t0)}, "until": {unixNano(time.Now())}}
+			if filters != "" {
+				q.Set("filters", filters)
+			}
+			resp := p.call(t, client, http.MethodGet, "/v1.41/events?"+q.Encode(), "")
+			if resp.Status != http.StatusOK {
+				t.Fatalf("events as %s: %s", client, resp)
+			}
+			return resp.Body
+		}
+		if got := events(tenantB, ""); strings.Contains(got, aID) || !strings.Contains(got, bID) {
+			t.Errorf("events as B: want B's container %s and none of A's %s:\n%s", bID, aID, got)
+		}
+		if got := events(tenantB, `{"container":{"`+aID+`":true}}`); strings.Contains(got, aID) {
+			t.Errorf("events as B filtered on A's container show it:\n%s", got)
+		}
+		if got := events(tenantA, ""); !strings.Contains(got, aID) || strings.Contains(got, bID) {
+			t.Errorf("events as A: want A's container %s and none of B's %s:\n%s", aID, bID, got)
+		}
+	})
+
+	t.Run("prunes leave other tenants' objects", func(t *testing.T) {
+		for _, path := range []string{"/v1.41/containers/prune", "/v1.41/volumes/prune"} {
+			if resp := p.call(t, tenantB, http.MethodPost, path, ""); resp.Status != http.StatusOK {
+				t.Errorf("POST %s as B: %s", path, resp)
+			}
+		}
+		aUnchanged(t)
+	})
+
+	t.Run("a tenant does its own work", func(t *testing.T) {
+		name := "ta-" + newMarker()
+		id := p.mustDockerAs(t, tenantA, "create", "--network", "none", "--name", name, "--pid", "container:"+aName, img, "sleep", "300")
+		t.Cleanup(func() { p.daemon.removeContainer(id) })
+		p.mustDockerAs(t, tenantA, "start", name)
+		resp := p.call(t, tenantA, http.MethodPost, "/v1.41/containers/"+name+"/exec", `{"Cmd":["true"]}`)
+		var exec struct {
+			ID string `json:"Id"`
+		}
+		if resp.Status != http.StatusCreated || json.Unmarshal([]byte(resp.Body), &exec) != nil {
+			t.Fatalf("exec create as A: %s", resp)
+		}
+		if r := p.call(t, tenantA, http.MethodGet, "/v1.41/exec/"+exec.ID+"/json", ""); r.Status != http.StatusOK {
+			t.Errorf("A inspects its own exec %s: %s, want 200", exec.ID, r)
+		}
+		if r := p.call(t, tenantA, http.MethodPost, "/v1.41/exec/"+exec.ID+"/start", `{"Detach":true}`); r.Status != http.StatusOK {
+			t.Errorf("A starts its own exec %s: %s, want 200", exec.ID, r)
+		}
+		if out, errOut, err := p.dockerAsClient(tenantA, "exec", name, "echo", "own-exec"); err != nil || strings.TrimSpace(out) != "own-exec" {
+			t.Errorf("docker exec as A: %v, printed %q\n%s", err, out, errOut)
+		}
+		if c := p.daemon.mustContainer(id); !c.State.Running || c.HostConfig.PidMode != "container:"+aID {
+			t.Errorf("A's new container: running %v, pid mode %q", c.State.Running, c.HostConfig.PidMode)
+		}
+		p.mustDockerAs(t, tenantA, "rm", "-f", name)
+		if _, ok := p.daemon.container(id); ok {
+			t.Errorf("docker rm -f as A left container %s", id)
+		}
 	})
 }
