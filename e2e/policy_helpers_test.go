@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -106,6 +107,23 @@ func startPolicyEnv(t *testing.T) *policyEnv {
 // clients.
 func (p *policyEnv) dockerAsClient(client string, args ...string) (stdout, stderr string, err error) {
 	return p.dockerAs(p.certs[client], nil, args...)
+}
+
+// dockerWithin runs the docker CLI through the gateway as client, killed
+// after timeout: a command that hangs fails its test, not the run.
+func (p *policyEnv) dockerWithin(t *testing.T, timeout time.Duration, client string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", args...)
+	cmd.Env = p.dockerEnv(p.certs[client])
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("docker %s did not finish within %s: %w", strings.Join(args, " "), timeout, err)
+	}
+	return out.String(), errOut.String(), err
 }
 
 // mustDockerAs is dockerAsClient that fails t when docker fails.

@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -108,20 +111,6 @@ var (
 // post is a POST with a JSON body and a Content-Length.
 func post(target, body string) string {
 	return httpRequest(http.MethodPost, target, body, jsonType)
-}
-
-func TestPolicyDenialMessage(t *testing.T) {
-	p := startPolicyEnv(t)
-	t0 := time.Now()
-	_, errOut, err := p.dockerAsClient(ciClient, "run", "--rm", "--privileged", "--network", "none", p.d.Image(), "true")
-	if err == nil {
-		t.Fatal("docker run --privileged as ci succeeded")
-	}
-	want := "dockgate: denied container.create for ci-7 (role ci): HostConfig.Privileged is not allowed; allow it with roles.ci.containers.privileged: true"
-	if !strings.Contains(errOut, want+"\n") && !strings.HasSuffix(strings.TrimSpace(errOut), want) {
-		t.Errorf("docker run --privileged printed:\n%s\nwant the sentence:\n%s", errOut, want)
-	}
-	p.daemon.assertNoPrivilegedSince(t, t0)
 }
 
 // privileged is the HostConfig member of a privileged create.
@@ -811,5 +800,185 @@ func TestPolicyOwnerIsolation(t *testing.T) {
 		if _, ok := p.daemon.container(id); ok {
 			t.Errorf("docker rm -f as A left container %s", id)
 		}
+	})
+}
+
+// TestPolicyAllowedWork is the control of the bypass suite: the ci role
+// still does what it is allowed to (a bind mount under its path, an
+// allowed capability, execs, volumes), and what it is not gets the one
+// sentence the docker CLI prints, with an audit line for every request.
+func TestPolicyAllowedWork(t *testing.T) {
+	p := startPolicyEnv(t)
+	img := p.d.Image()
+	workDir := filepath.Join(p.bindDir, "work")
+	if err := os.Mkdir(workDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("docker run with a bind mount and an allowed capability", func(t *testing.T) {
+		out, errOut, err := p.dockerWithin(t, time.Minute, ciClient, "run", "--rm", "--network", "none",
+			"-v", workDir+":/data", "--cap-add", "NET_BIND_SERVICE", img, "sh", "-c", "echo from-ci > /data/out && echo done")
+		if err != nil || strings.TrimSpace(out) != "done" {
+			t.Fatalf("docker run as ci: %v, printed %q\n%s", err, out, errOut)
+		}
+		if got := strings.TrimSpace(string(readFile(t, filepath.Join(workDir, "out")))); got != "from-ci" {
+			t.Errorf("the bind mount got %q, want from-ci", got)
+		}
+	})
+
+	t.Run("allowed spellings and mounts", func(t *testing.T) {
+		for _, extra := range []string{
+			`,"HostConfig":{"CapAdd":["NET_BIND_SERVICE"]}`,
+			`,"HostConfig":{"CapAdd":["CAP_NET_BIND_SERVICE"]}`,
+			`,"HostConfig":{"CapAdd":["net_bind_service"]}`,
+			`,"HostConfig":{"Binds":["` + p.bindDir + `:/data:ro"]}`,
+			`,"HostConfig":{"Binds":["` + workDir + `:/data"]}`,
+			`,"HostConfig":{"Mounts":[{"Type":"bind","Source":"` + workDir + `","Target":"/data"}]}`,
+			`,"HostConfig":{"Mounts":[{"Type":"tmpfs","Target":"/scratch"}],"SecurityOpt":["no-new-privileges"]}`,
+			`,"Binds":["` + workDir + `:/data"]`,
+		} {
+			m := newMarker()
+			resp := p.call(t, ciClient, http.MethodPost, "/v1.41/containers/create?name="+m, createBody(img, m, extra))
+			if resp.Status != http.StatusCreated {
+				t.Errorf("create with %s: %s, want 201", extra, resp)
+				continue
+			}
+			t.Cleanup(func() { p.daemon.removeContainer(m) })
+			if c := p.daemon.mustContainer(m); c.HostConfig.Privileged {
+				t.Errorf("create with %s: privileged on the daemon", extra)
+			}
+		}
+	})
+
+	t.Run("exec and volumes", func(t *testing.T) {
+		id := p.startContainer(t, ciClient, newMarker())
+		if out, errOut, err := p.dockerWithin(t, time.Minute, ciClient, "exec", id, "echo", "ci-exec"); err != nil || strings.TrimSpace(out) != "ci-exec" {
+			t.Errorf("docker exec as ci: %v, printed %q\n%s", err, out, errOut)
+		}
+		vol := newMarker()
+		p.mustDockerAs(t, ciClient, "volume", "create", vol)
+		t.Cleanup(func() { p.daemon.do(http.MethodDelete, "/volumes/"+vol, nil) })
+		if status, _ := p.daemon.do(http.MethodGet, "/volumes/"+vol, nil); status != http.StatusOK {
+			t.Errorf("volume %s: the daemon answered %d", vol, status)
+		}
+	})
+
+	t.Run("the docker CLI prints one sentence for a denial", func(t *testing.T) {
+		before := p.waitQuietAudit(t)
+		t0 := time.Now()
+		_, errOut, err := p.dockerWithin(t, time.Minute, ciClient, "run", "--rm", "--privileged", "--network", "none", img, "true")
+		if err == nil {
+			t.Fatal("docker run --privileged as ci succeeded")
+		}
+		want := "dockgate: denied container.create for ci-7 (role ci): HostConfig.Privileged is not allowed; allow it with roles.ci.containers.privileged: true"
+		if !slices.Contains(strings.Split(errOut, "\n"), "docker: Error response from daemon: "+want) {
+			t.Errorf("docker run --privileged printed:\n%s\nwant the line:\ndocker: Error response from daemon: %s", errOut, want)
+		}
+		p.daemon.assertNoPrivilegedSince(t, t0)
+		lines := p.auditSince(t, before, 2)
+		var denied []auditLine
+		for _, l := range lines {
+			if l.Decision != "allow" {
+				denied = append(denied, l)
+			}
+		}
+		wantLine := auditLine{CN: ciClient, Method: "POST", RawPath: "/v1.41/containers/create", Path: "/containers/create",
+			Operation: "container.create", Decision: "deny", Role: "ci", Rule: "roles.ci.containers.privileged",
+			Reason: "HostConfig.Privileged is not allowed", Status: http.StatusForbidden}
+		if len(denied) != 1 || denied[0] != wantLine {
+			t.Errorf("audit lines of the run:\n%swant one denial: %s", joinLines(lines), wantLine)
+		}
+	})
+
+	t.Run("the audit log holds no bodies and no queries", func(t *testing.T) {
+		secret := newMarker()
+		resp := p.call(t, ciClient, http.MethodPost, "/v1.41/containers/create?name=n"+secret,
+			`{"Image":"`+img+`","Env":["TOKEN=`+secret+`"],"HostConfig":{"Privileged":true}}`)
+		if resp.Status != http.StatusForbidden {
+			t.Fatalf("privileged create as ci: %s", resp)
+		}
+		p.waitQuietAudit(t)
+		if data := readFile(t, p.auditPath); bytes.Contains(data, []byte(secret)) {
+			t.Errorf("the audit log holds a value of the request body or query:\n%s", data)
+		}
+		if info, err := os.Stat(p.auditPath); err != nil || info.Mode().Perm() != 0o600 {
+			t.Errorf("audit log mode: %v %v, want 0600", info.Mode(), err)
+		}
+	})
+}
+
+// TestPolicyAuditMode checks a role in audit mode: what enforce mode would
+// deny is forwarded and recorded as would_deny, allowed requests as
+// allow, and what the gateway cannot read as dockerd would (refused
+// paths, ambiguous or form bodies) is still refused in any mode.
+func TestPolicyAuditMode(t *testing.T) {
+	p := startPolicyEnv(t)
+	img := p.d.Image()
+
+	t.Run("a privileged create is forwarded and recorded as would_deny", func(t *testing.T) {
+		m := newMarker()
+		before := p.waitQuietAudit(t)
+		resp := p.call(t, trialClient, http.MethodPost, "/v1.41/containers/create?name="+m, createBody(img, m, privileged))
+		if resp.Status != http.StatusCreated {
+			t.Fatalf("privileged create in audit mode: %s, want 201 from the daemon", resp)
+		}
+		t.Cleanup(func() { p.daemon.removeContainer(m) })
+		if !p.daemon.mustContainer(m).HostConfig.Privileged {
+			t.Errorf("the daemon's container is not privileged: the body was not forwarded as sent")
+		}
+		lines := p.auditSince(t, before, 1)
+		want := auditLine{CN: trialClient, Method: "POST", RawPath: "/v1.41/containers/create", Path: "/containers/create",
+			Operation: "container.create", Decision: "would_deny", Role: "trial", Rule: "roles.trial.containers.privileged",
+			Reason: "HostConfig.Privileged is not allowed", Status: http.StatusCreated}
+		if len(lines) != 1 || lines[0] != want {
+			t.Errorf("audit lines:\n%swant: %s", joinLines(lines), want)
+		}
+		if !strings.Contains(p.logs.String(), "audit mode: forwarding a request the role would deny") {
+			t.Errorf("the gateway log does not warn about the forwarded request")
+		}
+	})
+
+	t.Run("decisions per request", func(t *testing.T) {
+		for _, tc := range []struct {
+			method, target string
+			status         int
+			decision, rule string
+		}{
+			{http.MethodGet, "/v1.41/containers/json?all=1", http.StatusOK, "allow", "roles.trial.allow[0] container.*"},
+			{http.MethodGet, "/v1.41/images/json", http.StatusOK, "would_deny", "roles.trial.allow"},
+			{http.MethodGet, "/v1.41/volumes", http.StatusOK, "would_deny", "roles.trial.allow"},
+			{http.MethodGet, "/v1.41/_ping", http.StatusOK, "allow", "roles.trial.allow[1] system.ping"},
+		} {
+			before := p.waitQuietAudit(t)
+			if resp := p.call(t, trialClient, tc.method, tc.target, ""); resp.Status != tc.status {
+				t.Errorf("%s %s: %s, want %d", tc.method, tc.target, resp, tc.status)
+			}
+			lines := p.auditSince(t, before, 1)
+			if len(lines) != 1 || lines[0].Decision != tc.decision || lines[0].Rule != tc.rule || lines[0].Status != tc.status {
+				t.Errorf("%s %s: audit lines:\n%swant %s by %s, status %d", tc.method, tc.target, joinLines(lines), tc.decision, tc.rule, tc.status)
+			}
+		}
+	})
+
+	t.Run("what cannot be read is refused in audit mode too", func(t *testing.T) {
+		p.runExchanges(t, []exchange{
+			{name: "old API version", client: trialClient, request: createAt(img, "/v1/containers/create"),
+				want: []wantResponse{{http.StatusBadRequest, "dockgate: path refused: API version below 1.24"}}, audit: deny},
+			{name: "encoded slash", client: trialClient, request: createAt(img, "/v1.41/containers%2Fcreate"),
+				want: []wantResponse{{http.StatusBadRequest, "dockgate: path refused: encoded slash"}}, audit: deny},
+			{name: "duplicate key", client: trialClient, request: func(m string) string {
+				return post("/v1.41/containers/create?name="+m, createBody(img, m, `,"HostConfig":{"Privileged":false,"privileged":true}`))
+			}, want: []wantResponse{{http.StatusBadRequest, "dockgate: body refused: duplicate key"}}, audit: deny},
+			{name: "form body", client: trialClient, request: func(m string) string {
+				return httpRequest(http.MethodPost, "/v1.41/containers/create?name="+m, "Image="+img, "Content-Type: application/x-www-form-urlencoded")
+			}, want: []wantResponse{{http.StatusBadRequest, "dockgate: form-encoded request bodies are refused"}}, audit: deny},
+			{name: "oversized body", client: trialClient, request: func(m string) string {
+				return post("/v1.41/containers/create?name="+m, createBody(img, m, `,"Env":["PAD=`+strings.Repeat("A", 4<<20)+`"]`+privileged))
+			}, want: []wantResponse{{http.StatusRequestEntityTooLarge, "dockgate: body refused: too large"}}, audit: deny},
+			{name: "Content-Length 0 then a JSON body", client: trialClient, request: func(m string) string {
+				return httpRequest(http.MethodPost, "/v1.41/containers/create?name="+m, "", jsonType, "Content-Length: 0") +
+					createBody(img, m, privileged) + "\r\n\r\n"
+			}, want: []wantResponse{{http.StatusBadRequest, "a container create body is required"}, {http.StatusBadRequest, "400 Bad Request"}}, audit: deny},
+		})
 	})
 }
