@@ -85,6 +85,7 @@ type Gateway struct {
 	conns    *registry
 	metrics  *metrics
 	upstream *upstream
+	pool     *connPool
 	proxy    http.Handler
 	tls      *tls.Config
 
@@ -126,6 +127,7 @@ func New(opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.upstream = up
+	g.pool = &connPool{max: upstreamMaxIdlePerHost, dial: up.dial}
 	g.proxy = g.newReverseProxy()
 	g.tls = g.newTLSConfig()
 	g.server = g.newServer(m.Config)
@@ -220,6 +222,7 @@ func (g *Gateway) closeAll() {
 	g.admin.Close()
 	g.conns.closeAll()
 	g.upstream.close()
+	g.pool.closeIdle()
 }
 
 // Reload reads fresh Material and swaps it in. On error the old Material

@@ -432,3 +432,22 @@ func TestLocalHandlerGetsIdentityAndIsNeverForwarded(t *testing.T) {
 		t.Fatalf("got %s, want 404", resp.Status)
 	}
 }
+
+func TestStreamedHeadArrivesBeforeBody(t *testing.T) {
+	tg := startTestGateway(t, nil)
+	c := tg.httpClient(tg.pki.client("alice", "admins"))
+	start := time.Now()
+	resp, err := c.Post(tg.url("/v1.41/containers/abc/wait?condition=next-exit"), "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	// The docker CLI starts the container only once it has this head.
+	if waited := time.Since(start); waited > time.Second {
+		t.Fatalf("the wait head took %v: it was held back until the body", waited)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if string(body) != `{"StatusCode":0}` {
+		t.Fatalf("wait body = %q", body)
+	}
+}

@@ -117,6 +117,18 @@ func startFakeDocker(t testing.TB, socket string) *fakeDocker {
 		}
 	})
 	mux.HandleFunc("/v1.41/exec/{id}/start", serveFakeExec)
+	mux.HandleFunc("/v1.41/containers/{id}/wait", func(w http.ResponseWriter, r *http.Request) {
+		// As dockerd does: the head is flushed once the wait is
+		// registered, the body comes when the container exits.
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(2 * time.Second):
+			io.WriteString(w, `{"StatusCode":0}`)
+		}
+	})
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(ln)
 	fd := &fakeDocker{socket: socket, srv: srv, ln: ln}

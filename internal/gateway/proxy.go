@@ -73,12 +73,15 @@ func (g *Gateway) handle(w *statusRecorder, r *http.Request, rec *audit.Record) 
 	if !allowed {
 		return "denied"
 	}
-	if isHijack(route.Op, r) {
+	switch {
+	case isHijack(route.Op, r):
 		in, out := g.serveHijack(w, r, cc)
 		rec.BytesIn += in
 		rec.BytesOut += out
-	} else {
-		g.proxy.ServeHTTP(w, r)
+	case route.Op.Body() == dockerapi.BodyRaw:
+		g.proxy.ServeHTTP(w, r) // streams the body while the daemon answers
+	default:
+		g.forward(w, r) // no body, or a checked JSON body held in memory
 	}
 	return route.Op.String()
 }
