@@ -383,11 +383,13 @@ type daemonContainer struct {
 		Pid     int
 	}
 	HostConfig struct {
-		Privileged  bool
-		Binds       []string
-		CapAdd      []string
-		PidMode     string
-		NetworkMode string
+		Privileged bool
+		Binds      []string
+		CapAdd     []string
+		// Capabilities replaces the default set (API 1.40 to 1.42).
+		Capabilities []string
+		PidMode      string
+		NetworkMode  string
 	}
 	ExecIDs []string
 }

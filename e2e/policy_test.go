@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -218,6 +219,7 @@ func TestPolicyRefusesBypasses(t *testing.T) {
 			{name: "legacy top-level Binds beside HostConfig", request: create(`,"HostConfig":{"Binds":[]},"Binds":["/:/host"]`), want: []wantResponse{{http.StatusForbidden, `Binds[0] mounts host path "/"`}}, audit: deny},
 			{name: "legacy top-level CapAdd", request: create(`,"CapAdd":["SYS_ADMIN"]`), want: []wantResponse{{http.StatusForbidden, `CapAdd adds "SYS_ADMIN" (CAP_SYS_ADMIN), which is not allowed`}}, audit: deny},
 			{name: "legacy top-level PidMode", request: create(`,"PidMode":"host"`), want: []wantResponse{{http.StatusForbidden, "PidMode is host (the host's pid namespace), which is not allowed"}}, audit: deny},
+			{name: "legacy top-level Privileged with a null HostConfig", request: create(`,"HostConfig":null,"Privileged":true`), want: []wantResponse{legacy("Privileged")}, audit: deny},
 			{name: "form-encoded create", request: func(m string) string {
 				return httpRequest(http.MethodPost, "/v1.41/containers/create?name="+m, "Image="+img+"&HostConfig.Privileged=true",
 					"Content-Type: application/x-www-form-urlencoded")
@@ -329,6 +331,36 @@ func TestPolicyRefusesBypasses(t *testing.T) {
 					"Connection: Upgrade", "Upgrade: tcp")
 				return start + privReq(m)
 			}, want: []wantResponse{{http.StatusNotFound, "No such exec instance"}, deniedPrivileged}, audit: []string{"allow", "deny"}},
+			// The body of a refused request is skipped, never read as the
+			// next request, whatever it holds.
+			{name: "a refused build whose body is a request", request: func(m string) string {
+				return httpRequest(http.MethodPost, "/v1.41/build?networkmode=host&t="+m, privReq(m), "Content-Type: application/x-tar")
+			}, want: []wantResponse{{http.StatusForbidden, "query networkmode=host"}}, audit: deny},
+			{name: "a refused chunked build whose body is a request", request: func(m string) string {
+				return httpRequest(http.MethodPost, "/v1.41/build?networkmode=host&t="+m, chunked(privReq(m), 100),
+					"Content-Type: application/x-tar", "Transfer-Encoding: chunked")
+			}, want: []wantResponse{{http.StatusForbidden, "query networkmode=host"}}, audit: deny},
+			{name: "a refused build expecting 100-continue whose body is a request", request: func(m string) string {
+				return httpRequest(http.MethodPost, "/v1.41/build?networkmode=host&t="+m, privReq(m), "Content-Type: application/x-tar", "Expect: 100-continue")
+			}, want: []wantResponse{{http.StatusForbidden, "query networkmode=host"}}, audit: deny},
+			{name: "a start with a body that is a request", request: func(m string) string {
+				return httpRequest(http.MethodPost, "/v1.41/containers/"+m+"/start", privReq(m), jsonType)
+			}, want: []wantResponse{{http.StatusBadRequest, "container.start takes no request body"}}, audit: deny},
+			{name: "a list with a body that is a request", request: func(m string) string {
+				return httpRequest(http.MethodGet, "/v1.41/containers/json", privReq(m))
+			}, want: []wantResponse{{http.StatusBadRequest, "container.list takes no request body"}}, audit: deny},
+			{name: "a refused create whose unread rest is a request", request: func(m string) string {
+				body := createBody(img, m, privileged)
+				return httpRequest(http.MethodPost, "/v1.41/containers/create?name="+m, body+strings.Repeat(" ", 10)+privReq(m),
+					jsonType, fmt.Sprintf("Content-Length: %d", len(body)+10+len(privReq(m))))
+			}, want: []wantResponse{{http.StatusBadRequest, "content after the JSON value"}}, audit: deny},
+			{name: "gzip-encoded body", request: func(m string) string {
+				var buf bytes.Buffer
+				zw := gzip.NewWriter(&buf)
+				zw.Write([]byte(createBody(img, m, privileged)))
+				zw.Close()
+				return httpRequest(http.MethodPost, "/v1.41/containers/create?name="+m, buf.String(), jsonType, "Content-Encoding: gzip")
+			}, want: []wantResponse{{http.StatusBadRequest, "dockgate: body refused: wrong top-level JSON value"}}, audit: deny},
 		})
 	})
 
@@ -424,6 +456,12 @@ func TestPolicyRefusesBypasses(t *testing.T) {
 			{name: "build in the host network", request: func(m string) string {
 				return httpRequest(http.MethodPost, "/v1.41/build?networkmode=host&t="+m, "", "Content-Type: application/x-tar")
 			}, want: []wantResponse{{http.StatusForbidden, "dockgate: denied image.build for ci-7 (role ci): query networkmode=host (RUN steps in the host's network) is not allowed"}}, audit: deny},
+			{name: "build in the host network, escaped query", request: func(m string) string {
+				return httpRequest(http.MethodPost, "/v1.41/build?network%6Dode=ho%73t&t="+m, "", "Content-Type: application/x-tar")
+			}, want: []wantResponse{{http.StatusForbidden, "query networkmode=host"}}, audit: deny},
+			{name: "build in the host network, second value ignored by dockerd first", request: func(m string) string {
+				return httpRequest(http.MethodPost, "/v1.41/build?networkmode=host&networkmode=default&t="+m, "", "Content-Type: application/x-tar")
+			}, want: []wantResponse{{http.StatusForbidden, "query networkmode=host"}}, audit: deny},
 			{name: "build from a remote context", request: func(m string) string {
 				return httpRequest(http.MethodPost, "/v1.41/build?remote=http://127.0.0.1:9/ctx.tar&t="+m, "", "Content-Type: application/x-tar")
 			}, want: []wantResponse{{http.StatusForbidden, "query remote (a build context dockerd fetches itself) is not allowed"}}, audit: deny},
