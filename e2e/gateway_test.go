@@ -390,9 +390,18 @@ func TestGatewayReloadKeepsLiveStream(t *testing.T) {
 // serverSerial is the serial of the certificate the gateway presents now.
 func serverSerial(t *testing.T, g *gatewayEnv) string {
 	t.Helper()
+	conn := g.dialTLS(t, g.certDir)
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.Text(16)
+}
+
+// dialTLS opens a raw mTLS connection to the gateway with the client
+// certificate in certDir.
+func (g *gatewayEnv) dialTLS(t *testing.T, certDir string) *tls.Conn {
+	t.Helper()
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(readFile(t, filepath.Join(g.certDir, "ca.pem")))
-	cert, err := tls.LoadX509KeyPair(filepath.Join(g.certDir, "cert.pem"), filepath.Join(g.certDir, "key.pem"))
+	pool.AppendCertsFromPEM(readFile(t, filepath.Join(certDir, "ca.pem")))
+	cert, err := tls.LoadX509KeyPair(filepath.Join(certDir, "cert.pem"), filepath.Join(certDir, "key.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,8 +409,7 @@ func serverSerial(t *testing.T, g *gatewayEnv) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	return conn.ConnectionState().PeerCertificates[0].SerialNumber.Text(16)
+	return conn
 }
 
 func TestGatewayUpstreamDownThenBack(t *testing.T) {
@@ -438,16 +446,7 @@ func copyFile(t *testing.T, src, dst string) {
 func TestGatewayWebsocketAttach(t *testing.T) {
 	g := startGatewayEnv(t)
 	id := g.runDetached(g.d.Image(), "sh", "-c", "while true; do echo wsout; sleep 0.2; done")
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(readFile(t, filepath.Join(g.certDir, "ca.pem")))
-	cert, err := tls.LoadX509KeyPair(filepath.Join(g.certDir, "cert.pem"), filepath.Join(g.certDir, "key.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := tls.Dial("tcp", g.addr, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", Certificates: []tls.Certificate{cert}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := g.dialTLS(t, g.certDir)
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	io.WriteString(conn, "GET /v1.41/containers/"+id+"/attach/ws?stream=1&stdout=1 HTTP/1.1\r\n"+
