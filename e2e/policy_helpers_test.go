@@ -184,10 +184,7 @@ const rawDeadline = 30 * time.Second
 
 func (p *policyEnv) dialRaw(t *testing.T, client string) *rawConn {
 	t.Helper()
-	conn, err := tls.Dial("tcp", p.addr, p.tlsConfig(client))
-	if err != nil {
-		t.Fatalf("dial the gateway as %s: %v", client, err)
-	}
+	conn := p.dialTLS(t, p.certs[client])
 	t.Cleanup(func() { conn.Close() })
 	return &rawConn{t: t, conn: conn, br: bufio.NewReader(conn)}
 }
@@ -667,4 +664,33 @@ func (p *policyEnv) assertSwarmInactive(t *testing.T) {
 	if info.Swarm.LocalNodeState != "inactive" {
 		t.Errorf("THE DAEMON ACTED: swarm state %q, want inactive", info.Swarm.LocalNodeState)
 	}
+}
+
+// sharedPrefix returns a one-character ID prefix that at least two of
+// client's containers share, creating more of them (labelled as client's,
+// directly on the daemon) until two do; ids are client's containers so far.
+func (p *policyEnv) sharedPrefix(t *testing.T, client string, ids []string) string {
+	t.Helper()
+	seen := map[byte]bool{}
+	for _, id := range ids {
+		seen[id[0]] = true
+	}
+	// 17 IDs always share a first hex digit; most runs need a few.
+	for range 17 {
+		body := `{"Image":"` + p.d.Image() + `","Labels":{"` + ownerLabelKey + `":"` + client + `"}}`
+		status, answer := p.daemon.do(http.MethodPost, "/containers/create", []byte(body))
+		var c struct {
+			ID string `json:"Id"`
+		}
+		if status != http.StatusCreated || json.Unmarshal(answer, &c) != nil {
+			t.Fatalf("daemon create: %d %s", status, answer)
+		}
+		t.Cleanup(func() { p.daemon.removeContainer(c.ID) })
+		if seen[c.ID[0]] {
+			return c.ID[:1]
+		}
+		seen[c.ID[0]] = true
+	}
+	t.Fatal("no two IDs share a first digit")
+	return ""
 }

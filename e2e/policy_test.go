@@ -716,6 +716,21 @@ func TestPolicyOwnerIsolation(t *testing.T) {
 		aUnchanged(t)
 	})
 
+	// An ID prefix that several of A's containers share is ambiguous to
+	// dockerd. To B it must look like a prefix nobody has: the same 404,
+	// not an error that says other containers exist.
+	t.Run("an ambiguous ID prefix tells nothing", func(t *testing.T) {
+		prefix := p.sharedPrefix(t, tenantA, []string{aID, aIdle})
+		p.runExchanges(t, []exchange{
+			asB("inspect by a prefix A's containers share", func(string) string {
+				return httpRequest(http.MethodGet, "/v1.41/containers/"+prefix+"/json", "")
+			}, noSuch(prefix)),
+			asB("kill by a prefix A's containers share", func(string) string {
+				return post("/v1.41/containers/"+prefix+"/kill?signal=KILL", "")
+			}, noSuch(prefix)),
+		})
+	})
+
 	t.Run("label spoofing", func(t *testing.T) {
 		for _, labels := range []string{
 			`"Labels":{"dockgate.owner":"tenant-a","` + markerLabel + `":"M"}`,
