@@ -426,6 +426,8 @@ func TestPolicyRefusesBypasses(t *testing.T) {
 			{name: "ipc of another container", request: create(`,"HostConfig":{"IpcMode":"container:someone"}`), want: []wantResponse{otherNS("IpcMode", "container:someone")}, audit: deny},
 			{name: "endpoint in the host network", request: create(`,"NetworkingConfig":{"EndpointsConfig":{"host":{}}}`),
 				want: []wantResponse{{http.StatusForbidden, `NetworkingConfig.EndpointsConfig["host"] is host (the host's network namespace), which is not allowed`}}, audit: deny},
+			{name: "endpoint in another container's network", request: create(`,"NetworkingConfig":{"EndpointsConfig":{"container:someone":{}}}`),
+				want: []wantResponse{{http.StatusForbidden, `NetworkingConfig.EndpointsConfig["container:someone"] joins another container's namespace`}}, audit: deny},
 			{name: "cap SYS_ADMIN", request: create(`,"HostConfig":{"CapAdd":["SYS_ADMIN"]}`), want: []wantResponse{capAdd("SYS_ADMIN", "CAP_SYS_ADMIN")}, audit: deny},
 			{name: "cap CAP_SYS_ADMIN", request: create(`,"HostConfig":{"CapAdd":["CAP_SYS_ADMIN"]}`), want: []wantResponse{capAdd("CAP_SYS_ADMIN", "CAP_SYS_ADMIN")}, audit: deny},
 			{name: "cap sys_admin", request: create(`,"HostConfig":{"CapAdd":["sys_admin"]}`), want: []wantResponse{capAdd("sys_admin", "CAP_SYS_ADMIN")}, audit: deny},
@@ -465,6 +467,12 @@ func TestPolicyRefusesBypasses(t *testing.T) {
 			{name: "build from a remote context", request: func(m string) string {
 				return httpRequest(http.MethodPost, "/v1.41/build?remote=http://127.0.0.1:9/ctx.tar&t="+m, "", "Content-Type: application/x-tar")
 			}, want: []wantResponse{{http.StatusForbidden, "query remote (a build context dockerd fetches itself) is not allowed"}}, audit: deny},
+			{name: "image import from the body", request: func(m string) string {
+				return httpRequest(http.MethodPost, "/v1.41/images/create?fromSrc=-&repo="+m, strings.Repeat("\x00", 1024), "Content-Type: application/x-tar")
+			}, want: []wantResponse{{http.StatusForbidden, "dockgate: denied image.import for ci-7 (role ci): image.import is not allowed"}}, audit: deny},
+			{name: "image import with an empty fromImage first", request: func(m string) string {
+				return httpRequest(http.MethodPost, "/v1.41/images/create?fromImage=&fromImage="+m+"&fromSrc=http://127.0.0.1:9/x.tar", "")
+			}, want: []wantResponse{{http.StatusForbidden, "dockgate: denied image.import for ci-7 (role ci)"}}, audit: deny},
 			{name: "swarm init", request: func(m string) string {
 				return post("/v1.41/swarm/init", `{"ListenAddr":"127.0.0.1:2377"}`)
 			}, want: []wantResponse{{http.StatusForbidden, "dockgate: denied swarm.init for ci-7 (role ci): swarm.init is not allowed"}}, audit: deny,
@@ -649,6 +657,9 @@ func TestPolicyOwnerIsolation(t *testing.T) {
 		}, noSuch(aName)))
 	}
 	attempts = append(attempts,
+		asB("inspect by a percent-escaped name", func(string) string {
+			return httpRequest(http.MethodGet, "/v1.41/containers/"+fmt.Sprintf("%%%02X", aName[0])+aName[1:]+"/json", "")
+		}, noSuch(aName)),
 		asB("start A's idle container", func(string) string { return post("/v1.41/containers/"+aIdleName+"/start", "") }, noSuch(aIdleName)),
 		asB("archive put", func(string) string {
 			return httpRequest(http.MethodPut, "/v1.41/containers/"+aName+"/archive?path=/tmp", strings.Repeat("\x00", 1024), "Content-Type: application/x-tar")
