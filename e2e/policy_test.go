@@ -316,6 +316,27 @@ func TestPolicyRefusesBypasses(t *testing.T) {
 				body := createBody(img, m, privileged)
 				return httpRequest(http.MethodPost, "/v1.41/containers/create?name="+m, body, jsonType, "Connection: Upgrade", "Upgrade: tcp")
 			}, want: []wantResponse{deniedPrivileged}, audit: deny},
+			{name: "HTTP/1.0 ignores chunked: the chunks are not a body", request: func(m string) string {
+				return "POST /v1.41/containers/create?name=" + m + " HTTP/1.0\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+					chunked(createBody(img, m, privileged), 10)
+			}, want: []wantResponse{bodyRequired}, audit: deny},
+			{name: "bare LF line ends", request: func(m string) string {
+				return strings.ReplaceAll(privReq(m), "\r\n", "\n")
+			}, want: []wantResponse{deniedPrivileged}, audit: deny},
+			{name: "obsolete line folding in Content-Length", request: func(m string) string {
+				return "POST /v1.41/containers/create?name=" + m + " HTTP/1.1\r\nHost: x\r\n" + jsonType + "\r\nContent-Length: 2\r\n 0\r\n\r\n" +
+					createBody(img, m, privileged)
+			}, want: []wantResponse{goBadRequest}},
+			{name: "space before the colon of Transfer-Encoding", request: func(m string) string {
+				return "POST /v1.41/containers/create?name=" + m + " HTTP/1.1\r\nHost: x\r\n" + jsonType + "\r\nTransfer-Encoding : chunked\r\nContent-Length: 2\r\n\r\n{}" +
+					chunked(createBody(img, m, privileged), 10)
+			}, want: []wantResponse{goBadRequest}},
+			{name: "absolute-form target with a dot-dot segment", request: createAt(img, "http://docker/v1.41/images/../containers/create"),
+				want: []wantResponse{{http.StatusBadRequest, "dockgate: path refused: '.' or '..' segment"}}, audit: deny},
+			{name: "CONNECT", request: func(m string) string { return "CONNECT docker:2375 HTTP/1.1\r\nHost: docker:2375\r\n\r\n" },
+				want: []wantResponse{{http.StatusBadRequest, "dockgate: path refused: it does not start with '/'"}}, audit: deny},
+			{name: "HTTP/2 preface", request: func(m string) string { return "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" },
+				want: []wantResponse{{http.StatusBadRequest, "dockgate: path refused: it does not start with '/'"}}, audit: deny},
 			{name: "pipelined: allowed list, then privileged create", request: func(m string) string {
 				return httpRequest(http.MethodGet, "/v1.41/containers/json", "") + privReq(m)
 			}, want: []wantResponse{{http.StatusOK, "["}, deniedPrivileged}, audit: []string{"allow", "deny"}},
