@@ -29,14 +29,16 @@ type stateDir struct {
 }
 
 // createStates makes the RSA-4096 state (dockerd's native TLS and the RSA
-// gateway) and the ECDSA P-256 state (the default gateway).
+// gateway), the ECDSA P-256 state (the default gateway) and a second
+// ECDSA P-256 state for the policy comparison's gateways.
 func (env *environment) createStates(ctx context.Context) error {
 	useCLI := hasCommands(ctx, env.bin, "init", "issue")
 	env.certsBy = "internal/pki (this dockgate has no init/issue commands yet)"
 	if useCLI {
 		env.certsBy = "dockgate init / issue"
 	}
-	for kind, kt := range map[string]pki.KeyType{gatewayRSA: pki.KeyTypeRSA4096, gatewayECDSA: pki.KeyTypeECDSAP256} {
+	kinds := map[string]pki.KeyType{gatewayRSA: pki.KeyTypeRSA4096, gatewayECDSA: pki.KeyTypeECDSAP256, gatewayPolicy: pki.KeyTypeECDSAP256}
+	for kind, kt := range kinds {
 		s, err := newStateDir(filepath.Join(env.work, "state-"+kind), env.bin, kt)
 		if err != nil {
 			return err

@@ -32,9 +32,10 @@ type gatewayProc struct {
 }
 
 // gatewayConfig is the serve config: loopback only, no admin listener,
-// the daemon's private socket upstream, defaults for everything else
-// (clients: group admins is admin; log level info).
-func gatewayConfig(listen, upstream string) string {
+// the daemon's private socket upstream, and policy (audit:, roles: and
+// clients: sections), or the defaults when it is empty: group admins is
+// admin, the audit log is audit.jsonl in the state directory.
+func gatewayConfig(listen, upstream, policy string) string {
 	return fmt.Sprintf(`listen: %q
 admin_listen: "off"
 server_cert: %s
@@ -45,14 +46,14 @@ limits:
 log:
   format: json
   level: info
-`, listen, gatewayServerName, upstream)
+%s`, listen, gatewayServerName, upstream, policy)
 }
 
-// startGateway runs `dockgate serve` on the state directory of kind and
-// waits until a request through it succeeds. name labels its config file
-// and log: a gateway reloads when its config file changes, so each
-// instance has its own.
-func startGateway(ctx context.Context, env *environment, kind, name string) (*gatewayProc, error) {
+// startGateway runs `dockgate serve` on the state directory of kind with
+// the policy sections given (see gatewayConfig) and waits until a request
+// through it succeeds. name labels its config file and log: a gateway
+// reloads when its config file changes, so each instance has its own.
+func startGateway(ctx context.Context, env *environment, kind, name, policy string) (*gatewayProc, error) {
 	port, err := freeLoopbackPort()
 	if err != nil {
 		return nil, err
@@ -60,7 +61,7 @@ func startGateway(ctx context.Context, env *environment, kind, name string) (*ga
 	s := env.states[kind]
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cfgPath := filepath.Join(s.dir, "serve-"+name+".yaml")
-	if err := os.WriteFile(cfgPath, []byte(gatewayConfig(addr, env.daemon.Host())), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(gatewayConfig(addr, env.daemon.Host(), policy)), 0o600); err != nil {
 		return nil, err
 	}
 	g := &gatewayProc{name: name, addr: addr, logPath: filepath.Join(env.work, "gateway-"+name+".log"), exited: make(chan struct{})}

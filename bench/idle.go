@@ -36,7 +36,7 @@ type idleResult struct {
 // idle, and reads the RSS again.
 func measureIdle(ctx context.Context, env *environment, n int, log io.Writer) (*idleResult, error) {
 	fmt.Fprintf(log, "bench: %d idle mTLS connections to a fresh gateway\n", n)
-	g, err := startGateway(ctx, env, gatewayECDSA, "idle")
+	g, err := startGateway(ctx, env, gatewayECDSA, "idle", "")
 	if err != nil {
 		if g != nil {
 			err = errors.Join(err, g.stop())

@@ -1,7 +1,7 @@
 // Command bench measures the dockgate gateway against the Docker daemon's
 // own listeners, on one private dockerd, and prints a table.
 //
-//	go run ./bench            # the full run, about four minutes
+//	go run ./bench            # the full run, about six minutes
 //	go run ./bench -quick     # a smoke run of the same code paths
 //
 // # Contenders
@@ -11,8 +11,13 @@
 //     `dockgate dockerd-config SERVER --listen tcp://127.0.0.1:PORT --format flags`
 //     with RSA-4096 certificates (the classic openssl recipe);
 //   - `dockgate serve` as a child process, with ECDSA P-256 certificates (the
-//     default), in front of the same daemon's unix socket;
-//   - the same gateway with RSA-4096 certificates, for the handshake rate.
+//     default), in front of the same daemon's unix socket, on the default
+//     policy (group admins is admin) and audit log (audit.jsonl in its
+//     state directory);
+//   - the same gateway with RSA-4096 certificates, for the handshake rate;
+//   - for the policy comparison (policy.go), three more ECDSA gateways:
+//     policy off (admin, no audit log), policy on (a restricted role and
+//     the audit log), and policy on with the audit log off.
 //
 // The CA, server and client certificates come from `dockgate init` and
 // `dockgate issue` when the binary has them, and from internal/pki otherwise.
@@ -55,6 +60,7 @@ type options struct {
 	keep          bool
 	quick         bool
 	skipStreaming bool
+	skipPolicy    bool
 	profile       string
 	gatewayEnv    envList
 }
@@ -87,6 +93,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (certificates, logs)")
 	fs.BoolVar(&o.quick, "quick", false, "smoke run: 1 round, short cells, a 20 MB image, 100 idle connections (flags given explicitly win)")
 	fs.BoolVar(&o.skipStreaming, "skip-streaming", false, "skip the image export")
+	fs.BoolVar(&o.skipPolicy, "skip-policy", false, "skip the policy on vs off comparison")
 	fs.StringVar(&o.profile, "profile", "auto", "CPU profile of the gateway process with perf: auto (under the loads whose targets were missed), always, off")
 	fs.Var(&o.gatewayEnv, "gateway-env", "KEY=VALUE for the gateway processes, e.g. GOMAXPROCS=1 or GOGC=200 (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -170,6 +177,11 @@ func run(ctx context.Context, opts options, stdout, stderr io.Writer) (err error
 	if rep.matrix, err = runMatrix(ctx, env, opts, stderr); err != nil {
 		return err
 	}
+	if !opts.skipPolicy {
+		if rep.policy, err = runPolicy(ctx, env, opts, stderr); err != nil {
+			return err
+		}
+	}
 	if !opts.skipStreaming {
 		if rep.streams, err = runStreaming(ctx, env, opts, stderr); err != nil {
 			return err
@@ -184,13 +196,15 @@ func run(ctx context.Context, opts options, stdout, stderr io.Writer) (err error
 			return err
 		}
 	}
-	for _, sc := range rep.profileScenarios() {
-		p, err := profileGateway(ctx, env, sc, stderr)
-		if err != nil {
-			return err
-		}
-		if p != nil {
-			rep.profiles = append(rep.profiles, p)
+	for _, spec := range rep.profileSpecs() {
+		for _, id := range spec.contenders {
+			p, err := profileGateway(ctx, env, spec.scenario, id, stderr)
+			if err != nil {
+				return err
+			}
+			if p != nil {
+				rep.profiles = append(rep.profiles, p)
+			}
 		}
 	}
 	rep.elapsed = time.Since(started)

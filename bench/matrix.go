@@ -82,6 +82,8 @@ type sample struct {
 	// and the gateway together: unlike req/s, it hardly depends on what
 	// else runs on the machine.
 	totalCPU time.Duration
+	// sent counts every request of the cell, warm-up included.
+	sent int
 }
 
 // matrixResult holds every round's samples: [scenario][contender][round].
@@ -93,13 +95,19 @@ type matrixResult struct {
 // runMatrix runs the rounds. Within a round, scenarios run in order and
 // contenders rotate, so no contender always follows the same neighbour.
 func runMatrix(ctx context.Context, env *environment, opts options, log io.Writer) (*matrixResult, error) {
-	res := &matrixResult{scenarios: scenarios()}
+	return runRounds(ctx, env, opts, scenarios(), "", log)
+}
+
+// runRounds measures every cell of scs once per round; what names the
+// rounds in the progress lines.
+func runRounds(ctx context.Context, env *environment, opts options, scs []scenario, what string, log io.Writer) (*matrixResult, error) {
+	res := &matrixResult{scenarios: scs}
 	res.samples = make([]map[string][]sample, len(res.scenarios))
 	for i := range res.samples {
 		res.samples[i] = map[string][]sample{}
 	}
 	for round := range opts.rounds {
-		fmt.Fprintf(log, "bench: round %d of %d\n", round+1, opts.rounds)
+		fmt.Fprintf(log, "bench: %sround %d of %d\n", what, round+1, opts.rounds)
 		for i, sc := range res.scenarios {
 			for k := range sc.contenders {
 				id := sc.contenders[(k+round)%len(sc.contenders)]
@@ -136,7 +144,11 @@ func (env *environment) measure(ctx context.Context, sc scenario, id string, opt
 	if err != nil {
 		return sample{}, fmt.Errorf("%s via %s: %w", sc, contenderNames[id], err)
 	}
-	s := sample{rps: r.RPS(), p50: r.Percentile(50), p99: r.Percentile(99), errors: r.Errors, firstErr: r.FirstErr}
+	s := sample{rps: r.RPS(), p50: r.Percentile(50), p99: r.Percentile(99), errors: r.Errors, firstErr: r.FirstErr,
+		sent: r.Requests + r.WarmupRequests}
+	if sc.mode == load.KeepAlive {
+		s.sent += sc.concurrency // load.Run primes each connection with one request
+	}
 	if r.Errors > 0 {
 		env.logf("%s via %s: %d errors, first: %v", sc, contenderNames[id], r.Errors, r.FirstErr)
 	}
@@ -193,39 +205,47 @@ func usageOf(ps []process) ([]usage, error) {
 	return out, nil
 }
 
+// gatewayFor is the gateway process behind contender id, nil for the
+// daemon's own listeners.
 func (env *environment) gatewayFor(id string) *gatewayProc {
-	switch id {
-	case contenderDockgate:
-		return env.gateways[gatewayECDSA]
-	case contenderRSA:
-		return env.gateways[gatewayRSA]
+	if name, ok := contenderGateways[id]; ok {
+		return env.gateways[name]
 	}
 	return nil
 }
 
 // cellStats are the medians of one cell over the rounds.
 type cellStats struct {
-	rps, ratio float64 // ratio: x native TLS in the same round
-	// cpuRatio is native's CPU per request over this contender's, in the
-	// same round: the ratio req/s would have on an otherwise idle
+	rps, ratio float64 // ratio: x the reference (native TLS) in the same round
+	// cpuRatio is the reference's CPU per request over this contender's,
+	// in the same round: the ratio req/s would have on an otherwise idle
 	// CPU-bound machine.
 	cpuRatio     float64
 	p50, p99     time.Duration
-	addedP50     time.Duration // p50 minus native's p50 in the same round
+	addedP50     time.Duration // p50 minus the reference's p50 in the same round
 	gatewayCPU   time.Duration
 	totalCPU     time.Duration
 	switches     float64 // gateway context switches per request
 	errors       int
 	hasReference bool
+	// addedGatewayCPU is the gateway CPU per request minus the
+	// reference's in the same round (when both are gateways).
+	addedGatewayCPU time.Duration
 }
 
-// stats summarises scenario i, contender id.
+// stats summarises scenario i, contender id, against native TLS.
 func (m *matrixResult) stats(i int, id string) cellStats {
+	return m.statsVs(i, id, contenderNative)
+}
+
+// statsVs summarises scenario i, contender id, with ratios and
+// differences taken against contender ref in the same round.
+func (m *matrixResult) statsVs(i int, id, ref string) cellStats {
 	samples := m.samples[i][id]
-	native := m.samples[i][contenderNative]
+	refs := m.samples[i][ref]
 	var rps, ratios, cpuRatios, switches []float64
-	var p50s, p99s, added, cpu, total []time.Duration
-	st := cellStats{hasReference: len(native) == len(samples)}
+	var p50s, p99s, added, addedCPU, cpu, total []time.Duration
+	st := cellStats{hasReference: len(refs) == len(samples)}
 	for r, s := range samples {
 		rps = append(rps, s.rps)
 		p50s, p99s = append(p50s, s.p50), append(p99s, s.p99)
@@ -233,12 +253,13 @@ func (m *matrixResult) stats(i int, id string) cellStats {
 		total = append(total, s.totalCPU)
 		switches = append(switches, s.gatewaySwitches)
 		st.errors += s.errors
-		if st.hasReference && native[r].rps > 0 {
-			ratios = append(ratios, s.rps/native[r].rps)
+		if st.hasReference && refs[r].rps > 0 {
+			ratios = append(ratios, s.rps/refs[r].rps)
 			if s.totalCPU > 0 {
-				cpuRatios = append(cpuRatios, float64(native[r].totalCPU)/float64(s.totalCPU))
+				cpuRatios = append(cpuRatios, float64(refs[r].totalCPU)/float64(s.totalCPU))
 			}
-			added = append(added, s.p50-native[r].p50)
+			added = append(added, s.p50-refs[r].p50)
+			addedCPU = append(addedCPU, s.gatewayCPU-refs[r].gatewayCPU)
 		}
 	}
 	st.rps = load.Median(rps)
@@ -250,6 +271,18 @@ func (m *matrixResult) stats(i int, id string) cellStats {
 		st.ratio = load.Median(ratios)
 		st.cpuRatio = load.Median(cpuRatios)
 		st.addedP50 = load.MedianDuration(added)
+		st.addedGatewayCPU = load.MedianDuration(addedCPU)
 	}
 	return st
+}
+
+// sent counts the requests contender id got over every cell and round.
+func (m *matrixResult) sent(id string) int {
+	n := 0
+	for i := range m.scenarios {
+		for _, s := range m.samples[i][id] {
+			n += s.sent
+		}
+	}
+	return n
 }

@@ -27,23 +27,25 @@ const (
 // profileResult is perf's view of the gateway process under load.
 type profileResult struct {
 	scenario   scenario
+	contender  string
 	requests   int
 	dso        []string // share per binary: the gateway vs the kernel
 	cumulative []string // functions by share including callees
 	flat       []string // functions by own share
 }
 
-// profileGateway samples the ECDSA gateway with perf while the load of sc
-// runs against it. It returns nil when perf is missing.
-func profileGateway(ctx context.Context, env *environment, sc scenario, log io.Writer) (*profileResult, error) {
+// profileGateway samples the gateway process of contender id with perf
+// while the load of sc runs against it. It returns nil when perf is
+// missing.
+func profileGateway(ctx context.Context, env *environment, sc scenario, id string, log io.Writer) (*profileResult, error) {
 	perf, err := exec.LookPath("perf")
 	if err != nil {
 		fmt.Fprintln(log, "bench: perf not found; no CPU profile of the gateway (apt-get install linux-perf)")
 		return nil, nil
 	}
-	fmt.Fprintf(log, "bench: profiling the gateway with perf for %s (%s)\n", profileDuration, sc)
+	fmt.Fprintf(log, "bench: profiling %s with perf for %s (%s)\n", contenderNames[id], profileDuration, sc)
 	data := filepath.Join(env.work, fmt.Sprintf("gateway-%d.perf.data", time.Now().UnixNano()))
-	pid := strconv.Itoa(env.gateways[gatewayECDSA].pid())
+	pid := strconv.Itoa(env.gatewayFor(id).pid())
 	seconds := strconv.FormatFloat(profileDuration.Seconds(), 'f', -1, 64)
 	rec := exec.CommandContext(ctx, perf, "record", "-F", profileFrequency, "-g", "-o", data, "-p", pid, "--", "sleep", seconds)
 	var recOut strings.Builder
@@ -53,14 +55,14 @@ func profileGateway(ctx context.Context, env *environment, sc scenario, log io.W
 	}
 	spec := load.Spec{Path: sc.path, Concurrency: sc.concurrency, Mode: sc.mode,
 		Warmup: 200 * time.Millisecond, Duration: profileDuration - 500*time.Millisecond, MaxRequests: 10_000_000}
-	res, loadErr := load.Run(ctx, env.eps[contenderDockgate], spec)
+	res, loadErr := load.Run(ctx, env.eps[id], spec)
 	if err := rec.Wait(); err != nil {
 		return nil, errors.Join(loadErr, fmt.Errorf("perf record: %w\n%s", err, recOut.String()))
 	}
 	if loadErr != nil {
 		return nil, loadErr
 	}
-	p := &profileResult{scenario: sc, requests: res.Requests}
+	p := &profileResult{scenario: sc, contender: id, requests: res.Requests}
 	if p.dso, err = perfReport(ctx, perf, data, "--no-children", "--sort", "dso"); err != nil {
 		return nil, err
 	}

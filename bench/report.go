@@ -29,6 +29,7 @@ type report struct {
 	peakRSS  int64 // VmHWM of the main ECDSA gateway after load and streaming
 	endRSS   int64
 	idle     *idleResult
+	policy   *policyResult
 	profiles []*profileResult
 	elapsed  time.Duration
 	// 1-minute load averages before set-up and at the end.
@@ -42,7 +43,11 @@ func (r *report) print(w io.Writer) {
 		r.printStreams(w)
 	}
 	r.printMemory(w)
-	r.printTargets(w)
+	printTargetTable(w, "Targets (issue 3). \"by CPU/req\" is native's CPU per request over dockgate's: the req/s ratio an otherwise idle, CPU-bound machine would show.", r.targets())
+	if r.policy != nil {
+		fmt.Fprintln(w)
+		r.policy.print(w)
+	}
 	for _, p := range r.profiles {
 		p.print(w)
 	}
@@ -107,7 +112,8 @@ func (r *report) printMatrix(w io.Writer) {
 }
 
 func (e envDescription) isGateway(id string) bool {
-	return id == contenderDockgate || id == contenderRSA
+	_, ok := contenderGateways[id]
+	return ok
 }
 
 func (r *report) printStreams(w io.Writer) {
@@ -137,33 +143,54 @@ type target struct {
 	name, measured string
 	pass           bool
 	// profile is the load under which a CPU profile explains a miss.
-	profile *scenario
+	profile *profileSpec
 }
 
-// The loads a CPU profile of the gateway is taken under.
+// profileSpec is a load to profile gateways under, and which gateways.
+type profileSpec struct {
+	scenario   scenario
+	contenders []string
+}
+
+// The loads CPU profiles of the gateways are taken under. A miss of the
+// policy target is explained by the difference between the policy-on
+// and policy-off gateways under the same load.
 var (
-	keepAliveProfile = scenario{pathPing, 8, load.KeepAlive, nil}
-	handshakeProfile = scenario{pathPing, 8, load.NewConnection, nil}
+	keepAliveProfile = profileSpec{scenario{pathPing, 8, load.KeepAlive, nil}, []string{contenderDockgate}}
+	handshakeProfile = profileSpec{scenario{pathPing, 8, load.NewConnection, nil}, []string{contenderDockgate}}
+	policyProfile    = profileSpec{scenario{pathPing, 8, load.KeepAlive, nil}, []string{contenderPolicyOn, contenderPolicyOff}}
 )
 
-// profileScenarios are the loads to profile the gateway under: those
-// behind missed targets (-profile auto), or both (-profile always).
-func (r *report) profileScenarios() []scenario {
-	all := []scenario{keepAliveProfile, handshakeProfile}
+// profileSpecs are the loads and gateways to profile: those behind missed
+// targets (-profile auto), or all (-profile always).
+func (r *report) profileSpecs() []*profileSpec {
+	all := []*profileSpec{&keepAliveProfile, &handshakeProfile}
+	if r.policy != nil {
+		all = append(all, &policyProfile)
+	}
 	switch r.opts.profile {
 	case "off":
 		return nil
 	case "always":
 		return all
 	}
-	var out []scenario
-	for _, sc := range all {
-		missed := slices.ContainsFunc(r.targets(), func(t target) bool {
-			return !t.pass && t.profile != nil && t.profile.mode == sc.mode
+	var out []*profileSpec
+	for _, spec := range all {
+		missed := slices.ContainsFunc(r.allTargets(), func(t target) bool {
+			return !t.pass && t.profile == spec
 		})
 		if missed {
-			out = append(out, sc)
+			out = append(out, spec)
 		}
+	}
+	return out
+}
+
+// allTargets are issue 3's and, when measured, issue 4's.
+func (r *report) allTargets() []target {
+	out := r.targets()
+	if r.policy != nil {
+		out = append(out, r.policy.targets()...)
 	}
 	return out
 }
@@ -221,12 +248,12 @@ func (m *matrixResult) resumedTarget(i int, sc scenario) target {
 	return target{name, "no new-connection cell to compare", false, nil}
 }
 
-func (r *report) printTargets(w io.Writer) {
-	fmt.Fprintln(w, "Targets (issue 3). \"by CPU/req\" is native's CPU per request over dockgate's: the req/s ratio an otherwise idle, CPU-bound machine would show.")
+func printTargetTable(w io.Writer, heading string, targets []target) {
+	fmt.Fprintln(w, heading)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| target | measured | |")
 	fmt.Fprintln(w, "|---|---|---|")
-	for _, t := range r.targets() {
+	for _, t := range targets {
 		verdict := "MISS"
 		if t.pass {
 			verdict = "PASS"
@@ -278,7 +305,8 @@ func formatBytes(n int64) string {
 }
 
 func (p *profileResult) print(w io.Writer) {
-	fmt.Fprintf(w, "\nGateway CPU profile: perf record -g on the ECDSA gateway process under %s, %d requests.\n", p.scenario, p.requests)
+	fmt.Fprintf(w, "\nGateway CPU profile: perf record -g on the gateway process of %s under %s, %d requests.\n",
+		contenderNames[p.contender], p.scenario, p.requests)
 	for _, part := range []struct {
 		title string
 		lines []string

@@ -28,17 +28,34 @@ const (
 )
 
 var contenderNames = map[string]string{
-	contenderUnix:     "daemon unix socket",
-	contenderNative:   "dockerd native TLS (RSA-4096)",
-	contenderDockgate: "dockgate (ECDSA P-256)",
-	contenderRSA:      "dockgate (RSA-4096)",
+	contenderUnix:          "daemon unix socket",
+	contenderNative:        "dockerd native TLS (RSA-4096)",
+	contenderDockgate:      "dockgate (ECDSA P-256)",
+	contenderRSA:           "dockgate (RSA-4096)",
+	contenderPolicyOff:     "policy off: admin, audit off",
+	contenderPolicyOn:      "policy on: role bench, audit on",
+	contenderPolicyNoAudit: "policy on: role bench, audit off",
 }
 
-// Gateway processes.
+// Gateway processes, and the state directories (by key type) they run on.
 const (
 	gatewayECDSA = "ecdsa"
 	gatewayRSA   = "rsa"
+	// gatewayPolicy is the kind of the state directory the policy
+	// comparison's gateways share (ECDSA P-256): the only audit log in
+	// it is the policy-on gateway's.
+	gatewayPolicy = "policy"
 )
+
+// contenderGateways names the gateway process behind each dockgate
+// contender.
+var contenderGateways = map[string]string{
+	contenderDockgate:      gatewayECDSA,
+	contenderRSA:           gatewayRSA,
+	contenderPolicyOff:     contenderPolicyOff,
+	contenderPolicyOn:      contenderPolicyOn,
+	contenderPolicyNoAudit: contenderPolicyNoAudit,
+}
 
 // Names in the state directories.
 const (
@@ -105,10 +122,17 @@ func (env *environment) setUp(ctx context.Context, opts options) error {
 	if err := env.prepareDaemon(ctx, opts); err != nil {
 		return err
 	}
-	for _, kind := range []string{gatewayECDSA, gatewayRSA} {
-		g, err := startGateway(ctx, env, kind, kind)
+	gateways := []struct{ kind, name, policy string }{
+		{gatewayECDSA, gatewayECDSA, ""},
+		{gatewayRSA, gatewayRSA, ""},
+	}
+	for _, id := range policyContenders {
+		gateways = append(gateways, struct{ kind, name, policy string }{gatewayPolicy, id, policyConfigs[id]})
+	}
+	for _, gw := range gateways {
+		g, err := startGateway(ctx, env, gw.kind, gw.name, gw.policy)
 		if g != nil {
-			env.gateways[kind] = g
+			env.gateways[gw.name] = g
 		}
 		if err != nil {
 			return err
@@ -229,6 +253,9 @@ func (env *environment) makeEndpoints(nativePort int) error {
 		{contenderNative, gatewayRSA, fmt.Sprintf("127.0.0.1:%d", nativePort)},
 		{contenderDockgate, gatewayECDSA, env.gateways[gatewayECDSA].addr},
 		{contenderRSA, gatewayRSA, env.gateways[gatewayRSA].addr},
+	}
+	for _, id := range policyContenders {
+		targets = append(targets, struct{ id, state, addr string }{id, gatewayPolicy, env.gateways[id].addr})
 	}
 	for _, t := range targets {
 		cfg, err := env.states[t.state].clientTLS()
