@@ -93,7 +93,7 @@ func startPolicyEnv(t *testing.T) *policyEnv {
 	p := &policyEnv{
 		gatewayEnv: g, bindDir: bindDir, auditPath: auditPath,
 		certs:  map[string]string{"admin": g.certDir},
-		daemon: newDaemonAPI(t, g.d.Host()),
+		daemon: newDaemonAPI(g.d.Host()),
 	}
 	for name, group := range map[string]string{ciClient: "ci", tenantA: "tenants", tenantB: "tenants", trialClient: "trials"} {
 		certDir := filepath.Join(dir, "certs", name)
@@ -152,19 +152,19 @@ func (p *policyEnv) createContainer(t *testing.T, client, name string, args ...s
 	t.Helper()
 	create := append([]string{"create", "--network", "none", "--name", name}, args...)
 	id := p.mustDockerAs(t, client, append(create, p.d.Image(), "sleep", "300")...)
-	t.Cleanup(func() { p.daemon.removeContainer(id) })
+	t.Cleanup(func() { p.daemon.removeContainer(t, id) })
 	return id
 }
 
 // tlsConfig is what the docker CLI presents for a client.
-func (p *policyEnv) tlsConfig(client string) *tls.Config {
-	p.t.Helper()
+func (p *policyEnv) tlsConfig(t *testing.T, client string) *tls.Config {
+	t.Helper()
 	certDir := p.certs[client]
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(readFile(p.t, filepath.Join(certDir, "ca.pem")))
+	pool.AppendCertsFromPEM(readFile(t, filepath.Join(certDir, "ca.pem")))
 	cert, err := tls.LoadX509KeyPair(filepath.Join(certDir, "cert.pem"), filepath.Join(certDir, "key.pem"))
 	if err != nil {
-		p.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", Certificates: []tls.Certificate{cert}}
 }
@@ -312,7 +312,6 @@ func newMarker() string {
 // daemonAPI talks to the test daemon directly over its unix socket, past
 // the gateway: what it reports is what the daemon really did.
 type daemonAPI struct {
-	t      *testing.T
 	client *http.Client
 	// private: this test binary started the daemon, so nothing else acts
 	// on it and any event during an attempt counts against it. A shared
@@ -321,10 +320,9 @@ type daemonAPI struct {
 	private bool
 }
 
-func newDaemonAPI(t *testing.T, host string) *daemonAPI {
+func newDaemonAPI(host string) *daemonAPI {
 	socket := strings.TrimPrefix(host, "unix://")
 	return &daemonAPI{
-		t: t,
 		client: &http.Client{Timeout: time.Minute, Transport: &http.Transport{
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 				return (&net.Dialer{}).DialContext(ctx, "unix", socket)
@@ -334,36 +332,36 @@ func newDaemonAPI(t *testing.T, host string) *daemonAPI {
 	}
 }
 
-func (a *daemonAPI) do(method, path string, body []byte) (int, []byte) {
-	a.t.Helper()
+func (a *daemonAPI) do(t testing.TB, method, path string, body []byte) (int, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(method, "http://docker"+path, bytes.NewReader(body))
 	if err != nil {
-		a.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {
-		a.t.Fatalf("daemon %s %s: %v", method, path, err)
+		t.Fatalf("daemon %s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		a.t.Fatalf("daemon %s %s: %v", method, path, err)
+		t.Fatalf("daemon %s %s: %v", method, path, err)
 	}
 	return resp.StatusCode, data
 }
 
 // getJSON decodes the daemon's 200 answer to GET path into v.
-func (a *daemonAPI) getJSON(path string, v any) {
-	a.t.Helper()
-	status, body := a.do(http.MethodGet, path, nil)
+func (a *daemonAPI) getJSON(t testing.TB, path string, v any) {
+	t.Helper()
+	status, body := a.do(t, http.MethodGet, path, nil)
 	if status != http.StatusOK {
-		a.t.Fatalf("daemon GET %s: %d %s", path, status, body)
+		t.Fatalf("daemon GET %s: %d %s", path, status, body)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		a.t.Fatalf("daemon GET %s: %v", path, err)
+		t.Fatalf("daemon GET %s: %v", path, err)
 	}
 }
 
@@ -392,27 +390,27 @@ type daemonContainer struct {
 }
 
 // container inspects a container; ok is false when it does not exist.
-func (a *daemonAPI) container(ref string) (daemonContainer, bool) {
-	a.t.Helper()
+func (a *daemonAPI) container(t testing.TB, ref string) (daemonContainer, bool) {
+	t.Helper()
 	var c daemonContainer
-	status, body := a.do(http.MethodGet, "/containers/"+url.PathEscape(ref)+"/json", nil)
+	status, body := a.do(t, http.MethodGet, "/containers/"+url.PathEscape(ref)+"/json", nil)
 	if status == http.StatusNotFound {
 		return c, false
 	}
 	if status != http.StatusOK {
-		a.t.Fatalf("daemon inspect %s: %d %s", ref, status, body)
+		t.Fatalf("daemon inspect %s: %d %s", ref, status, body)
 	}
 	if err := json.Unmarshal(body, &c); err != nil {
-		a.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return c, true
 }
 
-func (a *daemonAPI) mustContainer(ref string) daemonContainer {
-	a.t.Helper()
-	c, ok := a.container(ref)
+func (a *daemonAPI) mustContainer(t testing.TB, ref string) daemonContainer {
+	t.Helper()
+	c, ok := a.container(t, ref)
 	if !ok {
-		a.t.Fatalf("the daemon has no container %s", ref)
+		t.Fatalf("the daemon has no container %s", ref)
 	}
 	return c
 }
@@ -425,17 +423,17 @@ type listSummary struct {
 	Labels  map[string]string
 }
 
-func (a *daemonAPI) containersLabelled(label string) []listSummary {
-	a.t.Helper()
+func (a *daemonAPI) containersLabelled(t testing.TB, label string) []listSummary {
+	t.Helper()
 	var list []listSummary
-	a.getJSON("/containers/json?all=1&filters="+url.QueryEscape(`{"label":{"`+label+`":true}}`), &list)
+	a.getJSON(t, "/containers/json?all=1&filters="+url.QueryEscape(`{"label":{"`+label+`":true}}`), &list)
 	return list
 }
 
-func (a *daemonAPI) volumesLabelled(label string) []string {
-	a.t.Helper()
+func (a *daemonAPI) volumesLabelled(t testing.TB, label string) []string {
+	t.Helper()
 	var v struct{ Volumes []struct{ Name string } }
-	a.getJSON("/volumes?filters="+url.QueryEscape(`{"label":{"`+label+`":true}}`), &v)
+	a.getJSON(t, "/volumes?filters="+url.QueryEscape(`{"label":{"`+label+`":true}}`), &v)
 	var names []string
 	for _, vol := range v.Volumes {
 		names = append(names, vol.Name)
@@ -458,12 +456,12 @@ func (e daemonEvent) String() string {
 }
 
 // events returns what the daemon reported between since and now.
-func (a *daemonAPI) events(since time.Time) []daemonEvent {
-	a.t.Helper()
+func (a *daemonAPI) events(t testing.TB, since time.Time) []daemonEvent {
+	t.Helper()
 	q := url.Values{"since": {unixNano(since)}, "until": {unixNano(time.Now())}}
-	status, body := a.do(http.MethodGet, "/events?"+q.Encode(), nil)
+	status, body := a.do(t, http.MethodGet, "/events?"+q.Encode(), nil)
 	if status != http.StatusOK {
-		a.t.Fatalf("daemon events: %d %s", status, body)
+		t.Fatalf("daemon events: %d %s", status, body)
 	}
 	var out []daemonEvent
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -471,7 +469,7 @@ func (a *daemonAPI) events(since time.Time) []daemonEvent {
 		var e daemonEvent
 		if err := dec.Decode(&e); err != nil {
 			if !errors.Is(err, io.EOF) {
-				a.t.Fatalf("daemon events: %v", err)
+				t.Fatalf("daemon events: %v", err)
 			}
 			return out
 		}
@@ -490,19 +488,19 @@ func unixNano(t time.Time) string {
 // all happened.
 func (a *daemonAPI) assertNeverActed(t *testing.T, marker string, t0 time.Time) {
 	t.Helper()
-	if list := a.containersLabelled(markerLabel + "=" + marker); len(list) > 0 {
+	if list := a.containersLabelled(t, markerLabel+"="+marker); len(list) > 0 {
 		t.Errorf("THE DAEMON ACTED: it has container %s %v from this attempt", list[0].ID, list[0].Names)
 	}
-	if _, ok := a.container(marker); ok {
+	if _, ok := a.container(t, marker); ok {
 		t.Errorf("THE DAEMON ACTED: it has a container named %s", marker)
 	}
-	if vols := a.volumesLabelled(markerLabel + "=" + marker); len(vols) > 0 {
+	if vols := a.volumesLabelled(t, markerLabel+"="+marker); len(vols) > 0 {
 		t.Errorf("THE DAEMON ACTED: it has volume %v from this attempt", vols)
 	}
-	if status, _ := a.do(http.MethodGet, "/volumes/"+marker, nil); status != http.StatusNotFound {
+	if status, _ := a.do(t, http.MethodGet, "/volumes/"+marker, nil); status != http.StatusNotFound {
 		t.Errorf("THE DAEMON ACTED: GET /volumes/%s answered %d, want 404", marker, status)
 	}
-	for _, e := range a.events(t0) {
+	for _, e := range a.events(t, t0) {
 		if a.private || strings.Contains(e.String(), marker) {
 			t.Errorf("THE DAEMON ACTED: event %s during the attempt", e)
 		}
@@ -515,23 +513,23 @@ func (a *daemonAPI) assertNeverActed(t *testing.T, marker string, t0 time.Time) 
 func (a *daemonAPI) assertNoPrivilegedSince(t *testing.T, t0 time.Time) {
 	t.Helper()
 	var list []listSummary
-	a.getJSON("/containers/json?all=1", &list)
+	a.getJSON(t, "/containers/json?all=1", &list)
 	for _, s := range list {
 		if s.Created < t0.Unix()-1 {
 			continue
 		}
-		if c, ok := a.container(s.ID); ok && c.HostConfig.Privileged {
+		if c, ok := a.container(t, s.ID); ok && c.HostConfig.Privileged {
 			t.Errorf("THE DAEMON ACTED: privileged container %s %v appeared", s.ID, s.Names)
 		}
 	}
 }
 
 // removeContainer removes a container directly on the daemon.
-func (a *daemonAPI) removeContainer(ref string) {
-	a.t.Helper()
-	status, body := a.do(http.MethodDelete, "/containers/"+url.PathEscape(ref)+"?force=1&v=1", nil)
+func (a *daemonAPI) removeContainer(t testing.TB, ref string) {
+	t.Helper()
+	status, body := a.do(t, http.MethodDelete, "/containers/"+url.PathEscape(ref)+"?force=1&v=1", nil)
 	if status != http.StatusNoContent && status != http.StatusNotFound {
-		a.t.Errorf("daemon remove %s: %d %s", ref, status, body)
+		t.Errorf("daemon remove %s: %d %s", ref, status, body)
 	}
 }
 
@@ -614,8 +612,8 @@ func (p *policyEnv) waitQuietAudit(t *testing.T) int {
 
 // gatewayHTTP is a Go HTTP client of the gateway for a client, for
 // requests whose framing does not matter.
-func (p *policyEnv) gatewayHTTP(client string) *http.Client {
-	return &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: p.tlsConfig(client)}}
+func (p *policyEnv) gatewayHTTP(t *testing.T, client string) *http.Client {
+	return &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: p.tlsConfig(t, client)}}
 }
 
 // call sends one request through the gateway with Go's client.
@@ -632,7 +630,7 @@ func (p *policyEnv) call(t *testing.T, client, method, target, body string) *raw
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	c := p.gatewayHTTP(client)
+	c := p.gatewayHTTP(t, client)
 	defer c.CloseIdleConnections()
 	resp, err := c.Do(req)
 	if err != nil {
@@ -660,7 +658,7 @@ func (p *policyEnv) assertSwarmInactive(t *testing.T) {
 	var info struct {
 		Swarm struct{ LocalNodeState string }
 	}
-	p.daemon.getJSON("/info", &info)
+	p.daemon.getJSON(t, "/info", &info)
 	if info.Swarm.LocalNodeState != "inactive" {
 		t.Errorf("THE DAEMON ACTED: swarm state %q, want inactive", info.Swarm.LocalNodeState)
 	}
@@ -678,14 +676,14 @@ func (p *policyEnv) sharedPrefix(t *testing.T, client string, ids []string) stri
 	// 17 IDs always share a first hex digit; most runs need a few.
 	for range 17 {
 		body := `{"Image":"` + p.d.Image() + `","Labels":{"` + ownerLabelKey + `":"` + client + `"}}`
-		status, answer := p.daemon.do(http.MethodPost, "/containers/create", []byte(body))
+		status, answer := p.daemon.do(t, http.MethodPost, "/containers/create", []byte(body))
 		var c struct {
 			ID string `json:"Id"`
 		}
 		if status != http.StatusCreated || json.Unmarshal(answer, &c) != nil {
 			t.Fatalf("daemon create: %d %s", status, answer)
 		}
-		t.Cleanup(func() { p.daemon.removeContainer(c.ID) })
+		t.Cleanup(func() { p.daemon.removeContainer(t, c.ID) })
 		if seen[c.ID[0]] {
 			return c.ID[:1]
 		}

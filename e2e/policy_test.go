@@ -507,14 +507,14 @@ func TestPolicyRefusesBypasses(t *testing.T) {
 	t.Run("own containers", func(t *testing.T) {
 		running := p.startContainer(t, ciClient, newMarker())
 		created := p.createContainer(t, ciClient, newMarker())
-		runningPID := p.daemon.mustContainer(running).State.Pid
+		runningPID := p.daemon.mustContainer(t, running).State.Pid
 		noExec := func(t *testing.T) {
-			if c := p.daemon.mustContainer(running); len(c.ExecIDs) > 0 || c.State.Pid != runningPID {
+			if c := p.daemon.mustContainer(t, running); len(c.ExecIDs) > 0 || c.State.Pid != runningPID {
 				t.Errorf("THE DAEMON ACTED: container has execs %v, pid %d (was %d)", c.ExecIDs, c.State.Pid, runningPID)
 			}
 		}
 		notStarted := func(t *testing.T) {
-			if c := p.daemon.mustContainer(created); c.State.Status != "created" {
+			if c := p.daemon.mustContainer(t, created); c.State.Status != "created" {
 				t.Errorf("THE DAEMON ACTED: container is %s, want created", c.State.Status)
 			}
 		}
@@ -525,7 +525,7 @@ func TestPolicyRefusesBypasses(t *testing.T) {
 					DeviceCgroupRules []string
 				}
 			}
-			p.daemon.getJSON("/containers/"+running+"/json", &c)
+			p.daemon.getJSON(t, "/containers/"+running+"/json", &c)
 			if len(c.HostConfig.Devices) > 0 || len(c.HostConfig.DeviceCgroupRules) > 0 {
 				t.Errorf("THE DAEMON ACTED: container has devices %v, rules %v", c.HostConfig.Devices, c.HostConfig.DeviceCgroupRules)
 			}
@@ -584,7 +584,7 @@ func TestPolicyOwnerIsolation(t *testing.T) {
 	aID := p.startContainer(t, tenantA, aName)
 	aIdle := p.createContainer(t, tenantA, aIdleName)
 	p.mustDockerAs(t, tenantA, "volume", "create", aVol)
-	t.Cleanup(func() { p.daemon.do(http.MethodDelete, "/volumes/"+aVol+"?force=1", nil) })
+	t.Cleanup(func() { p.daemon.do(t, http.MethodDelete, "/volumes/"+aVol+"?force=1", nil) })
 	execResp := p.call(t, tenantA, http.MethodPost, "/v1.41/containers/"+aID+"/exec", `{"Cmd":["true"]}`)
 	var aExec struct {
 		ID string `json:"Id"`
@@ -597,37 +597,37 @@ func TestPolicyOwnerIsolation(t *testing.T) {
 
 	t.Run("creates are labelled with the owner", func(t *testing.T) {
 		for id, owner := range map[string]string{aID: tenantA, aIdle: tenantA, bID: tenantB} {
-			if got := p.daemon.mustContainer(id).Config.Labels[ownerLabelKey]; got != owner {
+			if got := p.daemon.mustContainer(t, id).Config.Labels[ownerLabelKey]; got != owner {
 				t.Errorf("container %.12s: owner label %q, want %q", id, got, owner)
 			}
 		}
 		var vol struct{ Labels map[string]string }
-		p.daemon.getJSON("/volumes/"+aVol, &vol)
+		p.daemon.getJSON(t, "/volumes/"+aVol, &vol)
 		if vol.Labels[ownerLabelKey] != tenantA {
 			t.Errorf("volume %s: owner label %q, want %q", aVol, vol.Labels[ownerLabelKey], tenantA)
 		}
 	})
 
-	before := p.daemon.mustContainer(aID)
+	before := p.daemon.mustContainer(t, aID)
 	aUnchanged := func(t *testing.T) {
 		t.Helper()
-		c := p.daemon.mustContainer(aID)
+		c := p.daemon.mustContainer(t, aID)
 		if c.Name != before.Name || !c.State.Running || c.State.Pid != before.State.Pid || len(c.ExecIDs) != len(before.ExecIDs) {
 			t.Errorf("THE DAEMON ACTED on A's container: name %s (was %s), %s pid %d (was %d), execs %v (were %v)",
 				c.Name, before.Name, c.State.Status, c.State.Pid, before.State.Pid, c.ExecIDs, before.ExecIDs)
 		}
-		if idle := p.daemon.mustContainer(aIdle); idle.State.Status != "created" || idle.Name != "/"+aIdleName {
+		if idle := p.daemon.mustContainer(t, aIdle); idle.State.Status != "created" || idle.Name != "/"+aIdleName {
 			t.Errorf("THE DAEMON ACTED on A's idle container: %s %s", idle.Name, idle.State.Status)
 		}
 		var e struct {
 			Running  bool
 			ExitCode *int
 		}
-		p.daemon.getJSON("/exec/"+aExec.ID+"/json", &e)
+		p.daemon.getJSON(t, "/exec/"+aExec.ID+"/json", &e)
 		if e.Running || e.ExitCode != nil {
 			t.Errorf("THE DAEMON ACTED: A's exec ran (running %v, exit code %v)", e.Running, e.ExitCode)
 		}
-		if status, _ := p.daemon.do(http.MethodGet, "/volumes/"+aVol, nil); status != http.StatusOK {
+		if status, _ := p.daemon.do(t, http.MethodGet, "/volumes/"+aVol, nil); status != http.StatusOK {
 			t.Errorf("THE DAEMON ACTED: A's volume is gone (%d)", status)
 		}
 	}
@@ -775,8 +775,8 @@ func TestPolicyOwnerIsolation(t *testing.T) {
 			if resp.Status != http.StatusCreated {
 				t.Fatalf("create as B with %s: %s", labels, resp)
 			}
-			t.Cleanup(func() { p.daemon.removeContainer(m) })
-			if got := p.daemon.mustContainer(m).Config.Labels[ownerLabelKey]; got != tenantB {
+			t.Cleanup(func() { p.daemon.removeContainer(t, m) })
+			if got := p.daemon.mustContainer(t, m).Config.Labels[ownerLabelKey]; got != tenantB {
 				t.Errorf("%s: the daemon has owner %q, want %q", labels, got, tenantB)
 			}
 			if r := p.call(t, tenantA, http.MethodGet, "/v1.41/containers/"+m+"/json", ""); r.Status != http.StatusNotFound {
@@ -788,9 +788,9 @@ func TestPolicyOwnerIsolation(t *testing.T) {
 		if resp.Status != http.StatusCreated {
 			t.Fatalf("volume create as B: %s", resp)
 		}
-		t.Cleanup(func() { p.daemon.do(http.MethodDelete, "/volumes/"+m, nil) })
+		t.Cleanup(func() { p.daemon.do(t, http.MethodDelete, "/volumes/"+m, nil) })
 		var vol struct{ Labels map[string]string }
-		p.daemon.getJSON("/volumes/"+m, &vol)
+		p.daemon.getJSON(t, "/volumes/"+m, &vol)
 		if vol.Labels[ownerLabelKey] != tenantB {
 			t.Errorf("volume: the daemon has owner %q, want %q", vol.Labels[ownerLabelKey], tenantB)
 		}
@@ -860,7 +860,7 @@ func TestPolicyOwnerIsolation(t *testing.T) {
 	t.Run("a tenant does its own work", func(t *testing.T) {
 		name := "ta-" + newMarker()
 		id := p.mustDockerAs(t, tenantA, "create", "--network", "none", "--name", name, "--pid", "container:"+aName, img, "sleep", "300")
-		t.Cleanup(func() { p.daemon.removeContainer(id) })
+		t.Cleanup(func() { p.daemon.removeContainer(t, id) })
 		p.mustDockerAs(t, tenantA, "start", name)
 		resp := p.call(t, tenantA, http.MethodPost, "/v1.41/containers/"+name+"/exec", `{"Cmd":["true"]}`)
 		var exec struct {
@@ -878,11 +878,11 @@ func TestPolicyOwnerIsolation(t *testing.T) {
 		if out, errOut, err := p.dockerAsClient(tenantA, "exec", name, "echo", "own-exec"); err != nil || strings.TrimSpace(out) != "own-exec" {
 			t.Errorf("docker exec as A: %v, printed %q\n%s", err, out, errOut)
 		}
-		if c := p.daemon.mustContainer(id); !c.State.Running || c.HostConfig.PidMode != "container:"+aID {
+		if c := p.daemon.mustContainer(t, id); !c.State.Running || c.HostConfig.PidMode != "container:"+aID {
 			t.Errorf("A's new container: running %v, pid mode %q", c.State.Running, c.HostConfig.PidMode)
 		}
 		p.mustDockerAs(t, tenantA, "rm", "-f", name)
-		if _, ok := p.daemon.container(id); ok {
+		if _, ok := p.daemon.container(t, id); ok {
 			t.Errorf("docker rm -f as A left container %s", id)
 		}
 	})
@@ -928,8 +928,8 @@ func TestPolicyAllowedWork(t *testing.T) {
 				t.Errorf("create with %s: %s, want 201", extra, resp)
 				continue
 			}
-			t.Cleanup(func() { p.daemon.removeContainer(m) })
-			if c := p.daemon.mustContainer(m); c.HostConfig.Privileged {
+			t.Cleanup(func() { p.daemon.removeContainer(t, m) })
+			if c := p.daemon.mustContainer(t, m); c.HostConfig.Privileged {
 				t.Errorf("create with %s: privileged on the daemon", extra)
 			}
 		}
@@ -942,8 +942,8 @@ func TestPolicyAllowedWork(t *testing.T) {
 		}
 		vol := newMarker()
 		p.mustDockerAs(t, ciClient, "volume", "create", vol)
-		t.Cleanup(func() { p.daemon.do(http.MethodDelete, "/volumes/"+vol, nil) })
-		if status, _ := p.daemon.do(http.MethodGet, "/volumes/"+vol, nil); status != http.StatusOK {
+		t.Cleanup(func() { p.daemon.do(t, http.MethodDelete, "/volumes/"+vol, nil) })
+		if status, _ := p.daemon.do(t, http.MethodGet, "/volumes/"+vol, nil); status != http.StatusOK {
 			t.Errorf("volume %s: the daemon answered %d", vol, status)
 		}
 	})
@@ -1007,8 +1007,8 @@ func TestPolicyAuditMode(t *testing.T) {
 		if resp.Status != http.StatusCreated {
 			t.Fatalf("privileged create in audit mode: %s, want 201 from the daemon", resp)
 		}
-		t.Cleanup(func() { p.daemon.removeContainer(m) })
-		if !p.daemon.mustContainer(m).HostConfig.Privileged {
+		t.Cleanup(func() { p.daemon.removeContainer(t, m) })
+		if !p.daemon.mustContainer(t, m).HostConfig.Privileged {
 			t.Errorf("the daemon's container is not privileged: the body was not forwarded as sent")
 		}
 		lines := p.auditSince(t, before, 1)
