@@ -129,10 +129,18 @@ const NotFoundStatus = http.StatusNotFound
 // goes on to pull the image.
 const CreateRefStatus = http.StatusBadRequest
 
+// OwnershipStatus is the status a failed ownership check answers for an
+// operation: CreateRefStatus for a container create, else NotFoundStatus.
+func OwnershipStatus(op dockerapi.Operation) int {
+	if op == dockerapi.OpContainerCreate {
+		return CreateRefStatus
+	}
+	return NotFoundStatus
+}
+
 // DenyOwnership records that an ownership check failed: the object is
 // missing, or it is another client's. In enforce mode the decision becomes
-// a denial with NotFoundStatus (CreateRefStatus for a container create)
-// whose Message is c.NotFound(); in audit
+// a denial with OwnershipStatus(d.Op) whose Message is c.NotFound(); in audit
 // mode it becomes WouldDeny, and the gateway forwards the request. Reason,
 // Field and Rule say what happened, for the audit log. A decision that
 // already is WouldDeny keeps its first reason.
@@ -144,10 +152,7 @@ func (d *Decision) DenyOwnership(c OwnerCheck) {
 	if d.Audit {
 		d.Effect = WouldDeny
 	}
-	d.Status = NotFoundStatus
-	if d.Op == dockerapi.OpContainerCreate {
-		d.Status = CreateRefStatus
-	}
+	d.Status = OwnershipStatus(d.Op)
 	d.Field = c.Field
 	d.Reason = fmt.Sprintf("%s %s (%s) is missing or not the caller's", c.Kind, quote(c.Ref), c.Field)
 	d.Rule = "roles." + d.Role + ".owner_isolation"
