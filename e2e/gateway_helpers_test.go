@@ -58,6 +58,8 @@ func startGatewayEnv(t *testing.T, extraServeArgs ...string) *gatewayEnv {
 	g.cmd = exec.Command(bin, args...)
 	g.cmd.Env = append(cli.env(), "DOCKGATE_LOG_FORMAT=text")
 	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.logs
+	// The gateway dies with the test binary, even one killed by -timeout.
+	g.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := g.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

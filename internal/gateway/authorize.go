@@ -162,12 +162,12 @@ var errLookupFailed = errors.New("dockgate: failed to check who owns the object"
 // A check with Pin makes r name the object by the ID that was checked.
 func (g *Gateway) checkOwnership(r *http.Request, d *policy.Decision, req *policy.Request, cn string) (int, error) {
 	for _, c := range d.Owner.Checks {
-		l, found, err := g.lookupOwner(r.Context(), c, cn)
+		id, owner, found, err := g.lookupOwner(r.Context(), c, cn)
 		if err != nil {
 			g.log.Error("ownership lookup failed", "kind", c.Kind.String(), "ref", c.Ref, "err", err)
 			return http.StatusBadGateway, errLookupFailed
 		}
-		if !found || !l.Owned(cn) {
+		if !found || !owner.Owned(cn) {
 			d.DenyOwnership(c)
 			if !d.Forward() {
 				return 0, nil
@@ -175,7 +175,7 @@ func (g *Gateway) checkOwnership(r *http.Request, d *policy.Decision, req *polic
 			continue
 		}
 		if c.Pin {
-			if p, ok := policy.PinnedPath(req.Route, l.ID); ok {
+			if p, ok := policy.PinnedPath(req.Route, id); ok {
 				r.URL.Path, r.URL.RawPath = p, ""
 			}
 		}
@@ -183,36 +183,48 @@ func (g *Gateway) checkOwnership(r *http.Request, d *policy.Decision, req *polic
 	return 0, nil
 }
 
-// lookupOwner inspects the object a check names; an exec is owned through
-// its container, and a missing volume a create names is created for the
-// caller first.
-func (g *Gateway) lookupOwner(ctx context.Context, c policy.OwnerCheck, cn string) (policy.Lookup, bool, error) {
+// lookupOwner inspects the object a check names. It returns the object's
+// full ID (to pin the request to) and the lookup that says who owns it:
+// an exec is owned through its container, and a missing volume a create
+// names is created for the caller first.
+func (g *Gateway) lookupOwner(ctx context.Context, c policy.OwnerCheck, cn string) (id string, owner policy.Lookup, found bool, err error) {
 	l, found, err := g.lookup(ctx, c.Kind, c.LookupPath())
 	if err != nil {
-		return l, false, err
+		return "", l, false, err
 	}
 	if !found && c.CreateMissing && c.Kind == policy.KindVolume {
-		return g.createOwnedVolume(ctx, c.Ref, cn)
+		l, found, err = g.createOwnedVolume(ctx, c.Ref, cn)
+		return l.ID, l, found, err
 	}
 	if found && c.Kind == policy.KindExec {
-		owner := policy.OwnerCheck{Kind: policy.KindContainer, Ref: l.ContainerID}
-		return g.lookup(ctx, policy.KindContainer, owner.LookupPath())
+		container := policy.OwnerCheck{Kind: policy.KindContainer, Ref: l.ContainerID}
+		owner, found, err := g.lookup(ctx, policy.KindContainer, container.LookupPath())
+		return l.ID, owner, found, err
 	}
-	return l, found, nil
+	return l.ID, l, found, nil
 }
 
+// lookup inspects one object. Missing, and an ID prefix that several
+// objects share, both count as not found: a client must not learn from
+// the answer that objects it may not see exist.
 func (g *Gateway) lookup(ctx context.Context, kind policy.ObjectKind, path string) (policy.Lookup, bool, error) {
 	status, body, err := g.upstream.call(ctx, http.MethodGet, path, nil)
 	switch {
 	case err != nil:
 		return policy.Lookup{}, false, err
-	case status == http.StatusNotFound:
+	case status == http.StatusNotFound || isAmbiguousRef(status, body):
 		return policy.Lookup{}, false, nil
 	case status != http.StatusOK:
 		return policy.Lookup{}, false, fmt.Errorf("GET %s: daemon answered %d", path, status)
 	}
 	l, err := policy.ParseLookup(kind, body)
 	return l, err == nil, err
+}
+
+// isAmbiguousRef recognises dockerd's answer to an ID prefix that matches
+// several objects (500 before Docker 23, 400 after).
+func isAmbiguousRef(status int, body []byte) bool {
+	return status >= 400 && bytes.Contains(bytes.ToLower(body), []byte("multiple ids found"))
 }
 
 func (g *Gateway) createOwnedVolume(ctx context.Context, name, cn string) (policy.Lookup, bool, error) {

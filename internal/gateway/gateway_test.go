@@ -451,3 +451,21 @@ func TestStreamedHeadArrivesBeforeBody(t *testing.T) {
 		t.Fatalf("wait body = %q", body)
 	}
 }
+
+func TestAmbiguousRefCountsAsMissing(t *testing.T) {
+	cases := []struct {
+		status int
+		body   string
+		want   bool
+	}{
+		{500, `{"message":"Multiple IDs found with provided prefix: f"}`, true}, // dockerd 20.10
+		{400, `{"message":"multiple IDs found with provided prefix: f"}`, true},
+		{500, `{"message":"some other failure"}`, false},
+		{200, `{"Id":"multiple IDs found"}`, false},
+	}
+	for _, tc := range cases {
+		if got := isAmbiguousRef(tc.status, []byte(tc.body)); got != tc.want {
+			t.Errorf("isAmbiguousRef(%d, %s) = %v, want %v", tc.status, tc.body, got, tc.want)
+		}
+	}
+}
