@@ -250,7 +250,7 @@ func ownerLines(d *policy.Decision) []string {
 		out = append(out, fmt.Sprintf("filter label=%s=%s added to the query's filters", policy.OwnerLabel, d.CN))
 	}
 	for _, c := range d.Owner.Checks {
-		s := fmt.Sprintf("check %s %q (%s) is the caller's, else 404 %q", c.Kind, c.Ref, c.Field, c.NotFound())
+		s := fmt.Sprintf("check %s %q (%s) is the caller's, else %d %q", c.Kind, c.Ref, c.Field, policy.OwnershipStatus(d.Op), c.NotFound())
 		if c.CreateMissing {
 			s += "; created for the caller if missing"
 		}
