@@ -164,7 +164,7 @@ func (p *policyResult) targets() []target {
 		st := p.statsVs(i, contenderPolicyOn, contenderPolicyOff)
 		out = append(out, target{
 			name: fmt.Sprintf("policy on >= %.2fx policy off: %s", targetPolicyRatio, sc),
-			measured: fmt.Sprintf("%.2fx (by CPU/req %.2fx; gateway CPU %s per request)",
+			measured: fmt.Sprintf("%.3fx (by CPU/req %.3fx; gateway CPU %s per request)",
 				st.ratio, st.cpuRatio, formatSignedMicros(st.addedGatewayCPU)),
 			pass:    st.ratio >= targetPolicyRatio,
 			profile: &policyProfile,

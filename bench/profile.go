@@ -32,6 +32,9 @@ type profileResult struct {
 	dso        []string // share per binary: the gateway vs the kernel
 	cumulative []string // functions by share including callees
 	flat       []string // functions by own share
+	// own are dockgate's own functions by share including callees:
+	// where the gateway's code spends, below net/http's frames.
+	own []string
 }
 
 // profileGateway samples the gateway process of contender id with perf
@@ -63,22 +66,34 @@ func profileGateway(ctx context.Context, env *environment, sc scenario, id strin
 		return nil, loadErr
 	}
 	p := &profileResult{scenario: sc, contender: id, requests: res.Requests}
-	if p.dso, err = perfReport(ctx, perf, data, "--no-children", "--sort", "dso"); err != nil {
+	if p.dso, err = perfReport(ctx, perf, data, "", "--no-children", "--sort", "dso"); err != nil {
 		return nil, err
 	}
-	if p.cumulative, err = perfReport(ctx, perf, data, "--children", "--sort", "symbol"); err != nil {
+	if p.cumulative, err = perfReport(ctx, perf, data, "", "--children", "--sort", "symbol"); err != nil {
 		return nil, err
 	}
-	if p.flat, err = perfReport(ctx, perf, data, "--no-children", "--sort", "symbol"); err != nil {
+	if p.flat, err = perfReport(ctx, perf, data, "", "--no-children", "--sort", "symbol"); err != nil {
+		return nil, err
+	}
+	if p.own, err = perfReport(ctx, perf, data, ownFunctions, "--children", "--sort", "symbol"); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
+// ownFunctions marks dockgate's own symbols in perf's output.
+const ownFunctions = "github.com/dockgate/dockgate/"
+
 // perfReport runs perf report without call graphs and keeps the first
-// profileLines data lines.
-func perfReport(ctx context.Context, perf, data string, args ...string) ([]string, error) {
-	args = append([]string{"report", "-i", data, "--stdio", "-g", "none", "--percent-limit", "0.5"}, args...)
+// profileLines data lines that contain only (all lines when empty). With
+// a filter the threshold is lower, so that small shares of the filtered
+// functions still show.
+func perfReport(ctx context.Context, perf, data, only string, args ...string) ([]string, error) {
+	limit := "0.5"
+	if only != "" {
+		limit = "0.1"
+	}
+	args = append([]string{"report", "-i", data, "--stdio", "-g", "none", "--percent-limit", limit}, args...)
 	out, err := exec.CommandContext(ctx, perf, args...).Output()
 	if err != nil {
 		return nil, fmt.Errorf("perf report: %w", err)
@@ -86,7 +101,7 @@ func perfReport(ctx context.Context, perf, data string, args ...string) ([]strin
 	var lines []string
 	for _, line := range strings.Split(string(out), "\n") {
 		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
+		if line == "" || strings.HasPrefix(line, "#") || !strings.Contains(line, only) {
 			continue
 		}
 		// perf pads columns with spaces and ends lines with "-  -" for the

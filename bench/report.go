@@ -314,6 +314,7 @@ func (p *profileResult) print(w io.Writer) {
 		{"By binary (self)", p.dso},
 		{"By function, including callees", p.cumulative},
 		{"By function (self)", p.flat},
+		{"dockgate's own functions, including callees", p.own},
 	} {
 		fmt.Fprintf(w, "\n%s:\n\n```\n%s\n```\n", part.title, strings.Join(part.lines, "\n"))
 	}
