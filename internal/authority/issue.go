@@ -51,19 +51,30 @@ func (a *Authority) IssueClient(ctx context.Context, name string, groups []strin
 // bundle of an expired or revoked certificate of that name is replaced.
 func (a *Authority) Issue(ctx context.Context, req Request) (*Issued, error) {
 	req.Now = nowOr(req.Now)
-	leaf, err := a.leafRequest(req)
-	if err != nil {
-		return nil, err
-	}
-	unlock, err := lockState(a.st.Dir())
+	leaf, unlock, err := a.lockNewName(ctx, req)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	if err := a.checkNameFree(ctx, req.Name, req.Now); err != nil {
-		return nil, err
-	}
 	return a.issueLocked(ctx, req, leaf)
+}
+
+// lockNewName checks req, takes the state lock and makes sure the name has
+// no valid certificate; the caller must unlock.
+func (a *Authority) lockNewName(ctx context.Context, req Request) (pki.LeafRequest, func(), error) {
+	leaf, err := a.leafRequest(req)
+	if err != nil {
+		return leaf, nil, err
+	}
+	unlock, err := lockState(a.st.Dir())
+	if err != nil {
+		return leaf, nil, err
+	}
+	if err := a.checkNameFree(ctx, req.Name, req.Now); err != nil {
+		unlock()
+		return leaf, nil, err
+	}
+	return leaf, unlock, nil
 }
 
 // leafRequest checks req and turns it into a pki request without a key.
@@ -158,18 +169,16 @@ func bundleFiles(is *Issued) []fileSpec {
 // requester. The name rules of Issue apply.
 func (a *Authority) SignCSR(ctx context.Context, csr *x509.CertificateRequest, req Request) (*x509.Certificate, error) {
 	req.Now = nowOr(req.Now)
-	leaf, err := a.leafRequest(req)
-	if err != nil {
-		return nil, err
-	}
-	unlock, err := lockState(a.st.Dir())
+	leaf, unlock, err := a.lockNewName(ctx, req)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	if err := a.checkNameFree(ctx, req.Name, req.Now); err != nil {
-		return nil, err
-	}
+	return a.signAndRecord(ctx, csr, req, leaf)
+}
+
+// signAndRecord signs csr as leaf says and records the certificate.
+func (a *Authority) signAndRecord(ctx context.Context, csr *x509.CertificateRequest, req Request, leaf pki.LeafRequest) (*x509.Certificate, error) {
 	cert, err := a.ca.SignCSR(csr, leaf)
 	if err != nil {
 		return nil, err

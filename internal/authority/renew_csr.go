@@ -45,14 +45,7 @@ func (a *Authority) RenewCSR(ctx context.Context, csr *x509.CertificateRequest, 
 	if err != nil {
 		return nil, err
 	}
-	cert, err := a.ca.SignCSR(csr, leaf)
-	if err != nil {
-		return nil, err
-	}
-	if err := a.record(ctx, certRecord(req.Kind, req.Name, cert)); err != nil {
-		return nil, err
-	}
-	return cert, nil
+	return a.signAndRecord(ctx, csr, req, leaf)
 }
 
 // renewable finds the certificate with serial and checks it may renew.
