@@ -160,7 +160,11 @@ func testClientCertificates(t *testing.T, td *tlsDaemon) {
 	// Issued three days ago for one day: expired for two days.
 	expiredCert, expiredKey := issueClient(t, ca, "carol", now.Add(-72*time.Hour), 24*time.Hour)
 
+	// With TLS 1.3 the client finishes its side of the handshake first, so
+	// the server's refusal reaches the CLI either as the alert or, when its
+	// first write races the close, as a reset. dockerd's log says why.
 	const refused = "remote error: tls: bad certificate"
+	const resetByPeer = "connection reset by peer"
 	tests := []struct {
 		name      string
 		cert, key []byte
@@ -192,7 +196,7 @@ func testClientCertificates(t *testing.T, td *tlsDaemon) {
 				t.Errorf("docker version = %q, %v, want %q\nstderr: %s", stdout, err, td.version, stderr)
 			case tt.wantCLI != "" && err == nil:
 				t.Errorf("docker version succeeded (%q), want it refused", stdout)
-			case tt.wantCLI != "" && !strings.Contains(stderr, tt.wantCLI):
+			case tt.wantCLI != "" && !strings.Contains(stderr, tt.wantCLI) && !strings.Contains(stderr, resetByPeer):
 				t.Errorf("docker version stderr = %q, want it to contain %q", stderr, tt.wantCLI)
 			}
 
