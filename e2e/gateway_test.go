@@ -251,8 +251,11 @@ func TestGatewayRefusesBadClients(t *testing.T) {
 			if err == nil {
 				t.Fatal("docker version succeeded")
 			}
-			if !strings.Contains(errOut, "tls") && !strings.Contains(errOut, "certificate") {
-				t.Fatalf("error does not name TLS: %s", errOut)
+			// A TLS 1.3 refusal shows as the alert, or as a reset when the
+			// CLI's first write races the close.
+			if !strings.Contains(errOut, "tls") && !strings.Contains(errOut, "certificate") &&
+				!strings.Contains(errOut, "connection reset by peer") {
+				t.Fatalf("error is not a TLS refusal: %s", errOut)
 			}
 		})
 	}
