@@ -321,5 +321,3 @@ func isRefusal(err error) bool {
 	return errors.As(err, &alert) || strings.Contains(err.Error(), "tls:") ||
 		errors.Is(err, io.EOF) || strings.Contains(err.Error(), "connection reset")
 }
-
-func x509MarshalPKCS8(key crypto.PrivateKey) ([]byte, error) { return x509.MarshalPKCS8PrivateKey(key) }
