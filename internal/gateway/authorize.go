@@ -153,7 +153,7 @@ func applyRewrites(r *http.Request, d *policy.Decision, req *policy.Request) err
 	return nil
 }
 
-// ownershipError is the answer to a failed lookup: the daemon could not
+// errLookupFailed answers a failed lookup: the daemon could not
 // say who owns an object, so the request is refused (fail closed).
 var errLookupFailed = errors.New("dockgate: failed to check who owns the object")
 
