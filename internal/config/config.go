@@ -405,12 +405,11 @@ func (c *Config) validateEnroll(add func(field, msg, hint string)) {
 // MatchClient returns the role of the first rule that matches the
 // certificate's CN or one of its groups.
 func (c *Config) MatchClient(cn string, groups []string) (role string, ok bool) {
-	for _, r := range c.Clients {
-		if r.matches(cn, groups) {
-			return r.Role, true
-		}
+	i, ok := c.MatchRule(cn, groups)
+	if !ok {
+		return "", false
 	}
-	return "", false
+	return c.Clients[i].Role, true
 }
 
 func (r ClientRule) matches(cn string, groups []string) bool {
