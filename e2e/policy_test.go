@@ -404,8 +404,27 @@ func TestPolicyRefusesBypasses(t *testing.T) {
 		return wantResponse{http.StatusForbidden, fmt.Sprintf(`HostConfig.SecurityOpt has %q, which weakens confinement; allow it with roles.ci.containers.unconfined: true`, opt)}
 	}
 	localOpt := "is a local-driver mount option (it can mount any host path or device), which is not allowed; allow it with roles.ci.containers.volume_driver_options: true"
+	// Links a client could plant under the allowed path, for instance
+	// from a container that bind-mounts it.
+	escape := filepath.Join(p.bindDir, "escape")
+	dangling := filepath.Join(p.bindDir, "dangling")
+	for link, target := range map[string]string{escape: "/etc", dangling: filepath.Join(p.bindDir, "not-yet")} {
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+	}
 	t.Run("guardrails", func(t *testing.T) {
 		p.runExchanges(t, []exchange{
+			{name: "bind through a symbolic link to /etc", request: create(`,"HostConfig":{"Binds":["` + escape + `:/x"]}`),
+				want: []wantResponse{bind(0, escape, `resolves through a symbolic link to "/etc", outside the allowed bind paths; allow it by adding "/etc" to roles.ci.containers.bind_mounts`)}, audit: deny},
+			{name: "bind below a symbolic link, not there yet", request: create(`,"HostConfig":{"Binds":["` + p.bindDir + `:/ok","` + escape + `/dockgate-new:/x"]}`),
+				want: []wantResponse{{http.StatusForbidden, `", which resolves through a symbolic link to "/etc/dockgate-new", outside the allowed bind paths`}}, audit: deny},
+			{name: "mount of type bind through a symbolic link", request: create(`,"HostConfig":{"Mounts":[{"Type":"bind","Source":"` + escape + `","Target":"/host"}]}`),
+				want: []wantResponse{{http.StatusForbidden, `HostConfig.Mounts[0].Source mounts host path "` + escape + `", which resolves through a symbolic link to "/etc"`}}, audit: deny},
+			{name: "legacy bind through a symbolic link", request: create(`,"Binds":["` + escape + `:/x"]`),
+				want: []wantResponse{{http.StatusForbidden, `Binds[0] mounts host path "` + escape + `", which resolves through a symbolic link to "/etc"`}}, audit: deny},
+			{name: "bind of a dangling symbolic link", request: create(`,"HostConfig":{"Binds":["` + dangling + `:/x"]}`),
+				want: []wantResponse{{http.StatusForbidden, `HostConfig.Binds[0] mounts host path "` + dangling + `", whose symbolic links cannot be resolved (` + dangling + " is a dangling symbolic link)"}}, audit: deny},
 			{name: "bind of /", request: create(`,"HostConfig":{"Binds":["/:/host"]}`), want: []wantResponse{bind(0, "/", "is outside the allowed bind paths")}, audit: deny},
 			{name: "bind of /etc read-only", request: create(`,"HostConfig":{"Binds":["/etc:/x:ro"]}`), want: []wantResponse{bind(0, "/etc", "is outside the allowed bind paths")}, audit: deny},
 			{name: "bind with a double slash", request: create(`,"HostConfig":{"Binds":["//etc:/x"]}`), want: []wantResponse{bind(0, "//etc", "is outside the allowed bind paths")}, audit: deny},
@@ -899,6 +918,11 @@ func TestPolicyAllowedWork(t *testing.T) {
 	if err := os.Mkdir(workDir, 0o777); err != nil {
 		t.Fatal(err)
 	}
+	// A symbolic link that stays inside the allowed path is fine.
+	workLink := filepath.Join(p.bindDir, "work-link")
+	if err := os.Symlink("work", workLink); err != nil {
+		t.Fatal(err)
+	}
 
 	t.Run("docker run with a bind mount and an allowed capability", func(t *testing.T) {
 		out, errOut, err := p.dockerWithin(t, time.Minute, ciClient, "run", "--rm", "--network", "none",
@@ -921,6 +945,7 @@ func TestPolicyAllowedWork(t *testing.T) {
 			`,"HostConfig":{"Mounts":[{"Type":"bind","Source":"` + workDir + `","Target":"/data"}]}`,
 			`,"HostConfig":{"Mounts":[{"Type":"tmpfs","Target":"/scratch"}],"SecurityOpt":["no-new-privileges"]}`,
 			`,"Binds":["` + workDir + `:/data"]`,
+			`,"HostConfig":{"Binds":["` + workLink + `:/data"]}`,
 		} {
 			m := newMarker()
 			resp := p.call(t, ciClient, http.MethodPost, "/v1.41/containers/create?name="+m, createBody(img, m, extra))

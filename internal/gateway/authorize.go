@@ -45,6 +45,11 @@ func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, id *Identity
 		return deny(status, "dockgate: "+err.Error(), err.Error())
 	}
 	d := pol.Decide(policy.Identity{CN: id.CN, Groups: id.Groups}, role, req)
+	if g.upstream.network == "unix" {
+		// The daemon is on this host: follow the links in the host paths
+		// a create bind-mounts, as the kernel will.
+		d.CheckHostPaths(resolveHostPath)
+	}
 	rec.Decision, rec.Rule, rec.Reason = d.Effect.String(), d.Rule, d.Reason
 	if !d.Forward() {
 		writeError(w, d.Status, d.Message())

@@ -21,6 +21,7 @@ func FuzzDecide(f *testing.F) {
 	f.Add("POST", "/build", "networkmode=host&remote=git://x", []byte(nil), uint8(0))
 	f.Add("POST", "/services/create", "", []byte(`{"TaskTemplate":{"ContainerSpec":{"Mounts":[{"Type":"bind","Source":"/"}]}}}`), uint8(5))
 	f.Add("DELETE", "/v1.41/volumes/data", "", []byte(nil), uint8(4))
+	f.Add("POST", "/containers/create", "", []byte(`{"Image":"x","Binds":["/srv/ci/a:/a"],"HostConfig":{"Mounts":[{"Type":"bind","Source":"/srv/ci//b","Target":"/b"}]}}`), uint8(0))
 	p := mustPolicy(f, testConfig)
 	f.Fuzz(func(t *testing.T, method, path, query string, body []byte, roleIndex uint8) {
 		role := fuzzRoles[int(roleIndex)%len(fuzzRoles)]
@@ -36,12 +37,35 @@ func FuzzDecide(f *testing.F) {
 		if d.Effect == Allow && privileged(req) && role != "loose" && role != "admin" {
 			t.Fatalf("role %s allowed a privileged %s: %s %s %s", role, req.Route.Op, method, path, body)
 		}
+		if d.Effect == Allow && len(d.HostPaths) > 0 {
+			checkHostPathsAgree(t, d)
+		}
 		if d.Forward() {
 			if _, _, err := d.Rewrite(&req); err != nil && d.Owner.Label {
 				t.Fatalf("Rewrite of an allowed create failed: %v", err)
 			}
 		}
 	})
+}
+
+// checkHostPathsAgree: resolved as written, host paths a decision allowed
+// stay allowed; resolved anywhere else, they are denied.
+func checkHostPathsAgree(t *testing.T, d Decision) {
+	same := d
+	same.CheckHostPaths(func(p string) (string, error) { return p, nil })
+	if same.Effect != Allow {
+		t.Fatalf("host paths allowed as written, denied as resolved to themselves: %s", same.Reason)
+	}
+	moved := d
+	moved.CheckHostPaths(func(p string) (string, error) {
+		if p == "/srv/ci" {
+			return p, nil
+		}
+		return "/elsewhere" + p, nil
+	})
+	if moved.Forward() && !moved.Audit {
+		t.Fatalf("host paths %+v resolved outside /srv/ci were allowed", d.HostPaths)
+	}
 }
 
 // privileged reports whether a decoded request runs something privileged.

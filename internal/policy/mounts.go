@@ -4,9 +4,13 @@ import (
 	"fmt"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
+
+	"github.com/dockgate/dockgate/internal/dockerapi"
 )
 
 // BindSpec is one HostConfig.Binds entry, split as dockerd's Linux mount
@@ -156,4 +160,89 @@ func hasDotDot(p string) bool {
 		}
 	}
 	return false
+}
+
+// HostPath is a bind-mount source that a role allowed by how the client
+// wrote it. The kernel follows symbolic links when dockerd mounts it, so a
+// link planted under an allowed path can lead anywhere: a gateway that
+// sees the daemon's filesystem resolves each one and checks it again
+// (Decision.CheckHostPaths).
+type HostPath struct {
+	Field  string // "HostConfig.Binds[0]", "HostConfig.Mounts[1].Source"
+	Source string // absolute and clean
+}
+
+// hostPaths lists the host paths an allowed container create bind-mounts,
+// unless the role allows any host path. Services are left out: their
+// tasks mount paths on whichever node runs them.
+func (r *role) hostPaths(req *Request) []HostPath {
+	if req.Route.Op != dockerapi.OpContainerCreate || r.unrestricted || slices.Contains(r.containers.bindPaths, "/") {
+		return nil
+	}
+	c, ok := req.Body.(*dockerapi.ContainerCreate)
+	if !ok || c == nil {
+		return nil
+	}
+	out := appendHostPaths(nil, "HostConfig.", c.HostConfig)
+	return appendHostPaths(out, "", c.LegacyHostConfig)
+}
+
+func appendHostPaths(out []HostPath, prefix string, hc *container.HostConfig) []HostPath {
+	if hc == nil {
+		return out
+	}
+	for i, b := range hc.Binds {
+		if spec := ParseBind(b); spec.IsBind() {
+			out = append(out, HostPath{Field: fmt.Sprintf("%sBinds[%d]", prefix, i), Source: path.Clean(spec.Source)})
+		}
+	}
+	for i := range hc.Mounts {
+		if m := &hc.Mounts[i]; m.Type == mount.TypeBind {
+			out = append(out, HostPath{Field: fmt.Sprintf("%sMounts[%d].Source", prefix, i), Source: path.Clean(m.Source)})
+		}
+	}
+	return out
+}
+
+// CheckHostPaths checks d.HostPaths again after resolving their symbolic
+// links with resolve, which reads the daemon's filesystem (the policy
+// itself does no I/O). The role's allowed paths are resolved too, where
+// they can be. A source that resolves outside every allowed path, or
+// cannot be resolved, denies the request (in audit mode: would deny).
+func (d *Decision) CheckHostPaths(resolve func(string) (string, error)) {
+	if d.Effect != Allow || len(d.HostPaths) == 0 {
+		return
+	}
+	allowed := make([]string, 0, len(d.role.containers.bindPaths))
+	for _, a := range d.role.containers.bindPaths {
+		if ra, err := resolve(a); err == nil {
+			a = ra
+		}
+		allowed = append(allowed, a)
+	}
+	for _, hp := range d.HostPaths {
+		resolved, err := resolve(hp.Source)
+		if err != nil {
+			d.role.deny(d, unresolvable(hp, err))
+			return
+		}
+		if ok, _ := bindAllowed(allowed, resolved); !ok {
+			d.role.deny(d, &violation{
+				field: hp.Field,
+				reason: fmt.Sprintf("%s mounts host path %s, which resolves through a symbolic link to %s, outside the allowed bind paths",
+					hp.Field, quote(hp.Source), quote(resolved)),
+				knob: knobBindMounts, item: quote(resolved),
+			})
+			return
+		}
+	}
+}
+
+// unresolvable denies a host path whose links cannot be followed.
+func unresolvable(hp HostPath, err error) *violation {
+	return &violation{
+		field:  hp.Field,
+		reason: fmt.Sprintf("%s mounts host path %s, whose symbolic links cannot be resolved (%v)", hp.Field, quote(hp.Source), err),
+		hint:   "mount a path without a dangling or unreadable symbolic link",
+	}
 }

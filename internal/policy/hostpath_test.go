@@ -1,0 +1,135 @@
+package policy
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// fakeHost resolves paths through a table of symbolic links, as the
+// gateway's resolver does on a real filesystem: the longest linked prefix
+// is replaced by its target.
+type fakeHost map[string]string
+
+func (h fakeHost) resolve(p string) (string, error) {
+	for prefix, target := range h {
+		if target == "" && (p == prefix || strings.HasPrefix(p, prefix+"/")) {
+			return "", errors.New("too many levels of symbolic links")
+		}
+		if p == prefix || strings.HasPrefix(p, prefix+"/") {
+			return target + strings.TrimPrefix(p, prefix), nil
+		}
+	}
+	return p, nil
+}
+
+func TestHostPathsListsBindSources(t *testing.T) {
+	p := mustPolicy(t, testConfig)
+	body := `{"Image":"x","Binds":["/srv/ci/legacy:/l"],"HostConfig":{"Binds":["/srv/ci/a/:/a:ro","named:/n","/anon"],` +
+		`"Mounts":[{"Type":"volume","Source":"v","Target":"/v"},{"Type":"bind","Source":"/srv/ci//b","Target":"/b"}]}}`
+	d := decide(t, p, "ci-1", "ci", "POST", "/containers/create", body)
+	if d.Effect != Allow {
+		t.Fatalf("Decide = %v (%s), want allow", d.Effect, d.Reason)
+	}
+	want := []HostPath{
+		{Field: "HostConfig.Binds[0]", Source: "/srv/ci/a"},
+		{Field: "HostConfig.Mounts[1].Source", Source: "/srv/ci/b"},
+		{Field: "Binds[0]", Source: "/srv/ci/legacy"},
+	}
+	if !reflect.DeepEqual(d.HostPaths, want) {
+		t.Errorf("HostPaths = %+v, want %+v", d.HostPaths, want)
+	}
+}
+
+func TestHostPathsOnlyWhenBindPathsAreRestricted(t *testing.T) {
+	p := mustPolicy(t, testConfig)
+	body := create(`{"Binds":["/srv/ci/a:/a"]}`)
+	for _, role := range []string{"loose", "admin"} {
+		if d := decide(t, p, "x", role, "POST", "/containers/create", body); d.Effect != Allow || d.HostPaths != nil {
+			t.Errorf("role %s: Decide = %v, HostPaths = %v; want allow and none to resolve", role, d.Effect, d.HostPaths)
+		}
+	}
+	svc := `{"Name":"s","TaskTemplate":{"ContainerSpec":{"Image":"x","Mounts":[{"Type":"bind","Source":"/srv/ci/a","Target":"/a"}]}}}`
+	if d := decide(t, p, "ci-1", "ci", "POST", "/services/create", svc); d.Effect != Allow || d.HostPaths != nil {
+		t.Errorf("service: Decide = %v (%s), HostPaths = %v; want allow and none to resolve", d.Effect, d.Reason, d.HostPaths)
+	}
+}
+
+func TestCheckHostPaths(t *testing.T) {
+	p := mustPolicy(t, testConfig)
+	host := fakeHost{
+		"/srv/ci/evil": "/etc",
+		"/srv/ci/ok":   "/srv/ci/real",
+		"/srv/ci/loop": "",
+	}
+	cases := []struct {
+		name, role, hostConfig string
+		want                   Effect
+		field, inReason, fix   string
+	}{
+		{"plain path", "ci", `{"Binds":["/srv/ci/data:/d"]}`, Allow, "", "", ""},
+		{"link inside the allowed path", "ci", `{"Binds":["/srv/ci/ok/x:/d"]}`, Allow, "", "", ""},
+		{"link to /etc", "ci", `{"Binds":["/srv/ci/data:/d","/srv/ci/evil:/e"]}`, Deny,
+			"HostConfig.Binds[1]", `resolves through a symbolic link to "/etc"`, `allow it by adding "/etc" to roles.ci.containers.bind_mounts`},
+		{"link below a link", "ci", `{"Mounts":[{"Type":"bind","Source":"/srv/ci/evil/shadow","Target":"/s"}]}`, Deny,
+			"HostConfig.Mounts[0].Source", `to "/etc/shadow"`, ""},
+		{"unresolvable", "ci", `{"Binds":["/srv/ci/loop/x:/d"]}`, Deny,
+			"HostConfig.Binds[0]", "cannot be resolved (too many levels of symbolic links)", "mount a path without a dangling or unreadable symbolic link"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := decide(t, p, "ci-1", c.role, "POST", "/containers/create", create(c.hostConfig))
+			d.CheckHostPaths(host.resolve)
+			if d.Effect != c.want {
+				t.Fatalf("Effect = %v (%s), want %v", d.Effect, d.Reason, c.want)
+			}
+			if c.want == Allow {
+				return
+			}
+			if d.Field != c.field || !strings.Contains(d.Reason, c.inReason) || d.Status != 403 {
+				t.Errorf("Field %q, Reason %q, Status %d; want %q, %q, 403", d.Field, d.Reason, d.Status, c.field, c.inReason)
+			}
+			if c.fix != "" && d.Fix != c.fix {
+				t.Errorf("Fix = %q, want %q", d.Fix, c.fix)
+			}
+			if !strings.Contains(d.Message(), "dockgate: denied container.create for ci-1 (role ci)") {
+				t.Errorf("Message() = %q", d.Message())
+			}
+		})
+	}
+}
+
+// An allowed path that is itself a link is compared in its resolved form,
+// so paths under it still pass.
+func TestCheckHostPathsResolvesAllowedPaths(t *testing.T) {
+	p := mustPolicy(t, testConfig)
+	d := decide(t, p, "ci-1", "ci", "POST", "/containers/create", create(`{"Binds":["/srv/ci/x:/x"]}`))
+	d.CheckHostPaths(fakeHost{"/srv/ci": "/data/ci"}.resolve)
+	if d.Effect != Allow {
+		t.Errorf("Effect = %v (%s), want allow", d.Effect, d.Reason)
+	}
+}
+
+func TestCheckHostPathsAuditMode(t *testing.T) {
+	p := mustPolicy(t, "roles:\n  ci-audit:\n    allow: [container.*]\n    mode: audit\n    containers:\n      bind_mounts: [/srv/ci]\n")
+	d := decide(t, p, "audited", "ci-audit", "POST", "/containers/create", create(`{"Binds":["/srv/ci/evil:/e"]}`))
+	d.CheckHostPaths(fakeHost{"/srv/ci/evil": "/"}.resolve)
+	if d.Effect != WouldDeny || !d.Forward() {
+		t.Errorf("Effect = %v, want would_deny (forwarded)", d.Effect)
+	}
+}
+
+// A denied request stays as it is: CheckHostPaths never resolves for it.
+func TestCheckHostPathsSkipsDenied(t *testing.T) {
+	p := mustPolicy(t, testConfig)
+	d := decide(t, p, "ci-1", "ci", "POST", "/containers/create", create(`{"Privileged":true,"Binds":["/srv/ci/x:/x"]}`))
+	before := d.Reason
+	d.CheckHostPaths(func(string) (string, error) {
+		t.Fatal("resolve called for a denied request")
+		return "", nil
+	})
+	if d.Effect != Deny || d.Reason != before {
+		t.Errorf("Effect = %v, Reason %q; want the original denial %q", d.Effect, d.Reason, before)
+	}
+}
