@@ -164,7 +164,8 @@ var errLookupFailed = errors.New("dockgate: failed to check who owns the object"
 
 // checkOwnership runs the decision's ownership checks in order. A missing
 // or foreign object turns the decision into a denial (Docker's own 404).
-// A check with Pin makes r name the object by the ID that was checked.
+// A check with Pin makes r name the object by the ID that was checked; a
+// container the body names is recorded for Rewrite to name by its ID.
 func (g *Gateway) checkOwnership(r *http.Request, d *policy.Decision, req *policy.Request, cn string) (int, error) {
 	for _, c := range d.Owner.Checks {
 		id, owner, found, err := g.lookupOwner(r.Context(), c, cn)
@@ -183,7 +184,9 @@ func (g *Gateway) checkOwnership(r *http.Request, d *policy.Decision, req *polic
 			if p, ok := policy.PinnedPath(req.Route, id); ok {
 				r.URL.Path, r.URL.RawPath = p, ""
 			}
+			continue
 		}
+		d.Checked(c, id)
 	}
 	return 0, nil
 }

@@ -79,6 +79,7 @@ type fakeDocker struct {
 	socket string
 	srv    *http.Server
 	ln     net.Listener
+	mux    *http.ServeMux // tests add routes of their own
 }
 
 func startFakeDocker(t testing.TB, socket string) *fakeDocker {
@@ -131,7 +132,7 @@ func startFakeDocker(t testing.TB, socket string) *fakeDocker {
 	})
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(ln)
-	fd := &fakeDocker{socket: socket, srv: srv, ln: ln}
+	fd := &fakeDocker{socket: socket, srv: srv, ln: ln, mux: mux}
 	t.Cleanup(fd.stop)
 	return fd
 }

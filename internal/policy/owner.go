@@ -58,6 +58,10 @@ type OwnerPlan struct {
 	// in the order to check them. The first one that fails answers 404
 	// with its NotFound message.
 	Checks []OwnerCheck
+
+	// pinned maps container references in the body to the IDs their
+	// checks found (Decision.Checked).
+	pinned map[string]string
 }
 
 // OwnerCheck asks the gateway to make sure the caller owns one object.
@@ -315,7 +319,8 @@ func StampOwner(body any, cn string) bool {
 
 // Rewrite applies the rewrites of d.Owner to req: the owner label on the
 // create body, the owner filter on the query (req.Query is changed in
-// place, and created when nil). It reports what changed, so that the
+// place, and created when nil), the IDs of the containers the body names
+// (Checked). It reports what changed, so that the
 // gateway re-encodes only that: the query with req.Query.Encode(), the
 // body with dockerapi.Encode(req.Body).
 func (d *Decision) Rewrite(req *Request) (queryChanged, bodyChanged bool, err error) {
@@ -334,6 +339,9 @@ func (d *Decision) Rewrite(req *Request) (queryChanged, bodyChanged bool, err er
 		if !StampOwner(req.Body, d.CN) {
 			return queryChanged, false, fmt.Errorf("failed to stamp the owner label: %s has no labelled body", d.Op)
 		}
+		bodyChanged = true
+	}
+	if d.Owner.pinBody(req.Body) {
 		bodyChanged = true
 	}
 	return queryChanged, bodyChanged, nil
