@@ -45,7 +45,7 @@ func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, id *Identity
 		return deny(status, "dockgate: "+err.Error(), err.Error())
 	}
 	d := pol.Decide(policy.Identity{CN: id.CN, Groups: id.Groups}, role, req)
-	if g.upstream.network == "unix" {
+	if g.resolveLinks {
 		// The daemon is on this host: follow the links in the host paths
 		// a create bind-mounts, as the kernel will.
 		d.CheckHostPaths(resolveHostPath)

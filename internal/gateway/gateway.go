@@ -88,6 +88,9 @@ type Gateway struct {
 	pool     *connPool
 	proxy    http.Handler
 	tls      *tls.Config
+	// resolveLinks: the gateway sees the daemon's filesystem and checks
+	// the links in bind sources (resolvesHostPaths).
+	resolveLinks bool
 
 	server *http.Server
 	admin  *http.Server
@@ -113,7 +116,7 @@ func New(opts Options) (*Gateway, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	m, err := load(opts.Load)
+	m, err := load(opts.Load, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +130,7 @@ func New(opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.upstream = up
+	g.resolveLinks = resolvesHostPaths(m.Config.Upstream)
 	g.pool = &connPool{max: upstreamMaxIdlePerHost, dial: up.dial}
 	g.proxy = g.newReverseProxy()
 	g.tls = g.newTLSConfig()
@@ -230,7 +234,7 @@ func (g *Gateway) closeAll() {
 func (g *Gateway) Reload() error {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
-	m, err := load(g.opts.Load)
+	m, err := load(g.opts.Load, g.log)
 	if err != nil {
 		g.metrics.reloads.WithLabelValues("error").Inc()
 		g.log.Error("reload failed, keeping the current certificates and config", "err", err)
@@ -248,8 +252,9 @@ func (g *Gateway) Reload() error {
 }
 
 // load reads Material and compiles its policy when the loader did not, so
-// that no Material without a policy is ever in force.
-func load(l Loader) (*Material, error) {
+// that no Material without a policy is ever in force. On the daemon's host
+// the policy's allowed bind paths are resolved now (resolveBindPaths).
+func load(l Loader, log *slog.Logger) (*Material, error) {
 	m, err := l()
 	if err != nil {
 		return nil, err
@@ -258,6 +263,9 @@ func load(l Loader) (*Material, error) {
 		if m.Policy, err = policy.Compile(m.Config); err != nil {
 			return nil, fmt.Errorf("invalid roles: %w", err)
 		}
+	}
+	if resolvesHostPaths(m.Config.Upstream) {
+		m.Policy = resolveBindPaths(m.Policy, log)
 	}
 	return m, nil
 }

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"path"
 	"reflect"
 	"strings"
 	"testing"
@@ -18,7 +19,7 @@ func (h fakeHost) resolve(p string) (string, error) {
 			return "", errors.New("too many levels of symbolic links")
 		}
 		if p == prefix || strings.HasPrefix(p, prefix+"/") {
-			return target + strings.TrimPrefix(p, prefix), nil
+			return path.Join(target, strings.TrimPrefix(p, prefix)), nil
 		}
 	}
 	return p, nil
@@ -100,14 +101,44 @@ func TestCheckHostPaths(t *testing.T) {
 	}
 }
 
-// An allowed path that is itself a link is compared in its resolved form,
-// so paths under it still pass.
-func TestCheckHostPathsResolvesAllowedPaths(t *testing.T) {
+// An allowed path that is itself a link when the policy is loaded is
+// compared in its resolved form, so paths under it still pass; the policy
+// it was resolved from is left as it was.
+func TestCheckHostPathsResolvesAllowedPathsOnLoad(t *testing.T) {
 	p := mustPolicy(t, testConfig)
-	d := decide(t, p, "ci-1", "ci", "POST", "/containers/create", create(`{"Binds":["/srv/ci/x:/x"]}`))
-	d.CheckHostPaths(fakeHost{"/srv/ci": "/data/ci"}.resolve)
+	host := fakeHost{"/srv/ci": "/data/ci"}
+	resolved := p.WithResolvedBindPaths(host.resolve)
+	body := create(`{"Binds":["/srv/ci/x:/x"]}`)
+	d := decide(t, resolved, "ci-1", "ci", "POST", "/containers/create", body)
+	d.CheckHostPaths(host.resolve)
 	if d.Effect != Allow {
 		t.Errorf("Effect = %v (%s), want allow", d.Effect, d.Reason)
+	}
+	d = decide(t, p, "ci-1", "ci", "POST", "/containers/create", body)
+	d.CheckHostPaths(host.resolve)
+	if d.Effect != Deny {
+		t.Errorf("the original policy: Effect = %v, want deny (its allowed paths are as written)", d.Effect)
+	}
+}
+
+// A link planted after the policy was loaded cannot widen the allowed
+// paths: with /srv/ci and /srv/ci/cache allowed, a client that turns
+// cache into a link to / still cannot bind /srv/ci/cache/etc.
+func TestCheckHostPathsAllowedPathTurnedIntoLink(t *testing.T) {
+	p := mustPolicy(t, "roles:\n  ci:\n    allow: [container.*]\n    containers:\n      bind_mounts: [/srv/ci, /srv/ci/cache]\n").
+		WithResolvedBindPaths(fakeHost{}.resolve)
+	d := decide(t, p, "ci-1", "ci", "POST", "/containers/create", create(`{"Binds":["/srv/ci/cache/etc:/x"]}`))
+	d.CheckHostPaths(fakeHost{"/srv/ci/cache": ""}.resolve) // a loop: unresolvable
+	if d.Effect != Deny {
+		t.Fatalf("loop: Effect = %v, want deny", d.Effect)
+	}
+	if d.Rule != "roles.ci.containers.bind_mounts" || d.Fix != "mount a path without a dangling or unreadable symbolic link" {
+		t.Errorf("loop: Rule %q, Fix %q", d.Rule, d.Fix)
+	}
+	d = decide(t, p, "ci-1", "ci", "POST", "/containers/create", create(`{"Binds":["/srv/ci/cache/etc:/x"]}`))
+	d.CheckHostPaths(fakeHost{"/srv/ci/cache": "/"}.resolve)
+	if d.Effect != Deny || !strings.Contains(d.Reason, `resolves through a symbolic link to "/etc"`) {
+		t.Errorf("Effect = %v (%s), want deny", d.Effect, d.Reason)
 	}
 }
 

@@ -204,37 +204,64 @@ func appendHostPaths(out []HostPath, prefix string, hc *container.HostConfig) []
 	return out
 }
 
+// WithResolvedBindPaths returns a copy of p whose roles keep their
+// allowed bind paths with the symbolic links resolved now, by resolve,
+// which reads the daemon's filesystem (the policy itself does no I/O).
+// CheckHostPaths compares against this snapshot, so that a link a client
+// plants later cannot widen what a role allows. A path resolve fails on
+// is kept as written. Resolve again on every reload.
+func (p *Policy) WithResolvedBindPaths(resolve func(string) (string, error)) *Policy {
+	out := &Policy{roles: make(map[string]*role, len(p.roles))}
+	for name, r := range p.roles {
+		if len(r.containers.bindPaths) > 0 {
+			c := *r
+			c.containers.resolvedBindPaths = make([]string, len(r.containers.bindPaths))
+			for i, a := range r.containers.bindPaths {
+				if ra, err := resolve(a); err == nil {
+					a = ra
+				}
+				c.containers.resolvedBindPaths[i] = a
+			}
+			r = &c
+		}
+		out.roles[name] = r
+	}
+	return out
+}
+
 // CheckHostPaths checks d.HostPaths again after resolving their symbolic
 // links with resolve, which reads the daemon's filesystem (the policy
-// itself does no I/O). The role's allowed paths are resolved too, where
-// they can be. A source that resolves outside every allowed path, or
-// cannot be resolved, denies the request (in audit mode: would deny).
+// itself does no I/O), against the role's allowed paths as
+// WithResolvedBindPaths resolved them (as written, if it was not called).
+// A source that resolves outside every allowed path, or cannot be
+// resolved, denies the request (in audit mode: would deny).
 func (d *Decision) CheckHostPaths(resolve func(string) (string, error)) {
-	if d.Effect != Allow || len(d.HostPaths) == 0 {
+	if d.Effect != Allow || len(d.HostPaths) == 0 || d.role == nil {
 		return
 	}
-	allowed := make([]string, 0, len(d.role.containers.bindPaths))
-	for _, a := range d.role.containers.bindPaths {
-		if ra, err := resolve(a); err == nil {
-			a = ra
-		}
-		allowed = append(allowed, a)
+	allowed := d.role.containers.resolvedBindPaths
+	if allowed == nil {
+		allowed = d.role.containers.bindPaths
 	}
 	for _, hp := range d.HostPaths {
 		resolved, err := resolve(hp.Source)
-		if err != nil {
-			d.role.deny(d, unresolvable(hp, err))
-			return
-		}
-		if ok, _ := bindAllowed(allowed, resolved); !ok {
-			d.role.deny(d, &violation{
+		var v *violation
+		switch ok, _ := bindAllowed(allowed, resolved); {
+		case err != nil:
+			v = unresolvable(hp, err)
+		case !ok:
+			v = &violation{
 				field: hp.Field,
 				reason: fmt.Sprintf("%s mounts host path %s, which resolves through a symbolic link to %s, outside the allowed bind paths",
 					hp.Field, quote(hp.Source), quote(resolved)),
 				knob: knobBindMounts, item: quote(resolved),
-			})
-			return
+			}
+		default:
+			continue
 		}
+		d.role.deny(d, v)
+		d.Rule = d.role.knobPath(knobBindMounts)
+		return
 	}
 }
 

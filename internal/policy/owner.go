@@ -319,8 +319,8 @@ func StampOwner(body any, cn string) bool {
 
 // Rewrite applies the rewrites of d.Owner to req: the owner label on the
 // create body, the owner filter on the query (req.Query is changed in
-// place, and created when nil), the IDs of the containers the body names
-// (Checked). It reports what changed, so that the
+// place, and created when nil), the IDs of the containers the body and
+// query name (Checked). It reports what changed, so that the
 // gateway re-encodes only that: the query with req.Query.Encode(), the
 // body with dockerapi.Encode(req.Body).
 func (d *Decision) Rewrite(req *Request) (queryChanged, bodyChanged bool, err error) {
@@ -343,6 +343,9 @@ func (d *Decision) Rewrite(req *Request) (queryChanged, bodyChanged bool, err er
 	}
 	if d.Owner.pinBody(req.Body) {
 		bodyChanged = true
+	}
+	if d.Owner.pinQuery(d.Op, req.Query) {
+		queryChanged = true
 	}
 	return queryChanged, bodyChanged, nil
 }

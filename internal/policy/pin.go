@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"net/url"
 	"path"
 	"strings"
 
@@ -11,8 +12,8 @@ import (
 )
 
 // Checked records the full ID an ownership check of a container named in
-// the request body resolved to. Rewrite then names that container by its
-// ID, so that dockerd uses the container that was checked even if its
+// the request body or query resolved to. Rewrite then names that
+// container by its ID, so that dockerd uses the container that was checked even if its
 // name (or an ID prefix) comes to mean another one in between.
 func (d *Decision) Checked(c OwnerCheck, id string) {
 	if c.Kind != KindContainer || c.Pin || id == "" || id == c.Ref || !plainName(id) {
@@ -41,6 +42,30 @@ func (p *OwnerPlan) pinBody(body any) bool {
 		return pinName(&b.Container, p.pinned)
 	case *network.DisconnectRequest:
 		return pinName(&b.Container, p.pinned)
+	}
+	return false
+}
+
+// pinQuery rewrites the container a query names to the ID Checked
+// recorded: commit's container, a build's networkmode=container:X. It
+// reports whether anything changed.
+func (p *OwnerPlan) pinQuery(op dockerapi.Operation, q url.Values) bool {
+	if len(p.pinned) == 0 || q == nil {
+		return false
+	}
+	switch op {
+	case dockerapi.OpContainerCommit:
+		ref := q.Get("container")
+		if pinName(&ref, p.pinned) {
+			q.Set("container", ref)
+			return true
+		}
+	case dockerapi.OpImageBuild:
+		mode := q.Get("networkmode")
+		if pinMode(&mode, p.pinned) {
+			q.Set("networkmode", mode)
+			return true
+		}
 	}
 	return false
 }

@@ -138,3 +138,31 @@ func TestPinLink(t *testing.T) {
 		t.Fatal("test ID must not contain ':'")
 	}
 }
+
+func TestRewritePinsQueryContainers(t *testing.T) {
+	cases := []struct{ target, key, want string }{
+		{"/commit?container=web&repo=img", "container", webID},
+		{"/build?networkmode=container:web&t=img", "networkmode", "container:" + webID},
+	}
+	cfg := strings.Replace(pinConfig, "allow: [container.*, network.*]", "allow: [container.*, network.*, image.build]", 1)
+	p := mustPolicy(t, cfg)
+	for _, c := range cases {
+		path, query, _ := strings.Cut(c.target, "?")
+		req, err := NewRequest("POST", path, query, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := p.Decide(Identity{CN: "t1"}, "tenant", req)
+		if d.Effect != Allow {
+			t.Fatalf("%s: %s", c.target, d.Message())
+		}
+		checkAll(&d, map[string]string{"web": webID})
+		queryChanged, _, err := d.Rewrite(&req)
+		if err != nil || !queryChanged {
+			t.Fatalf("%s: Rewrite = %v, %v; want the query changed", c.target, queryChanged, err)
+		}
+		if got := req.Query.Get(c.key); got != c.want {
+			t.Errorf("%s: %s = %q, want %q", c.target, c.key, got, c.want)
+		}
+	}
+}

@@ -34,10 +34,13 @@ type role struct {
 
 // containerRules is a ContainerKnob made fast to test.
 type containerRules struct {
-	privileged          bool
-	allCaps             bool
-	caps                map[string]bool // canonical names, "CAP_NET_ADMIN"
-	bindPaths           []string        // cleaned, absolute
+	privileged bool
+	allCaps    bool
+	caps       map[string]bool // canonical names, "CAP_NET_ADMIN"
+	bindPaths  []string        // cleaned, absolute
+	// resolvedBindPaths are bindPaths with their symbolic links resolved
+	// when the policy was loaded (WithResolvedBindPaths); nil until then.
+	resolvedBindPaths   []string
 	volumeDriverOptions bool
 	volumesFrom         bool
 	hostNS              map[string]bool
