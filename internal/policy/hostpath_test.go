@@ -38,8 +38,8 @@ func TestHostPathsListsBindSources(t *testing.T) {
 		{Field: "HostConfig.Mounts[1].Source", Source: "/srv/ci/b"},
 		{Field: "Binds[0]", Source: "/srv/ci/legacy"},
 	}
-	if !reflect.DeepEqual(d.HostPaths, want) {
-		t.Errorf("HostPaths = %+v, want %+v", d.HostPaths, want)
+	if !reflect.DeepEqual(d.HostPaths(), want) {
+		t.Errorf("HostPaths = %+v, want %+v", d.HostPaths(), want)
 	}
 }
 
@@ -47,13 +47,13 @@ func TestHostPathsOnlyWhenBindPathsAreRestricted(t *testing.T) {
 	p := mustPolicy(t, testConfig)
 	body := create(`{"Binds":["/srv/ci/a:/a"]}`)
 	for _, role := range []string{"loose", "admin"} {
-		if d := decide(t, p, "x", role, "POST", "/containers/create", body); d.Effect != Allow || d.HostPaths != nil {
-			t.Errorf("role %s: Decide = %v, HostPaths = %v; want allow and none to resolve", role, d.Effect, d.HostPaths)
+		if d := decide(t, p, "x", role, "POST", "/containers/create", body); d.Effect != Allow || d.HostPaths() != nil {
+			t.Errorf("role %s: Decide = %v, HostPaths = %v; want allow and none to resolve", role, d.Effect, d.HostPaths())
 		}
 	}
 	svc := `{"Name":"s","TaskTemplate":{"ContainerSpec":{"Image":"x","Mounts":[{"Type":"bind","Source":"/srv/ci/a","Target":"/a"}]}}}`
-	if d := decide(t, p, "ci-1", "ci", "POST", "/services/create", svc); d.Effect != Allow || d.HostPaths != nil {
-		t.Errorf("service: Decide = %v (%s), HostPaths = %v; want allow and none to resolve", d.Effect, d.Reason, d.HostPaths)
+	if d := decide(t, p, "ci-1", "ci", "POST", "/services/create", svc); d.Effect != Allow || d.HostPaths() != nil {
+		t.Errorf("service: Decide = %v (%s), HostPaths = %v; want allow and none to resolve", d.Effect, d.Reason, d.HostPaths())
 	}
 }
 

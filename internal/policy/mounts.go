@@ -172,14 +172,17 @@ type HostPath struct {
 	Source string // absolute and clean
 }
 
-// hostPaths lists the host paths an allowed container create bind-mounts,
-// unless the role allows any host path. Services are left out: their
-// tasks mount paths on whichever node runs them.
-func (r *role) hostPaths(req *Request) []HostPath {
-	if req.Route.Op != dockerapi.OpContainerCreate || r.unrestricted || slices.Contains(r.containers.bindPaths, "/") {
+// HostPaths lists the host paths an allowed container create
+// bind-mounts, for CheckHostPaths; nil for any other decision, and when
+// the role allows any host path. Services are left out: their tasks
+// mount paths on whichever node runs them.
+func (d *Decision) HostPaths() []HostPath {
+	r := d.role
+	if d.Effect != Allow || r == nil || d.Op != dockerapi.OpContainerCreate ||
+		r.unrestricted || slices.Contains(r.containers.bindPaths, "/") {
 		return nil
 	}
-	c, ok := req.Body.(*dockerapi.ContainerCreate)
+	c, ok := d.body.(*dockerapi.ContainerCreate)
 	if !ok || c == nil {
 		return nil
 	}
@@ -229,21 +232,22 @@ func (p *Policy) WithResolvedBindPaths(resolve func(string) (string, error)) *Po
 	return out
 }
 
-// CheckHostPaths checks d.HostPaths again after resolving their symbolic
+// CheckHostPaths checks d.HostPaths() again after resolving their symbolic
 // links with resolve, which reads the daemon's filesystem (the policy
 // itself does no I/O), against the role's allowed paths as
 // WithResolvedBindPaths resolved them (as written, if it was not called).
 // A source that resolves outside every allowed path, or cannot be
 // resolved, denies the request (in audit mode: would deny).
 func (d *Decision) CheckHostPaths(resolve func(string) (string, error)) {
-	if d.Effect != Allow || len(d.HostPaths) == 0 || d.role == nil {
+	hostPaths := d.HostPaths()
+	if len(hostPaths) == 0 {
 		return
 	}
 	allowed := d.role.containers.resolvedBindPaths
 	if allowed == nil {
 		allowed = d.role.containers.bindPaths
 	}
-	for _, hp := range d.HostPaths {
+	for _, hp := range hostPaths {
 		resolved, err := resolve(hp.Source)
 		var v *violation
 		switch ok, _ := bindAllowed(allowed, resolved); {

@@ -144,15 +144,12 @@ type Decision struct {
 	// (DenyOwnership follows it too).
 	Audit bool
 
-	// HostPaths are the bind-mount sources an allowed container create
-	// names, for the gateway to resolve on the daemon's host
-	// (CheckHostPaths); nil when the role allows any host path.
-	HostPaths []HostPath
-
 	// notFound is the 404 message of a failed ownership check.
 	notFound string
 	// role decided; CheckHostPaths denies on its terms.
 	role *role
+	// body is the decoded request body, for HostPaths.
+	body any
 }
 
 // Forward reports whether the gateway forwards the request (Allow or
@@ -239,8 +236,7 @@ func (p *Policy) Decide(id Identity, roleName string, req Request) Decision {
 	}
 	d.Effect = Allow
 	d.Rule = r.rules[req.Route.Op]
-	d.HostPaths = r.hostPaths(&req)
-	d.role = r
+	d.role, d.body = r, req.Body
 	return d
 }
 
