@@ -22,9 +22,11 @@ var readOnlyOps = []dockerapi.Operation{
 
 // readOnlyExcluded are *.inspect operations that do more than read
 // metadata: distribution.inspect asks a registry with the caller's
-// credentials.
+// credentials, and swarm.inspect answers with the swarm's join tokens
+// (the manager token joins a node that controls the whole swarm).
 var readOnlyExcluded = []dockerapi.Operation{
 	dockerapi.OpDistributionInspect,
+	dockerapi.OpSwarmInspect,
 }
 
 // operatorOps are what operator adds to read-only: a container's

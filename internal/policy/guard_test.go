@@ -118,6 +118,17 @@ var guardCases = []guardCase{
 	{"plugin install", "POST", "/plugins/pull?remote=vieux/sshfs", `[{"Name":"network","Value":["host"]}]`, "", "admin_operations"},
 	{"plugin set", "POST", "/plugins/p/set", `["DEBUG=1"]`, "", "admin_operations"},
 	{"plugin enable", "POST", "/plugins/p/enable", "", "", "admin_operations"},
+	// The swarm and its nodes, whatever the allow list (ci allows swarm.*
+	// and node.*); GET /swarm answers with the join tokens.
+	{"swarm inspect", "GET", "/swarm", "", "", "admin_operations"},
+	{"swarm init", "POST", "/swarm/init", `{"ListenAddr":"0.0.0.0:2377"}`, "", "admin_operations"},
+	{"swarm join", "POST", "/swarm/join", `{"RemoteAddrs":["10.0.0.1:2377"],"JoinToken":"t"}`, "", "admin_operations"},
+	{"swarm leave", "POST", "/swarm/leave?force=1", "", "", "admin_operations"},
+	{"swarm update", "POST", "/swarm/update?version=1", `{}`, "", "admin_operations"},
+	{"swarm unlock", "POST", "/swarm/unlock", `{"UnlockKey":"k"}`, "", "admin_operations"},
+	{"swarm unlock key", "GET", "/swarm/unlockkey", "", "", "admin_operations"},
+	{"node update", "POST", "/nodes/n1/update?version=1", `{"Role":"manager"}`, "", "admin_operations"},
+	{"node delete", "DELETE", "/nodes/n1", "", "", "admin_operations"},
 }
 
 func TestGuardrails(t *testing.T) {

@@ -323,15 +323,16 @@ func (r *role) check(req *Request) *violation {
 
 // adminOnly are the operations only admin (or a role with
 // admin_operations) may perform, whatever its allow list says: plugins
-// run as root with the privileges they ask for, and the swarm and its
-// nodes decide where everything runs.
+// run as root with the privileges they ask for, the swarm and its nodes
+// decide where everything runs, and swarm.inspect answers with the join
+// tokens (a manager token makes a new node a manager).
 var adminOnly = func() dockerapi.OpSet {
 	var s dockerapi.OpSet
 	addOps(&s, []dockerapi.Operation{
 		dockerapi.OpPluginInstall, dockerapi.OpPluginUpgrade, dockerapi.OpPluginCreate,
 		dockerapi.OpPluginSet, dockerapi.OpPluginEnable, dockerapi.OpPluginDisable,
 		dockerapi.OpPluginDelete, dockerapi.OpPluginPush,
-		dockerapi.OpSwarmInit, dockerapi.OpSwarmJoin, dockerapi.OpSwarmLeave,
+		dockerapi.OpSwarmInit, dockerapi.OpSwarmJoin, dockerapi.OpSwarmLeave, dockerapi.OpSwarmInspect,
 		dockerapi.OpSwarmUpdate, dockerapi.OpSwarmUnlockKey, dockerapi.OpSwarmUnlock,
 		dockerapi.OpNodeUpdate, dockerapi.OpNodeDelete,
 	})

@@ -15,7 +15,7 @@ import (
 const testConfig = `
 roles:
   ci:
-    allow: [container.*, exec.*, image.build, image.pull, volume.*, network.*, service.*, grpc.serve, plugin.*]
+    allow: [container.*, exec.*, image.build, image.pull, volume.*, network.*, service.*, grpc.serve, plugin.*, swarm.*, node.*]
     containers:
       bind_mounts: ["/srv/ci"]
       capabilities: [NET_BIND_SERVICE]
@@ -138,6 +138,9 @@ func TestBuiltinRoles(t *testing.T) {
 		{"deployer", "POST", "/volumes/prune", false},
 		{"deployer", "POST", "/plugins/pull?remote=x", false},
 		{"deployer", "POST", "/swarm/init", false},
+		{"read-only", "GET", "/swarm", false},
+		{"read-only", "GET", "/nodes", true},
+		{"admin", "GET", "/swarm", true},
 		{"deployer", "PUT", "/containers/web/archive?path=/", false},
 		{"admin", "POST", "/plugins/pull?remote=x", true},
 		{"admin", "POST", "/swarm/init", true},
