@@ -27,6 +27,8 @@ type EndpointOptions struct {
 	Revoked func(ctx context.Context, serial string) (bool, error)
 	Timeout time.Duration // per network step; 0: DefaultTLSTimeout
 	Now     time.Time     // zero: time.Now()
+	// Resolver looks the host name up; nil: net.DefaultResolver.
+	Resolver *net.Resolver
 }
 
 // Check outcomes.
@@ -185,7 +187,11 @@ func (r *endpointRun) resolve(ctx context.Context) bool {
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
-	addrs, err := net.DefaultResolver.LookupHost(ctx, r.host)
+	resolver := r.opts.Resolver
+	if resolver == nil {
+		resolver = net.DefaultResolver
+	}
+	addrs, err := resolver.LookupHost(ctx, r.host)
 	if err != nil {
 		reason := err.Error()
 		var dnsErr *net.DNSError

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -243,6 +244,7 @@ func TestCheckEndpointPlantedFaults(t *testing.T) {
 	expired := e.issue(pki.LeafRequest{Kind: pki.KindClient, Name: "old", Groups: []string{"admins"},
 		Validity: time.Hour, Now: time.Now().Add(-2 * time.Hour)})
 	serverOnly := e.issue(pki.LeafRequest{Kind: pki.KindServer, Name: "web", DNSNames: []string{"web.example"}})
+	fromOther := issueWith(t, other, pki.LeafRequest{Kind: pki.KindClient, Name: "alice", Groups: []string{"admins"}})
 	_, port, _ := net.SplitHostPort(e.addr)
 	dead, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -316,6 +318,28 @@ func TestCheckEndpointPlantedFaults(t *testing.T) {
 			detail:  []string{"nothing listens on " + deadAddr + " (connection refused)"},
 			fix:     []string{"start the gateway ('dockgate serve')"},
 			skipped: []string{CheckTLSVersion, CheckServerCA, CheckIdentity},
+		},
+		{
+			name:    "client certificate from another CA",
+			opts:    func() EndpointOptions { return e.options(e.addr, e.ca.Cert, fromOther) },
+			check:   CheckClientCA,
+			detail:  []string{`the client certificate was issued by "other CA" (key id `, `the server's by "gateway CA" (key id `, "the gateway accepts only its own CA's clients"},
+			fix:     []string{"dockgate login TOKEN"},
+			passing: []string{CheckServerCA, CheckClientKey, CheckClientUsage, CheckClientExpiry},
+		},
+		{
+			name: "host name that does not resolve",
+			opts: func() EndpointOptions {
+				o := e.options("gateway.dockgate.test:"+port, e.ca.Cert, good)
+				o.Resolver = &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
+					return nil, errors.New("no DNS server in this test")
+				}}
+				return o
+			},
+			check:   CheckResolve,
+			detail:  []string{"gateway.dockgate.test does not resolve ("},
+			fix:     []string{"connect by IP address"},
+			skipped: []string{CheckConnect, CheckTLSVersion, CheckServerCA},
 		},
 		{
 			name:   "no client certificate",
