@@ -26,10 +26,10 @@
           src = self;
 
           # The NAR hash of `go mod vendor` for this go.mod and go.sum.
-          # After a dependency change, print the new one with
-          # scripts/nix-vendor-hash (or take it from the "got:" line of a
-          # failing `nix build`) and paste it here.
-          vendorHash = "sha256-lclKMcGvZUYXxOBPpe5ubz6y/Jbl1AenkODb3FpA4GA=";
+          # After a dependency change, write the new one with
+          # `scripts/nix-check --update` (or take it from the "got:" line of
+          # a failing `nix build`); scripts/test checks it.
+          vendorHash = "sha256-9gbSC7PPgTzc85SHwxY4f7RpxTmQFSat6Wcov2UcE3E=";
 
           subPackages = [ "cmd/dockgate" ];
           # As the Makefile's release build: static, no symbol tables, no
