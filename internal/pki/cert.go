@@ -105,6 +105,10 @@ func NewCA(cn string, key crypto.Signer, validity time.Duration, now time.Time) 
 	tmpl.MaxPathLen = 0
 	tmpl.MaxPathLenZero = true
 	tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
+	// crypto/x509 leaves AuthorityKeyId out of a self-signed certificate
+	// unless the template sets it: the CA names its own key, as every
+	// leaf names it, so chain builders can match them by key id.
+	tmpl.AuthorityKeyId = tmpl.SubjectKeyId
 	cert, err := createCertificate(tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		return nil, fmt.Errorf("failed to create CA: %w", err)

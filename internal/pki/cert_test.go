@@ -42,6 +42,9 @@ func TestNewCATemplate(t *testing.T) {
 			if !bytes.Equal(c.SubjectKeyId, wantSKI(t, c)) {
 				t.Errorf("SubjectKeyId = %x, want %x", c.SubjectKeyId, wantSKI(t, c))
 			}
+			if !bytes.Equal(c.AuthorityKeyId, c.SubjectKeyId) {
+				t.Errorf("AuthorityKeyId = %x, want its own SubjectKeyId %x", c.AuthorityKeyId, c.SubjectKeyId)
+			}
 			if c.Subject.CommonName != "Example CA" || !bytes.Equal(c.RawSubject, c.RawIssuer) {
 				t.Errorf("subject %q issuer %q, want self-signed Example CA", c.Subject, c.Issuer)
 			}
