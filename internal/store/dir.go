@@ -19,7 +19,8 @@ func ResolveDir(flag string, getenv func(string) string) (string, error) {
 	if d := getenv("DOCKGATE_HOME"); d != "" {
 		return filepath.Abs(d)
 	}
-	if d := getenv("XDG_DATA_HOME"); d != "" {
+	// The XDG base directory spec: a relative value is invalid and ignored.
+	if d := getenv("XDG_DATA_HOME"); filepath.IsAbs(d) {
 		return filepath.Join(d, "dockgate"), nil
 	}
 	home := getenv("HOME")
