@@ -330,4 +330,18 @@ func TestDefaultSANs(t *testing.T) {
 			t.Errorf("DefaultSANs() = %v, lacks the host name %s", sans, host)
 		}
 	}
+	// Every address clients on the network can reach this host by.
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		ipnet, ok := a.(*net.IPNet)
+		if !ok || !ipnet.IP.IsGlobalUnicast() && !ipnet.IP.IsPrivate() {
+			continue
+		}
+		if !slices.Contains(sans, ipnet.IP.String()) {
+			t.Errorf("DefaultSANs() = %v, lacks the interface address %s", sans, ipnet.IP)
+		}
+	}
 }

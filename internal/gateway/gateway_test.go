@@ -1,12 +1,15 @@
 package gateway
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -374,12 +377,14 @@ func gaugeValue(t *testing.T, g prometheus.Gauge) float64 {
 func TestWhoami(t *testing.T) {
 	tg := startTestGateway(t, nil)
 	for _, tc := range []struct {
-		cn, group, role string
+		cn     string
+		groups []string
+		role   string
 	}{
-		{"alice", "admins", "admin"},
-		{"bob", "devs", ""}, // unmatched clients may still ask who they are
+		{"alice", []string{"devs", "admins"}, "admin"},
+		{"bob", []string{"devs"}, ""}, // unmatched clients may still ask who they are
 	} {
-		cert := tg.pki.client(tc.cn, tc.group)
+		cert := tg.pki.client(tc.cn, tc.groups...)
 		resp, err := tg.httpClient(cert).Get(tg.url(WhoamiPath))
 		if err != nil {
 			t.Fatal(err)
@@ -390,11 +395,17 @@ func TestWhoami(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.CN != tc.cn || got.Role != tc.role || len(got.Groups) != 1 || got.Groups[0] != tc.group {
-			t.Errorf("whoami for %s = %+v", tc.cn, got)
+		if got.CN != tc.cn || got.Role != tc.role || !slices.Equal(got.Groups, tc.groups) {
+			t.Errorf("whoami for %s = %+v, want groups %v and role %q", tc.cn, got, tc.groups, tc.role)
 		}
 		if got.Serial != cert.Leaf.SerialNumber.Text(16) {
 			t.Errorf("serial = %s, want %s", got.Serial, cert.Leaf.SerialNumber.Text(16))
+		}
+		if sum := sha256.Sum256(cert.Leaf.Raw); got.Fingerprint != hex.EncodeToString(sum[:]) {
+			t.Errorf("fingerprint = %s, want the SHA-256 of the certificate %x", got.Fingerprint, sum)
+		}
+		if !got.NotAfter.Equal(cert.Leaf.NotAfter) {
+			t.Errorf("not_after = %s, want %s", got.NotAfter, cert.Leaf.NotAfter)
 		}
 	}
 }
