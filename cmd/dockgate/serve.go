@@ -57,14 +57,19 @@ SIGHUP (or a change of the certificate or config files) reloads; SIGTERM drains.
 	return cmd
 }
 
+// configFile is the config file serve reads: --config, else
+// $DOCKGATE_CONFIG; "" is none.
+func (a *app) configFile(f *serveFlags) string {
+	if f.configPath != "" {
+		return f.configPath
+	}
+	return a.getenv("DOCKGATE_CONFIG")
+}
+
 // loadConfig reads the config file (if any), then env, then flags.
 func (a *app) loadConfig(f *serveFlags) (*config.Config, error) {
 	cfg := config.Default()
-	path := f.configPath
-	if path == "" {
-		path = a.getenv("DOCKGATE_CONFIG")
-	}
-	if path != "" {
+	if path := a.configFile(f); path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return nil, withHint(fmt.Errorf("failed to read config: %w", err), "check --config or DOCKGATE_CONFIG")
@@ -120,8 +125,8 @@ func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags)
 	}
 	log := newLogger(a.stderr, cfg.Log.Format, cfg.Log.Level)
 	watch := src.Files()
-	if f.configPath != "" {
-		watch = append(watch, f.configPath)
+	if path := a.configFile(f); path != "" {
+		watch = append(watch, path)
 	}
 	alog, err := openAudit(cfg.AuditPath(dir), log)
 	if err != nil {

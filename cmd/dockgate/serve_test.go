@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dockgate/dockgate/internal/dockertest"
+	"github.com/dockgate/dockgate/internal/gateway"
+)
+
+// syncBuffer is a bytes.Buffer the gateway's logger and the test share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// serveConfig is a serve config whose only clients: entry gives group
+// admins the role named; the padding keeps every variant the same size.
+func serveConfig(listen, role string) string {
+	return fmt.Sprintf("listen: %q\nadmin_listen: \"off\"\nupstream: {url: \"unix:///nonexistent/docker.sock\"}\n"+
+		"audit: {path: \"off\"}\nclients:\n  - group: admins\n    role: %-10s\n", listen, role)
+}
+
+// TestServeReloads runs serve in this process with its config named by
+// $DOCKGATE_CONFIG: a change of that file is picked up by the file watch,
+// and a change the watch cannot see (same size, same mtime) by SIGHUP.
+func TestServeReloads(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	t.Setenv("DOCKGATE_HOME", state)
+	certDir := filepath.Join(t.TempDir(), "alice")
+	for _, args := range [][]string{
+		{"init", "--insecure-no-passphrase", "--cn", "serve test CA"},
+		{"issue", "server", "gateway", "--san", "127.0.0.1"},
+		{"issue", "client", "alice", "--group", "admins", "--out", certDir},
+	} {
+		var errOut bytes.Buffer
+		if code := run(args, strings.NewReader(""), io.Discard, &errOut); code != 0 {
+			t.Fatalf("dockgate %s: exit %d\n%s", strings.Join(args, " "), code, errOut.String())
+		}
+	}
+	listen := fmt.Sprintf("127.0.0.1:%d", dockertest.FreeLoopbackPort(t))
+	cfgPath := filepath.Join(t.TempDir(), "serve.yaml")
+	writeConfig := func(role string) {
+		t.Helper()
+		if err := os.WriteFile(cfgPath, []byte(serveConfig(listen, role)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeConfig("read-only")
+
+	// Registered before serve starts, so that a SIGHUP never finds the
+	// process without a handler (the default action ends it).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	logs := &syncBuffer{}
+	env := map[string]string{"DOCKGATE_HOME": state, "DOCKGATE_CONFIG": cfgPath}
+	a := &app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: logs, getenv: func(k string) string { return env[k] }}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- a.serve(ctx, &serveFlags{}) }()
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+
+	client := whoamiClient(t, certDir)
+	waitForRole := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		var got string
+		for time.Now().Before(deadline) {
+			if got = roleSeen(client, listen); got == want {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("the gateway gives alice role %q, want %q\nlogs:\n%s", got, want, logs.String())
+	}
+	waitForRole("read-only")
+
+	writeConfig("operator")
+	waitForRole("operator")
+
+	// Same size, mtime put back: the file watch sees no change.
+	fi, err := os.Stat(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeConfig("deployer")
+	if err := os.Chtimes(cfgPath, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // more than a watch poll
+	if got := roleSeen(client, listen); got != "operator" {
+		t.Fatalf("role %q before SIGHUP, want operator still (the watch should not have noticed)", got)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitForRole("deployer")
+}
+
+func whoamiClient(t *testing.T, certDir string) *http.Client {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(filepath.Join(certDir, "cert.pem"), filepath.Join(certDir, "key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(filepath.Join(certDir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	return &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}},
+		// A new connection each time: the role is decided per request,
+		// but this keeps the test independent of that.
+		DisableKeepAlives: true,
+	}}
+}
+
+// roleSeen asks the gateway who alice is; "" when it does not answer.
+func roleSeen(c *http.Client, listen string) string {
+	resp, err := c.Get("https://" + listen + gateway.WhoamiPath)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var w gateway.Whoami
+	if json.NewDecoder(resp.Body).Decode(&w) != nil {
+		return ""
+	}
+	return w.Role
+}
