@@ -21,17 +21,19 @@ type clientConn struct {
 }
 
 // identity returns the connection's identity, deriving it once from the
-// verified handshake.
-func (c *clientConn) identity(cs *tls.ConnectionState) *Identity {
+// verified handshake; first is true for the call that derived it.
+func (c *clientConn) identity(cs *tls.ConnectionState) (id *Identity, first bool) {
 	if id := c.id.Load(); id != nil {
-		return id
+		return id, false
 	}
 	if cs == nil || len(cs.PeerCertificates) == 0 {
-		return nil
+		return nil, false
 	}
-	id := identityOf(cs.PeerCertificates[0])
-	c.id.Store(id)
-	return id
+	id = identityOf(cs.PeerCertificates[0])
+	if !c.id.CompareAndSwap(nil, id) {
+		return c.id.Load(), false
+	}
+	return id, true
 }
 
 // registry tracks every live client connection, so that revocation and
@@ -134,7 +136,7 @@ func (l *trackingListener) wrap(raw net.Conn) *tls.Conn {
 		l.sem.release()
 		l.g.metrics.activeConns.Dec()
 		if id := cc.id.Load(); id != nil {
-			l.g.log.Debug("connection closed", "remote", cc.remote, "cn", id.CN,
+			l.g.log.Info("client disconnected", "remote", cc.remote, "cn", id.CN, "serial", id.Serial,
 				"duration", time.Since(cc.opened).Round(time.Millisecond).String())
 		}
 	}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
@@ -478,5 +479,40 @@ func TestAmbiguousRefCountsAsMissing(t *testing.T) {
 		if got := isAmbiguousRef(tc.status, []byte(tc.body)); got != tc.want {
 			t.Errorf("isAmbiguousRef(%d, %s) = %v, want %v", tc.status, tc.body, got, tc.want)
 		}
+	}
+}
+
+// A connection is one log line when its client first asks something and
+// one when it goes away, naming the certificate.
+func TestConnectionEventsAreLogged(t *testing.T) {
+	tg := startTestGateway(t, nil)
+	cert := tg.pki.client("alice", "admins")
+	conn, err := tls.Dial("tcp", tg.addr, tg.clientTLS(cert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		io.WriteString(conn, "GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	conn.Close()
+	serial := cert.Leaf.SerialNumber.Text(16)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(tg.logs.String(), "client disconnected") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	logs := tg.logs.String()
+	connected := "msg=\"client connected\" remote=" + conn.LocalAddr().String() + " cn=alice serial=" + serial
+	if strings.Count(logs, "client connected") != 1 || !strings.Contains(logs, connected) {
+		t.Errorf("want one line with %q, got:\n%s", connected, logs)
+	}
+	disconnected := "msg=\"client disconnected\" remote=" + conn.LocalAddr().String() + " cn=alice serial=" + serial + " duration="
+	if !strings.Contains(logs, disconnected) {
+		t.Errorf("want a line with %q, got:\n%s", disconnected, logs)
 	}
 }

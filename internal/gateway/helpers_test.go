@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/tls"
@@ -171,6 +172,25 @@ type testGateway struct {
 	loadErr  error
 	cancel   context.CancelFunc
 	done     chan error
+	logs     *lockedBuffer // the gateway's log, text format
+}
+
+// lockedBuffer is a log destination the gateway and a test share.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func startTestGateway(t *testing.T, mutate func(*config.Config)) *testGateway {
@@ -192,14 +212,14 @@ func startTestGatewayWithLocal(t *testing.T, mutate func(*config.Config), local 
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	tg := &testGateway{pki: p, socket: socket, fake: fake, revoked: map[string]time.Time{}}
+	tg := &testGateway{pki: p, socket: socket, fake: fake, revoked: map[string]time.Time{}, logs: &lockedBuffer{}}
 	tg.material = &Material{ServerCert: p.server(), CA: NewCA(p.ca.Cert), Config: &cfg}
 	g, err := New(Options{
 		Load:           tg.load,
 		Revoked:        tg.revokedSerials,
 		RevocationPoll: 50 * time.Millisecond,
 		Local:          local,
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:         slog.New(slog.NewTextHandler(tg.logs, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)

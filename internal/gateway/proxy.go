@@ -38,7 +38,11 @@ func (g *Gateway) handle(w *statusRecorder, r *http.Request, rec *audit.Record) 
 	cc := connFrom(r.Context())
 	var id *Identity
 	if cc != nil {
-		id = cc.identity(r.TLS)
+		var first bool
+		if id, first = cc.identity(r.TLS); first {
+			g.log.Info("client connected", "remote", cc.remote, "cn", id.CN, "serial", id.Serial,
+				"groups", id.Groups, "tls", tls.VersionName(r.TLS.Version))
+		}
 	}
 	if id == nil {
 		// Unreachable through the TLS listener, which refuses clients
