@@ -420,7 +420,7 @@ func TestLocalHandlerGetsIdentityAndIsNeverForwarded(t *testing.T) {
 		}
 		io.WriteString(w, "local:"+id.CN)
 	})
-	tg := startTestGatewayWithLocal(t, nil, local)
+	tg := startTestGatewayWithOptions(t, nil, func(o *Options) { o.Local = local })
 	// An unmatched client reaches the gateway's own API (renewal must work
 	// for it), but still nothing of the daemon's.
 	resp, err := tg.httpClient(tg.pki.client("bob", "devs")).Post(tg.url("/dockgate/v1/renew"), "text/plain", nil)

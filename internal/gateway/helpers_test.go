@@ -173,6 +173,7 @@ type testGateway struct {
 	cancel   context.CancelFunc
 	done     chan error
 	logs     *lockedBuffer // the gateway's log, text format
+	stopOnce sync.Once
 }
 
 // lockedBuffer is a log destination the gateway and a test share.
@@ -195,10 +196,12 @@ func (b *lockedBuffer) String() string {
 
 func startTestGateway(t *testing.T, mutate func(*config.Config)) *testGateway {
 	t.Helper()
-	return startTestGatewayWithLocal(t, mutate, nil)
+	return startTestGatewayWithOptions(t, mutate, nil)
 }
 
-func startTestGatewayWithLocal(t *testing.T, mutate func(*config.Config), local http.Handler) *testGateway {
+// startTestGatewayWithOptions lets a test set Options the helper does not
+// (Local, Audit) before the gateway starts.
+func startTestGatewayWithOptions(t *testing.T, mutate func(*config.Config), options func(*Options)) *testGateway {
 	t.Helper()
 	p := newTestPKI(t)
 	socket := filepath.Join(t.TempDir(), "docker.sock")
@@ -214,13 +217,16 @@ func startTestGatewayWithLocal(t *testing.T, mutate func(*config.Config), local 
 	}
 	tg := &testGateway{pki: p, socket: socket, fake: fake, revoked: map[string]time.Time{}, logs: &lockedBuffer{}}
 	tg.material = &Material{ServerCert: p.server(), CA: NewCA(p.ca.Cert), Config: &cfg}
-	g, err := New(Options{
+	opts := Options{
 		Load:           tg.load,
 		Revoked:        tg.revokedSerials,
 		RevocationPoll: 50 * time.Millisecond,
-		Local:          local,
 		Logger:         slog.New(slog.NewTextHandler(tg.logs, nil)),
-	})
+	}
+	if options != nil {
+		options(&opts)
+	}
+	g, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,9 +247,12 @@ func startTestGatewayWithLocal(t *testing.T, mutate func(*config.Config), local 
 	return tg
 }
 
+// stop stops the gateway and waits for it; a second call does nothing.
 func (tg *testGateway) stop() {
-	tg.cancel()
-	<-tg.done
+	tg.stopOnce.Do(func() {
+		tg.cancel()
+		<-tg.done
+	})
 }
 
 func (tg *testGateway) load() (*Material, error) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dockgate/dockgate/internal/audit"
 	"github.com/dockgate/dockgate/internal/dockerapi"
+	"github.com/dockgate/dockgate/internal/policy"
 )
 
 // serveHTTP is the gateway's request path: identity, revocation, client
@@ -67,6 +68,10 @@ func (g *Gateway) handle(w *statusRecorder, r *http.Request, rec *audit.Record) 
 		return "local"
 	}
 	if !ok {
+		// The record says what was asked even though nothing is decided.
+		if req, err := policy.ParseRequest(r.Method, r.URL.EscapedPath(), r.URL.RawQuery); err == nil {
+			rec.Path, rec.Operation, rec.Target = req.Route.Path, req.Route.Op.String(), req.Route.Target
+		}
 		rec.Decision, rec.Reason = "deny", "no clients: entry matches"
 		writeError(w, http.StatusForbidden, fmt.Sprintf(
 			"dockgate: access denied for CN=%q groups=%v (serial %s): no clients: entry matches this identity; add one with cn: or group: in the gateway config",
