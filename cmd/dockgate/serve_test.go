@@ -42,14 +42,15 @@ func (b *syncBuffer) String() string {
 
 // serveConfig is a serve config whose only clients: entry gives group
 // admins the role named; the padding keeps every variant the same size.
-func serveConfig(listen, role string) string {
+func serveConfig(listen, auditPath, role string) string {
 	return fmt.Sprintf("listen: %q\nadmin_listen: \"off\"\nupstream: {url: \"unix:///nonexistent/docker.sock\"}\n"+
-		"audit: {path: \"off\"}\nclients:\n  - group: admins\n    role: %-10s\n", listen, role)
+		"audit: {path: %q}\nclients:\n  - group: admins\n    role: %-10s\n", listen, auditPath, role)
 }
 
 // TestServeReloads runs serve in this process with its config named by
 // $DOCKGATE_CONFIG: a change of that file is picked up by the file watch,
-// and a change the watch cannot see (same size, same mtime) by SIGHUP.
+// and a change the watch cannot see (same size, same mtime) by SIGHUP,
+// which also reopens an audit log that logrotate moved away.
 func TestServeReloads(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state")
 	t.Setenv("DOCKGATE_HOME", state)
@@ -66,9 +67,10 @@ func TestServeReloads(t *testing.T) {
 	}
 	listen := fmt.Sprintf("127.0.0.1:%d", dockertest.FreeLoopbackPort(t))
 	cfgPath := filepath.Join(t.TempDir(), "serve.yaml")
+	auditPath := filepath.Join(t.TempDir(), "audit.jsonl")
 	writeConfig := func(role string) {
 		t.Helper()
-		if err := os.WriteFile(cfgPath, []byte(serveConfig(listen, role)), 0o600); err != nil {
+		if err := os.WriteFile(cfgPath, []byte(serveConfig(listen, auditPath, role)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -124,10 +126,33 @@ func TestServeReloads(t *testing.T) {
 	if got := roleSeen(client, listen); got != "operator" {
 		t.Fatalf("role %q before SIGHUP, want operator still (the watch should not have noticed)", got)
 	}
+	// logrotate moves the audit log away, then sends SIGHUP.
+	if err := os.Rename(auditPath, auditPath+".1"); err != nil {
+		t.Fatal(err)
+	}
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	waitForRole("deployer")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		data, err := os.ReadFile(auditPath)
+		if err == nil && strings.Contains(string(data), `"role":"deployer"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no new audit log with the requests after SIGHUP (%v): %q", err, data)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if fi, err := os.Stat(auditPath); err != nil {
+		t.Error(err)
+	} else if fi.Mode().Perm() != 0o600 {
+		t.Errorf("reopened audit log has mode %v, want 0600", fi.Mode().Perm())
+	}
+	if old, err := os.ReadFile(auditPath + ".1"); err != nil || !strings.Contains(string(old), `"role":"operator"`) {
+		t.Errorf("rotated audit log: %v, want the earlier requests in it", err)
+	}
 }
 
 func whoamiClient(t *testing.T, certDir string) *http.Client {
