@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/dockgate/dockgate/internal/dockerapi"
 )
 
 // Defaults. Port 2376 is Docker's registered port for the TLS-protected API.
@@ -112,7 +114,17 @@ type Limits struct {
 	MaxConnections int `yaml:"max_connections"`
 	// ShutdownTimeout is how long SIGTERM waits for requests to finish.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// MaxJSONBody bounds a JSON request body, which the gateway reads
+	// whole to inspect it; larger ones get 413. A docker run body is a few
+	// KiB; 4 MiB leaves room for huge label and env sets.
+	MaxJSONBody int `yaml:"max_json_body"`
 }
+
+// JSON body limits: MaxJSONBody must lie between these.
+const (
+	MinJSONBody = 64 << 10
+	MaxJSONBody = 64 << 20
+)
 
 // Log selects the log format and level.
 type Log struct {
@@ -140,6 +152,7 @@ func Default() Config {
 			IdleTimeout:       2 * time.Minute,
 			MaxHeaderBytes:    1 << 20,
 			ShutdownTimeout:   30 * time.Second,
+			MaxJSONBody:       dockerapi.DefaultMaxBody,
 		},
 		Log:     Log{Format: "auto", Level: "info"},
 		Clients: []ClientRule{{Group: DefaultAdminGroup, Role: RoleAdmin}},
@@ -194,6 +207,9 @@ func merge(dst *Config, src Config) {
 	}
 	if src.Limits.MaxHeaderBytes != 0 {
 		dst.Limits.MaxHeaderBytes = src.Limits.MaxHeaderBytes
+	}
+	if src.Limits.MaxJSONBody != 0 {
+		dst.Limits.MaxJSONBody = src.Limits.MaxJSONBody
 	}
 	if src.Limits.MaxConnections != 0 {
 		dst.Limits.MaxConnections = src.Limits.MaxConnections
@@ -346,6 +362,10 @@ func (c *Config) validateLimits(add func(field, msg, hint string)) {
 	}
 	if l.ShutdownTimeout <= 0 {
 		add("limits.shutdown_timeout", "must be positive", `e.g. "30s"`)
+	}
+	if l.MaxJSONBody < MinJSONBody || l.MaxJSONBody > MaxJSONBody {
+		add("limits.max_json_body", fmt.Sprintf("%d is out of range", l.MaxJSONBody),
+			fmt.Sprintf("use %d to %d bytes; the default is %d (4 MiB)", MinJSONBody, MaxJSONBody, dockerapi.DefaultMaxBody))
 	}
 }
 

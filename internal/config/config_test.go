@@ -93,6 +93,8 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"zero header timeout", func(c *Config) { c.Limits.ReadHeaderTimeout = -1 }, "limits.read_header_timeout"},
 		{"tiny header limit", func(c *Config) { c.Limits.MaxHeaderBytes = 10 }, "limits.max_header_bytes"},
 		{"negative max conns", func(c *Config) { c.Limits.MaxConnections = -1 }, "limits.max_connections"},
+		{"tiny JSON body limit", func(c *Config) { c.Limits.MaxJSONBody = 1000 }, "limits.max_json_body"},
+		{"huge JSON body limit", func(c *Config) { c.Limits.MaxJSONBody = 1 << 30 }, "limits.max_json_body"},
 		{"log format", func(c *Config) { c.Log.Format = "xml" }, "log.format"},
 		{"log level", func(c *Config) { c.Log.Level = "loud" }, "log.level"},
 		{"empty rule", func(c *Config) { c.Clients = []ClientRule{{Role: "admin"}} }, "clients[0]"},
@@ -157,4 +159,14 @@ func FuzzParse(f *testing.F) {
 		}
 		_ = cfg.Validate() // must not panic on anything Parse accepts
 	})
+}
+
+func TestMaxJSONBody(t *testing.T) {
+	if got := Default().Limits.MaxJSONBody; got != 4<<20 {
+		t.Errorf("default max_json_body = %d, want 4 MiB", got)
+	}
+	cfg, err := Parse(strings.NewReader("limits: {max_json_body: 1048576}\n"))
+	if err != nil || cfg.Validate() != nil || cfg.Limits.MaxJSONBody != 1<<20 {
+		t.Errorf("max_json_body from the file: %d, %v, %v", cfg.Limits.MaxJSONBody, err, cfg.Validate())
+	}
 }

@@ -81,7 +81,11 @@ func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, id *Identity
 func (g *Gateway) readBody(r *http.Request, req *policy.Request, rec *audit.Record) (int, error) {
 	switch req.Route.Op.Body() {
 	case dockerapi.BodyJSON:
-		body, err := readBounded(r.Body, dockerapi.DefaultMaxBody)
+		limit := g.material.Load().Config.Limits.MaxJSONBody
+		if limit <= 0 {
+			limit = dockerapi.DefaultMaxBody // a config that skipped Default
+		}
+		body, err := readBounded(r.Body, limit)
 		rec.BytesIn = int64(len(body))
 		if err != nil {
 			return bodyStatus(err), err
@@ -89,7 +93,7 @@ func (g *Gateway) readBody(r *http.Request, req *policy.Request, rec *audit.Reco
 		if err := dockerapi.CheckJSONContentType(r.Header.Get("Content-Type"), len(body) > 0); err != nil {
 			return http.StatusBadRequest, err
 		}
-		if err := req.SetBody(body, dockerapi.DefaultMaxBody); err != nil {
+		if err := req.SetBody(body, limit); err != nil {
 			return bodyStatus(err), err
 		}
 		setBody(r, body)

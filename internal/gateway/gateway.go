@@ -270,6 +270,12 @@ func load(l Loader, log *slog.Logger) (*Material, error) {
 	return m, nil
 }
 
+// withoutReloadable leaves out the limits a reload applies at once.
+func withoutReloadable(l config.Limits) config.Limits {
+	l.MaxJSONBody = 0
+	return l
+}
+
 // staticFieldsChanged names a field that only takes effect on restart.
 func staticFieldsChanged(old, cur *config.Config) string {
 	switch {
@@ -279,7 +285,7 @@ func staticFieldsChanged(old, cur *config.Config) string {
 		return "admin_listen"
 	case old.Upstream != cur.Upstream:
 		return "upstream"
-	case old.Limits != cur.Limits:
+	case withoutReloadable(old.Limits) != withoutReloadable(cur.Limits):
 		return "limits"
 	}
 	return ""
