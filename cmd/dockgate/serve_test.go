@@ -188,3 +188,36 @@ func roleSeen(c *http.Client, listen string) string {
 	}
 	return w.Role
 }
+
+// serve's settings: the config file, then DOCKGATE_* variables, then flags.
+func TestServeConfigPrecedence(t *testing.T) {
+	cfgPath := filepath.Join(t.TempDir(), "serve.yaml")
+	file := "listen: \"127.0.0.1:1001\"\nadmin_listen: \"127.0.0.1:1002\"\nserver_cert: from-file\n" +
+		"upstream: {url: \"unix:///file.sock\"}\nlog: {level: warn}\n"
+	if err := os.WriteFile(cfgPath, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"DOCKGATE_CONFIG":       cfgPath,
+		"DOCKGATE_ADMIN_LISTEN": "127.0.0.1:2002",
+		"DOCKGATE_SERVER_CERT":  "from-env",
+		"DOCKGATE_UPSTREAM":     "unix:///env.sock",
+	}
+	a := &app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, getenv: func(k string) string { return env[k] }}
+	cfg, err := a.loadConfig(&serveFlags{serverCert: "from-flag", upstream: "unix:///flag.sock"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for field, got := range map[string][2]string{
+		"listen (file)":        {cfg.Listen, "127.0.0.1:1001"},
+		"admin_listen (env)":   {cfg.AdminListen, "127.0.0.1:2002"},
+		"server_cert (flag)":   {cfg.ServerCert, "from-flag"},
+		"upstream (flag)":      {cfg.Upstream.URL, "unix:///flag.sock"},
+		"log.level (file)":     {cfg.Log.Level, "warn"},
+		"log.format (default)": {cfg.Log.Format, "auto"},
+	} {
+		if got[0] != got[1] {
+			t.Errorf("%s = %q, want %q", field, got[0], got[1])
+		}
+	}
+}

@@ -49,20 +49,46 @@ func TestProxiesPingWithDockerHeaders(t *testing.T) {
 
 func TestForwardingHeadersAreNotPassed(t *testing.T) {
 	tg := startTestGateway(t, nil)
+	seen := make(chan http.Header, 1)
+	tg.fake.mux.HandleFunc("GET /v1.41/containers/{id}/json", func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Clone()
+		w.Header().Set("Connection", "X-Daemon-Hop")
+		w.Header().Set("X-Daemon-Hop", "1")
+		w.Header().Set("Keep-Alive", "timeout=5")
+		w.Header().Set("Api-Version", "1.41")
+		io.WriteString(w, `{"Id":"abc"}`)
+	})
 	c := tg.httpClient(tg.pki.client("alice", "admins"))
-	req, _ := http.NewRequest(http.MethodGet, tg.url("/v1.41/containers/json"), nil)
-	req.Header.Set("X-Forwarded-For", "10.9.9.9")
+	req, _ := http.NewRequest(http.MethodGet, tg.url("/v1.41/containers/abc/json"), nil)
+	for k, v := range map[string]string{
+		"X-Forwarded-For": "10.9.9.9", "X-Forwarded-Host": "evil", "Forwarded": "for=10.9.9.9",
+		"Connection": "X-Client-Hop", "X-Client-Hop": "1", "Proxy-Connection": "keep-alive",
+		"X-Registry-Auth": "e30=", // end-to-end: must reach the daemon
+	} {
+		req.Header.Set(k, v)
+	}
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var list []map[string]string
-	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
-		t.Fatal(err)
+	io.Copy(io.Discard, resp.Body)
+	h := <-seen
+	for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "Forwarded", "X-Client-Hop", "Proxy-Connection"} {
+		if v := h.Get(k); v != "" {
+			t.Errorf("daemon saw %s: %q, want none", k, v)
+		}
 	}
-	if got := list[0]["X-Forwarded-For"]; got != "" {
-		t.Errorf("daemon saw X-Forwarded-For %q, want none", got)
+	if h.Get("X-Registry-Auth") != "e30=" {
+		t.Errorf("daemon did not see X-Registry-Auth: %v", h)
+	}
+	for _, k := range []string{"X-Daemon-Hop", "Keep-Alive"} {
+		if v := resp.Header.Get(k); v != "" {
+			t.Errorf("client saw %s: %q, want none", k, v)
+		}
+	}
+	if resp.Header.Get("Api-Version") != "1.41" {
+		t.Errorf("client did not see Api-Version: %v", resp.Header)
 	}
 }
 
