@@ -26,8 +26,14 @@ type Info struct {
 
 // Get returns the stamped version, or what debug.ReadBuildInfo knows.
 func Get() Info {
-	info := Info{Version: Version, Commit: Commit, GoVersion: runtime.Version()}
-	if bi, ok := debug.ReadBuildInfo(); ok {
+	bi, _ := debug.ReadBuildInfo()
+	return resolve(Info{Version: Version, Commit: Commit, GoVersion: runtime.Version()}, bi)
+}
+
+// resolve fills what the link-time stamps left empty from the build info
+// the toolchain recorded (bi may be nil).
+func resolve(info Info, bi *debug.BuildInfo) Info {
+	if bi != nil {
 		if info.Version == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			info.Version = bi.Main.Version
 		}
