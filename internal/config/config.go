@@ -182,7 +182,7 @@ func Parse(r io.Reader) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&file); err != nil {
-		return cfg, fmt.Errorf("failed to parse config: %w", err)
+		return cfg, fmt.Errorf("failed to parse config: %w", explainDecodeError(data, err))
 	}
 	merge(&cfg, file)
 	return cfg, nil

@@ -170,3 +170,37 @@ func TestMaxJSONBody(t *testing.T) {
 		t.Errorf("max_json_body from the file: %d, %v, %v", cfg.Limits.MaxJSONBody, err, cfg.Validate())
 	}
 }
+
+func TestParseNamesUnknownKeysByPath(t *testing.T) {
+	in := "listen: \":2376\"\nroles:\n  ci:\n    allow: [container.*]\n    containers:\n      priviledged: true\n" +
+		"      bind_mounts: yes-please\nclients:\n  - group: admins\n    rol: admin\nbogus: 1\n"
+	_, err := Parse(strings.NewReader(in))
+	if err == nil {
+		t.Fatal("Parse accepted unknown keys")
+	}
+	for _, want := range []string{
+		"roles.ci.containers.priviledged: is not a known key (line 6) (did you mean privileged?)",
+		"roles.ci.containers.bind_mounts: cannot unmarshal !!str `yes-please` into []string (line 7)",
+		"clients[0].rol: is not a known key (line 10) (did you mean role?)",
+		"bogus: is not a known key (line 11) (known keys here: listen, admin_listen,",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "roles.ci.containers.priviledged" {
+		t.Errorf("first FieldError = %+v, want the field path", fe)
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want int
+	}{{"", "", 0}, {"rol", "role", 1}, {"priviledged", "privileged", 1}, {"idle_timout", "idle_timeout", 1}, {"abc", "xyz", 3}} {
+		if got := editDistance(c.a, c.b); got != c.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
+		}
+	}
+}
