@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -540,5 +541,59 @@ func TestConnectionEventsAreLogged(t *testing.T) {
 	disconnected := "msg=\"client disconnected\" remote=" + conn.LocalAddr().String() + " cn=alice serial=" + serial + " duration="
 	if !strings.Contains(logs, disconnected) {
 		t.Errorf("want a line with %q, got:\n%s", disconnected, logs)
+	}
+}
+
+// BuildKit's /session and /grpc upgrade to h2c; the gateway relays the
+// upgrade, the session headers and then bytes both ways.
+func TestBuildKitUpgradesPassThrough(t *testing.T) {
+	tg := startTestGateway(t, nil)
+	sessionHeaders := make(chan http.Header, 2)
+	echoH2C := func(w http.ResponseWriter, r *http.Request) {
+		sessionHeaders <- r.Header.Clone()
+		if r.Header.Get("Upgrade") != "h2c" {
+			http.Error(w, "want h2c", http.StatusBadRequest)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+		brw.Flush()
+		line, _ := brw.ReadString('\n')
+		io.WriteString(conn, "h2:"+line)
+	}
+	tg.fake.mux.HandleFunc("POST /v1.41/session", echoH2C)
+	tg.fake.mux.HandleFunc("POST /v1.41/grpc", echoH2C)
+	for _, path := range []string{"/v1.41/session", "/v1.41/grpc"} {
+		t.Run(path, func(t *testing.T) {
+			conn, err := tls.Dial("tcp", tg.addr, tg.clientTLS(tg.pki.client("alice", "admins")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(5 * time.Second))
+			fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"+
+				"X-Docker-Expose-Session-Uuid: s-1\r\nX-Docker-Expose-Session-Name: build\r\n\r\n", path)
+			br := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Upgrade") != "h2c" {
+				t.Fatalf("got %s %v, want 101 to h2c", resp.Status, resp.Header)
+			}
+			h := <-sessionHeaders
+			if h.Get("X-Docker-Expose-Session-Uuid") != "s-1" || h.Get("X-Docker-Expose-Session-Name") != "build" {
+				t.Errorf("the daemon saw session headers %v", h)
+			}
+			io.WriteString(conn, "PRI * HTTP/2.0\n")
+			got, err := br.ReadString('\n')
+			if err != nil || got != "h2:PRI * HTTP/2.0\n" {
+				t.Errorf("relayed %q (%v), want the daemon's echo", got, err)
+			}
+		})
 	}
 }
