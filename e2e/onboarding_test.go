@@ -1,17 +1,21 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -273,6 +277,52 @@ func TestOnboardingRenewal(t *testing.T) {
 			t.Errorf("doctor on the gateway's machine:\n%s", stdout)
 		}
 	})
+	t.Run("watch renews at two thirds of the lifetime", func(t *testing.T) {
+		// 90 s of validity, issued 80 s ago: past two thirds already.
+		old := contextIssuedAt(t, e, client, "erin", time.Now().Add(-80*time.Second), 90*time.Second)
+		cmd := exec.Command(client.bin, "renew", "--context", "erin", "--watch")
+		cmd.Env = client.env()
+		var stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		var renewed *x509.Certificate
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			c, err := dockerconf.ReadContext(client.dockerCfg, "erin")
+			if err != nil {
+				continue // mid-rewrite is atomic, but be patient
+			}
+			if cert, _ := pki.ParseCertPEM(c.Cert); cert != nil && cert.SerialNumber.Cmp(old.SerialNumber) != 0 {
+				renewed = cert
+				break
+			}
+		}
+		if renewed == nil {
+			cmd.Process.Kill()
+			<-done
+			t.Fatalf("renew --watch did not renew the context within 30 s:\n%s", stderr.String())
+		}
+		// A renewal keeps the lifetime: 90 s from now.
+		if !renewed.NotAfter.After(old.NotAfter) {
+			t.Errorf("renewed certificate valid until %s, want later than the old one's %s", renewed.NotAfter, old.NotAfter)
+		}
+		if stdout, errOut, err := dockerWith(t, client, "--context", "erin", "version", "--format", "{{.Server.APIVersion}}"); err != nil {
+			t.Errorf("docker with the watched context: %v %s %s", err, stdout, errOut)
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("renew --watch after SIGTERM: %v\n%s", err, stderr.String())
+			}
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			t.Errorf("renew --watch did not stop on SIGTERM:\n%s", stderr.String())
+		}
+	})
 	t.Run("after expiry", func(t *testing.T) {
 		expiredContext(t, e, client, "dave")
 		_, stderr, err := client.exec("renew", "--context", "dave")
@@ -285,6 +335,13 @@ func TestOnboardingRenewal(t *testing.T) {
 // expiredContext writes a context whose client certificate, signed by the
 // gateway's CA, expired an hour ago.
 func expiredContext(t *testing.T, e *onboardingEnv, client *dockgateCLI, name string) {
+	t.Helper()
+	contextIssuedAt(t, e, client, name, time.Now().Add(-2*time.Hour), time.Hour)
+}
+
+// contextIssuedAt writes a context for name whose client certificate, signed
+// by the gateway's CA, was issued at now for validity, and returns it.
+func contextIssuedAt(t *testing.T, e *onboardingEnv, client *dockgateCLI, name string, now time.Time, validity time.Duration) *x509.Certificate {
 	t.Helper()
 	st, err := store.Open(e.cli.stateDir)
 	if err != nil {
@@ -304,7 +361,7 @@ func expiredContext(t *testing.T, e *onboardingEnv, client *dockgateCLI, name st
 		t.Fatal(err)
 	}
 	cert, err := auth.SignCSR(context.Background(), csr, authority.Request{Kind: pki.KindClient, Name: name,
-		Groups: []string{"admins"}, Validity: time.Hour, Now: time.Now().Add(-2 * time.Hour)})
+		Groups: []string{"admins"}, Validity: validity, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,4 +374,5 @@ func expiredContext(t *testing.T, e *onboardingEnv, client *dockgateCLI, name st
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cert
 }
