@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -595,5 +597,50 @@ func TestBuildKitUpgradesPassThrough(t *testing.T) {
 				t.Errorf("relayed %q (%v), want the daemon's echo", got, err)
 			}
 		})
+	}
+}
+
+// A raw request body (an archive, a build context, an image to load) is
+// streamed to the daemon as it arrives, not read whole first.
+func TestRawBodiesAreStreamed(t *testing.T) {
+	tg := startTestGateway(t, nil)
+	firstChunk := make(chan struct{})
+	var total atomic.Int64
+	tg.fake.mux.HandleFunc("PUT /v1.41/containers/{id}/archive", func(w http.ResponseWriter, r *http.Request) {
+		buf := make([]byte, 32<<10)
+		signalled := false
+		for {
+			n, err := r.Body.Read(buf)
+			total.Add(int64(n))
+			if n > 0 && !signalled {
+				close(firstChunk)
+				signalled = true
+			}
+			if err != nil {
+				break
+			}
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	pr, pw := io.Pipe()
+	go func() {
+		pw.Write(bytes.Repeat([]byte("a"), 1000))
+		select {
+		case <-firstChunk: // the daemon has the start before the client sends the rest
+			pw.Write(bytes.Repeat([]byte("b"), 1<<20))
+			pw.Close()
+		case <-time.After(5 * time.Second):
+			pw.CloseWithError(errors.New("the daemon got nothing while the client held the rest of the body"))
+		}
+	}()
+	req, _ := http.NewRequest(http.MethodPut, tg.url("/v1.41/containers/web/archive?path=/tmp"), pr)
+	req.Header.Set("Content-Type", "application/x-tar")
+	resp, err := tg.httpClient(tg.pki.client("alice", "admins")).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || total.Load() != 1000+1<<20 {
+		t.Errorf("got %s, daemon read %d bytes; want 200 and %d", resp.Status, total.Load(), 1000+1<<20)
 	}
 }
