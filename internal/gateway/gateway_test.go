@@ -644,3 +644,23 @@ func TestRawBodiesAreStreamed(t *testing.T) {
 		t.Errorf("got %s, daemon read %d bytes; want 200 and %d", resp.Status, total.Load(), 1000+1<<20)
 	}
 }
+
+// Requests from many client connections share the gateway's pooled
+// connections to the daemon instead of dialling it each time.
+func TestUpstreamConnectionsAreReused(t *testing.T) {
+	tg := startTestGateway(t, nil)
+	cert := tg.pki.client("alice", "admins")
+	for range 10 {
+		c := tg.httpClient(cert) // a new client connection each time
+		resp, err := c.Get(tg.url("/_ping"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		c.CloseIdleConnections()
+	}
+	if n := tg.fake.conns.Load(); n != 1 {
+		t.Errorf("the daemon saw %d connections for 10 sequential requests, want 1", n)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,6 +82,7 @@ type fakeDocker struct {
 	srv    *http.Server
 	ln     net.Listener
 	mux    *http.ServeMux // tests add routes of their own
+	conns  atomic.Int64   // connections the gateway opened
 }
 
 func startFakeDocker(t testing.TB, socket string) *fakeDocker {
@@ -131,9 +133,14 @@ func startFakeDocker(t testing.TB, socket string) *fakeDocker {
 			io.WriteString(w, `{"StatusCode":0}`)
 		}
 	})
-	srv := &http.Server{Handler: mux}
+	fd := &fakeDocker{socket: socket, ln: ln, mux: mux}
+	fd.srv = &http.Server{Handler: mux, ConnState: func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			fd.conns.Add(1)
+		}
+	}}
+	srv := fd.srv
 	go srv.Serve(ln)
-	fd := &fakeDocker{socket: socket, srv: srv, ln: ln, mux: mux}
 	t.Cleanup(fd.stop)
 	return fd
 }
