@@ -664,3 +664,45 @@ func TestUpstreamConnectionsAreReused(t *testing.T) {
 		t.Errorf("the daemon saw %d connections for 10 sequential requests, want 1", n)
 	}
 }
+
+// A client that never finishes its request head is cut after
+// read_header_timeout; a stream lasts as long as it runs (no deadline).
+func TestHeaderTimeoutButNoStreamDeadline(t *testing.T) {
+	tg := startTestGateway(t, func(c *config.Config) {
+		c.Limits.ReadHeaderTimeout = 200 * time.Millisecond
+		c.Limits.IdleTimeout = 300 * time.Millisecond
+	})
+	cert := tg.pki.client("alice", "admins")
+	slow, err := tls.Dial("tcp", tg.addr, tg.clientTLS(cert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	io.WriteString(slow, "GET /_ping HTTP/1.1\r\nHost: docker\r\n") // and never the blank line
+	slow.SetReadDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	if _, err := slow.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("slow header: read %v, want the gateway to close the connection", err)
+	}
+	if waited := time.Since(start); waited > 3*time.Second {
+		t.Errorf("slow header cut after %s, want about 200ms", waited)
+	}
+
+	resp, err := tg.httpClient(cert).Get(tg.url("/v1.41/events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	deadline := time.Now().Add(1500 * time.Millisecond) // well past both timeouts
+	lines := 0
+	for time.Now().Before(deadline) {
+		if _, err := br.ReadString('\n'); err != nil {
+			t.Fatalf("stream cut after %d lines: %v", lines, err)
+		}
+		lines++
+	}
+	if lines < 20 {
+		t.Errorf("stream gave %d lines in 1.5 s, want it flowing", lines)
+	}
+}
