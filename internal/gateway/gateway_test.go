@@ -134,8 +134,12 @@ func TestHandshakeRefusals(t *testing.T) {
 		cfg := tg.clientTLS(tg.pki.client("alice", "admins"))
 		cfg.MaxVersion = tls.VersionTLS11
 		cfg.MinVersion = tls.VersionTLS10
+		before := counterValue(t, tg.metrics.handshakeFailures.WithLabelValues(reasonProtocolVersion))
 		if err := tg.handshake(cfg); !isRefusal(err) {
 			t.Fatalf("handshake: got %v, want a protocol version refusal", err)
+		}
+		if after := counterValue(t, tg.metrics.handshakeFailures.WithLabelValues(reasonProtocolVersion)); after != before+1 {
+			t.Errorf("handshake_failures{reason=%q}: got %v, want %v", reasonProtocolVersion, after, before+1)
 		}
 	})
 	t.Run("valid client still gets in", func(t *testing.T) {
@@ -326,6 +330,11 @@ func TestReloadKeepsStreamsAndFailedReloadKeepsState(t *testing.T) {
 
 func TestAdminEndpoints(t *testing.T) {
 	tg := startTestGateway(t, nil)
+	ping, err := tg.httpClient(tg.pki.client("alice", "admins")).Get(tg.url("/_ping"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ping.Body.Close()
 	for _, path := range []string{"/healthz", "/readyz"} {
 		resp, err := http.Get("http://" + tg.admin + path)
 		if err != nil {
@@ -336,20 +345,30 @@ func TestAdminEndpoints(t *testing.T) {
 			t.Errorf("%s: got %s", path, resp.Status)
 		}
 	}
-	resp, err := http.Get("http://" + tg.admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	// The request's metrics are recorded once its handler returns, which
+	// can be just after the client has the answer.
+	var body []byte
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get("http://" + tg.admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), "dockgate_requests_total{") || time.Now().After(deadline) {
+			break
+		}
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	for _, name := range []string{"dockgate_active_connections", "dockgate_hijacked_streams",
-		"dockgate_handshake_failures_total", "dockgate_server_cert_expiry_seconds"} {
+		"dockgate_handshake_failures_total", "dockgate_server_cert_expiry_seconds",
+		`dockgate_requests_total{operation="system.ping",status="200"} 1`,
+		`dockgate_request_duration_seconds_count{operation="system.ping"} 1`} {
 		if !strings.Contains(string(body), name) {
-			t.Errorf("/metrics lacks %s", name)
+			t.Errorf("/metrics lacks %s\n%s", name, body)
 		}
 	}
 	tg.fake.stop()
-	resp, err = http.Get("http://" + tg.admin + "/readyz")
+	resp, err := http.Get("http://" + tg.admin + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
