@@ -84,7 +84,8 @@ func (g *gatewayEnv) waitReady() {
 	g.t.Fatalf("gateway not ready; logs:\n%s", g.logs.String())
 }
 
-// stop sends SIGTERM and waits for the drain.
+// stop sends SIGTERM and waits for the drain: the gateway must exit
+// cleanly within its shutdown timeout (30 s) and a margin.
 func (g *gatewayEnv) stop() {
 	if g.cmd.Process == nil || g.cmd.ProcessState != nil {
 		return
@@ -93,10 +94,14 @@ func (g *gatewayEnv) stop() {
 	done := make(chan error, 1)
 	go func() { done <- g.cmd.Wait() }()
 	select {
-	case <-done:
+	case err := <-done:
+		if err != nil {
+			g.t.Errorf("dockgate serve after SIGTERM: %v", err)
+		}
 	case <-time.After(40 * time.Second):
 		g.cmd.Process.Kill()
 		<-done
+		g.t.Errorf("dockgate serve did not drain and exit within 40 s of SIGTERM")
 	}
 	if g.t.Failed() {
 		g.t.Logf("gateway logs:\n%s", g.logs.String())
