@@ -306,6 +306,9 @@ func TestReloadKeepsStreamsAndFailedReloadKeepsState(t *testing.T) {
 	if tg.Gateway.material.Load() != &m {
 		t.Fatal("failed reload replaced the material")
 	}
+	if logs := tg.logs.String(); !strings.Contains(logs, `msg="reload failed, keeping the current certificates and config" err="corrupt cert.pem"`) {
+		t.Errorf("the log does not say why the reload failed:\n%s", logs)
+	}
 	deadline := time.After(2 * time.Second)
 	for range 3 {
 		select {
@@ -723,5 +726,33 @@ func TestHeaderTimeoutButNoStreamDeadline(t *testing.T) {
 	}
 	if lines < 20 {
 		t.Errorf("stream gave %d lines in 1.5 s, want it flowing", lines)
+	}
+}
+
+// A reload with a new CA trusts that CA's clients on new connections and
+// no longer the old one's.
+func TestReloadSwapsTheCA(t *testing.T) {
+	tg := startTestGateway(t, nil)
+	oldClient := tg.pki.client("alice", "admins")
+	if err := tg.handshake(tg.clientTLS(oldClient)); err != nil {
+		t.Fatalf("before the reload: %v", err)
+	}
+	next := newTestPKI(t)
+	newClient := next.client("bob", "admins")
+	tg.mu.Lock()
+	m := *tg.material
+	m.CA = NewCA(next.ca.Cert)
+	tg.material = &m
+	tg.mu.Unlock()
+	if err := tg.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.handshake(tg.clientTLS(oldClient)); !isRefusal(err) {
+		t.Errorf("the old CA's client after the reload: %v, want a refusal", err)
+	}
+	cfg := tg.clientTLS(newClient)
+	cfg.RootCAs = tg.pki.pool() // the server certificate is still the old CA's
+	if err := tg.handshake(cfg); err != nil {
+		t.Errorf("the new CA's client after the reload: %v", err)
 	}
 }
