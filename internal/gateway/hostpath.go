@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/dockgate/dockgate/internal/config"
 	"github.com/dockgate/dockgate/internal/policy"
@@ -39,7 +39,8 @@ func resolveHostPath(p string) (string, error) {
 // resolvesHostPaths reports whether a gateway in front of this upstream
 // sees the daemon's filesystem: a unix socket is on the same host.
 func resolvesHostPaths(u config.Upstream) bool {
-	return strings.HasPrefix(u.URL, "unix://")
+	parsed, err := url.Parse(u.URL)
+	return err == nil && parsed.Scheme == "unix"
 }
 
 // resolveBindPaths snapshots the policy's allowed bind paths with their

@@ -167,3 +167,15 @@ func TestResolveBindPathsLogsWhatCannotBeChecked(t *testing.T) {
 		t.Errorf("want a warning about %s leading to /, got:\n%s", link, out)
 	}
 }
+
+func TestResolvesHostPathsOnlyForALocalSocket(t *testing.T) {
+	for url, want := range map[string]bool{
+		"unix:///var/run/docker.sock": true,
+		"unix:/var/run/docker.sock":   true, // url.Parse reads the scheme as newUpstream does
+		"tcp://10.0.0.5:2376":         false,
+	} {
+		if got := resolvesHostPaths(config.Upstream{URL: url}); got != want {
+			t.Errorf("resolvesHostPaths(%s) = %v, want %v", url, got, want)
+		}
+	}
+}
