@@ -13,8 +13,9 @@ import (
 
 // Checked records the full ID an ownership check of a container named in
 // the request body or query resolved to. Rewrite then names that
-// container by its ID, so that dockerd uses the container that was checked even if its
-// name (or an ID prefix) comes to mean another one in between.
+// container by its ID, so that dockerd uses the container that was
+// checked even if its name (or an ID prefix) comes to mean another one in
+// between.
 func (d *Decision) Checked(c OwnerCheck, id string) {
 	if c.Kind != KindContainer || c.Pin || id == "" || id == c.Ref || !plainName(id) {
 		return
