@@ -13,7 +13,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,24 +20,6 @@ import (
 	"github.com/dockgate/dockgate/internal/dockertest"
 	"github.com/dockgate/dockgate/internal/gateway"
 )
-
-// syncBuffer is a bytes.Buffer the gateway's logger and the test share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // serveConfig is a serve config whose only clients: entry gives group
 // admins the role named; the padding keeps every variant the same size.
@@ -82,7 +63,7 @@ func TestServeReloads(t *testing.T) {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	logs := &syncBuffer{}
+	logs := &syncWriter{}
 	env := map[string]string{"DOCKGATE_HOME": state, "DOCKGATE_CONFIG": cfgPath}
 	a := &app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: logs, getenv: func(k string) string { return env[k] }}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,10 +1,8 @@
 package gateway
 
 import (
-	"io"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/dockgate/dockgate/internal/config"
@@ -15,22 +13,10 @@ import (
 func TestMaxJSONBodyIsConfigurable(t *testing.T) {
 	const limit = config.MinJSONBody
 	tg := startTestGateway(t, func(c *config.Config) { c.Limits.MaxJSONBody = limit })
-	var forwarded atomic.Int32
-	tg.fake.mux.HandleFunc("POST /v1.41/containers/create", func(w http.ResponseWriter, r *http.Request) {
-		forwarded.Add(1)
-		w.WriteHeader(http.StatusCreated)
-		io.WriteString(w, `{"Id":"new","Warnings":[]}`)
-	})
-	client := tg.httpClient(tg.pki.client("alice", "admins"))
+	forwarded := tg.fakeCreates()
+	cert := tg.pki.client("alice", "admins")
 	create := func(envBytes int) (int, string) {
-		body := `{"Image":"x","Env":["PAD=` + strings.Repeat("a", envBytes) + `"]}`
-		resp, err := client.Post(tg.url("/v1.41/containers/create"), "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		answer, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(answer)
+		return tg.postJSON(t, cert, "/v1.41/containers/create", `{"Image":"x","Env":["PAD=`+strings.Repeat("a", envBytes)+`"]}`)
 	}
 	if status, answer := create(limit - 100); status != http.StatusCreated {
 		t.Fatalf("a body under the limit: %d %s", status, answer)

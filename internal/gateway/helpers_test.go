@@ -358,3 +358,28 @@ func isRefusal(err error) bool {
 	return errors.As(err, &alert) || strings.Contains(err.Error(), "tls:") ||
 		errors.Is(err, io.EOF) || strings.Contains(err.Error(), "connection reset")
 }
+
+// fakeCreates makes the fake daemon answer container creates, and counts
+// the ones that reach it.
+func (tg *testGateway) fakeCreates() *atomic.Int32 {
+	var n atomic.Int32
+	tg.fake.mux.HandleFunc("POST /v1.41/containers/create", func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{"Id":"new","Warnings":[]}`)
+	})
+	return &n
+}
+
+// postJSON sends a JSON body as the client with cert and returns the
+// status and the answer.
+func (tg *testGateway) postJSON(t *testing.T, cert tls.Certificate, path, body string) (int, string) {
+	t.Helper()
+	resp, err := tg.httpClient(cert).Post(tg.url(path), "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(answer)
+}

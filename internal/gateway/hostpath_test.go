@@ -1,13 +1,11 @@
 package gateway
 
 import (
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/dockgate/dockgate/internal/config"
@@ -95,22 +93,10 @@ func TestGatewayChecksLinksInBindSources(t *testing.T) {
 		}}
 		c.Clients = []config.ClientRule{{CN: "ci-1", Role: "ci"}}
 	})
-	var created atomic.Int32
-	tg.fake.mux.HandleFunc("POST /v1.41/containers/create", func(w http.ResponseWriter, r *http.Request) {
-		created.Add(1)
-		w.WriteHeader(http.StatusCreated)
-		io.WriteString(w, `{"Id":"new","Warnings":[]}`)
-	})
-	client := tg.httpClient(tg.pki.client("ci-1"))
+	created := tg.fakeCreates()
+	cert := tg.pki.client("ci-1")
 	create := func(source string) (int, string) {
-		body := `{"Image":"x","HostConfig":{"Binds":["` + source + `:/x"]}}`
-		resp, err := client.Post(tg.url("/v1.41/containers/create"), "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		answer, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(answer)
+		return tg.postJSON(t, cert, "/v1.41/containers/create", `{"Image":"x","HostConfig":{"Binds":["`+source+`:/x"]}}`)
 	}
 
 	if status, answer := create(filepath.Join(allowed, "data")); status != http.StatusCreated {
