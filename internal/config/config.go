@@ -432,7 +432,9 @@ func (c *Config) MatchClient(cn string, groups []string) (role string, ok bool) 
 	return c.Clients[i].Role, true
 }
 
-func (r ClientRule) matches(cn string, groups []string) bool {
+// Matches reports whether the rule matches a certificate's CN (by glob)
+// or one of its groups (exactly).
+func (r ClientRule) Matches(cn string, groups []string) bool {
 	if r.CN != "" {
 		ok, _ := path.Match(r.CN, cn)
 		return ok

@@ -278,7 +278,7 @@ func checkBindPath(p string) string {
 // use, for messages that say which entry let a client in.
 func (c *Config) MatchRule(cn string, groups []string) (int, bool) {
 	for i, r := range c.Clients {
-		if r.matches(cn, groups) {
+		if r.Matches(cn, groups) {
 			return i, true
 		}
 	}

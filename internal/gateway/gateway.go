@@ -88,9 +88,8 @@ type Gateway struct {
 	pool     *connPool
 	proxy    http.Handler
 	tls      *tls.Config
-	// resolveLinks: the gateway sees the daemon's filesystem and checks
-	// the links in bind sources (resolvesHostPaths).
-	resolveLinks bool
+	// host is what the policy asks of the daemon and its host.
+	host daemonHost
 
 	server *http.Server
 	admin  *http.Server
@@ -130,7 +129,7 @@ func New(opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.upstream = up
-	g.resolveLinks = resolvesHostPaths(m.Config.Upstream)
+	g.host = daemonHost{call: up.call, resolve: HostPathResolver(m.Config.Upstream)}
 	g.pool = &connPool{max: upstreamMaxIdlePerHost, dial: up.dial}
 	g.proxy = g.newReverseProxy()
 	g.tls = g.newTLSConfig()
@@ -251,23 +250,34 @@ func (g *Gateway) Reload() error {
 	return nil
 }
 
-// load reads Material and compiles its policy when the loader did not, so
-// that no Material without a policy is ever in force. On the daemon's host
-// the policy's allowed bind paths are resolved now (resolveBindPaths).
+// load reads Material and compiles its policy when the loader did not
+// (LoadPolicy), so that no Material without a policy is ever in force.
 func load(l Loader, log *slog.Logger) (*Material, error) {
 	m, err := l()
 	if err != nil {
 		return nil, err
 	}
 	if m.Policy == nil {
-		if m.Policy, err = policy.Compile(m.Config); err != nil {
-			return nil, fmt.Errorf("invalid roles: %w", err)
+		if m.Policy, err = LoadPolicy(m.Config, log); err != nil {
+			return nil, err
 		}
 	}
-	if resolvesHostPaths(m.Config.Upstream) {
-		m.Policy = resolveBindPaths(m.Policy, log)
-	}
 	return m, nil
+}
+
+// LoadPolicy compiles a config's roles as a gateway in front of its
+// upstream enforces them: on the daemon's host, the allowed bind paths
+// are resolved now (resolveBindPaths), so that a link planted later
+// cannot widen them. `policy explain` uses it too.
+func LoadPolicy(cfg *config.Config, log *slog.Logger) (*policy.Policy, error) {
+	p, err := policy.Compile(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("invalid roles: %w", err)
+	}
+	if resolvesHostPaths(cfg.Upstream) {
+		p = resolveBindPaths(p, log)
+	}
+	return p, nil
 }
 
 // withoutReloadable leaves out the limits a reload applies at once.

@@ -15,12 +15,12 @@ func BenchmarkDecidePathOnly(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	req := Request{Route: route}
+	req := request{Route: route}
 	id := Identity{CN: "ci-7", Groups: []string{"ci"}}
 	b.ReportAllocs()
 	for b.Loop() {
-		if d := p.Decide(id, "ci", req); d.Effect != Allow {
-			b.Fatal(d.Message())
+		if d := p.decide(id, "ci", req); d.Effect != Allow {
+			b.Fatal(d.message())
 		}
 	}
 }
@@ -30,10 +30,10 @@ func BenchmarkDecidePathOnly(b *testing.B) {
 func BenchmarkDecidePathOnlyDenied(b *testing.B) {
 	p := mustPolicy(b, testConfig)
 	route, _ := dockerapi.Classify("GET", "/v1.47/info")
-	req := Request{Route: route}
+	req := request{Route: route}
 	b.ReportAllocs()
 	for b.Loop() {
-		if d := p.Decide(Identity{CN: "ci-7"}, "ci", req); d.Effect != Deny {
+		if d := p.decide(Identity{CN: "ci-7"}, "ci", req); d.Effect != Deny {
 			b.Fatal("allowed")
 		}
 	}
@@ -44,14 +44,14 @@ func BenchmarkDecidePathOnlyDenied(b *testing.B) {
 func BenchmarkDecideContainerCreate(b *testing.B) {
 	p := mustPolicy(b, testConfig)
 	body := readCreateBody(b)
-	req, err := NewRequest("POST", "/v1.47/containers/create", "name=web", body, 0)
+	req, err := newRequest("POST", "/v1.47/containers/create", "name=web", body, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if d := p.Decide(Identity{CN: "ci-7"}, "ci", req); d.Effect != Allow {
-			b.Fatal(d.Message())
+		if d := p.decide(Identity{CN: "ci-7"}, "ci", req); d.Effect != Allow {
+			b.Fatal(d.message())
 		}
 	}
 }
@@ -69,14 +69,14 @@ roles:
       capabilities: [NET_BIND_SERVICE]
 `)
 	body := readCreateBody(b)
-	req, err := NewRequest("POST", "/v1.47/containers/create", "name=web", body, 0)
+	req, err := newRequest("POST", "/v1.47/containers/create", "name=web", body, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if d := p.Decide(Identity{CN: "t1"}, "tenant", req); d.Effect != Allow || len(d.Owner.Checks) != 1 {
-			b.Fatalf("%s %+v", d.Message(), d.Owner)
+		if d := p.decide(Identity{CN: "t1"}, "tenant", req); d.Effect != Allow || len(d.Owner.Checks) != 1 {
+			b.Fatalf("%s %+v", d.message(), d.Owner)
 		}
 	}
 }
@@ -89,12 +89,12 @@ func BenchmarkNewRequestAndDecideContainerCreate(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		req, err := NewRequest("POST", "/v1.47/containers/create", "name=web", body, 0)
+		req, err := newRequest("POST", "/v1.47/containers/create", "name=web", body, 0)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if d := p.Decide(Identity{CN: "ci-7"}, "ci", req); d.Effect != Allow {
-			b.Fatal(d.Message())
+		if d := p.decide(Identity{CN: "ci-7"}, "ci", req); d.Effect != Allow {
+			b.Fatal(d.message())
 		}
 	}
 }

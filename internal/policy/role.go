@@ -20,7 +20,7 @@ type role struct {
 	name    string
 	builtin bool
 	allow   dockerapi.OpSet
-	// rules[op] says which entry allowed op, for Decision.Rule; built once
+	// rules[op] says which entry allowed op, for decision.Rule; built once
 	// so that an allowed decision does not build a string.
 	rules     []string
 	audit     bool
@@ -156,7 +156,7 @@ func sysctlName(s string) string {
 	return strings.ReplaceAll(s, "/", ".")
 }
 
-// knobPath is where a setting of this role lives, for Decision.Rule.
+// knobPath is where a setting of this role lives, for decision.Rule.
 func (r *role) knobPath(knob string) string {
 	if r.builtin {
 		return "built-in role " + r.name + " (" + knob + ")"
