@@ -10,6 +10,7 @@ import (
 
 	"github.com/dockgate/dockgate/internal/audit"
 	"github.com/dockgate/dockgate/internal/dockerapi"
+	"github.com/dockgate/dockgate/internal/identity"
 	"github.com/dockgate/dockgate/internal/policy"
 )
 
@@ -21,7 +22,7 @@ const lookupLimit = 4 << 20
 // the ownership checks and applies the rewrites. It returns the route and
 // true when the request may be forwarded (r is then ready to forward);
 // otherwise it has answered the client.
-func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, id *Identity, role string, pol *policy.Policy, rec *audit.Record) (dockerapi.Route, bool) {
+func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, id *identity.Identity, role string, pol *policy.Policy, rec *audit.Record) (dockerapi.Route, bool) {
 	deny := func(status int, msg, reason string) (dockerapi.Route, bool) {
 		rec.Decision, rec.Reason = policy.Deny.String(), reason
 		writeError(w, status, msg)

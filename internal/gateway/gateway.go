@@ -32,6 +32,7 @@ import (
 
 	"github.com/dockgate/dockgate/internal/audit"
 	"github.com/dockgate/dockgate/internal/config"
+	"github.com/dockgate/dockgate/internal/identity"
 	"github.com/dockgate/dockgate/internal/policy"
 )
 
@@ -65,7 +66,7 @@ type Options struct {
 	Now func() time.Time
 	// Local serves the gateway's own API under LocalPrefix on the mTLS
 	// port (e.g. certificate renewal), for any verified client, matched by
-	// a clients: entry or not; IdentityFrom(r.Context()) says who asks.
+	// a clients: entry or not; identity.FromContext(r.Context()) says who asks.
 	// Nil: those paths answer 404.
 	Local http.Handler
 	// Audit receives one record per request; nil: no audit log.
@@ -246,7 +247,7 @@ func (g *Gateway) Reload() error {
 	}
 	g.material.Store(m)
 	g.metrics.reloads.WithLabelValues("ok").Inc()
-	g.log.Info("reloaded", "server_cert_serial", serialHex(m.ServerCert.Leaf),
+	g.log.Info("reloaded", "server_cert_serial", identity.SerialHex(m.ServerCert.Leaf),
 		"server_cert_expires", m.ServerCert.Leaf.NotAfter.UTC().Format(time.RFC3339))
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dockgate/dockgate/internal/audit"
 	"github.com/dockgate/dockgate/internal/dockerapi"
+	"github.com/dockgate/dockgate/internal/identity"
 	"github.com/dockgate/dockgate/internal/policy"
 )
 
@@ -37,7 +38,7 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 // operation, or what stopped it.
 func (g *Gateway) handle(w *statusRecorder, r *http.Request, rec *audit.Record) string {
 	cc := connFrom(r.Context())
-	var id *Identity
+	var id *identity.Identity
 	if cc != nil {
 		var first bool
 		if id, first = cc.identity(r.TLS); first {
@@ -197,26 +198,18 @@ func (r *statusRecorder) Flush() {
 	}
 }
 
-type identityKey struct{}
-
-// IdentityFrom returns the verified client identity of a request that
-// reached Options.Local.
-func IdentityFrom(ctx context.Context) (*Identity, bool) {
-	id, ok := ctx.Value(identityKey{}).(*Identity)
-	return id, ok
-}
-
 // serveLocal answers the gateway's own paths: whoami, then Options.Local.
-func (g *Gateway) serveLocal(w http.ResponseWriter, r *http.Request, id *Identity, role string) {
-	if r.URL.Path == WhoamiPath && r.Method == http.MethodGet {
-		g.serveWhoami(w, id, role)
+func (g *Gateway) serveLocal(w http.ResponseWriter, r *http.Request, id *identity.Identity, role string) {
+	if r.URL.Path == identity.WhoamiPath && r.Method == http.MethodGet {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(id.Whoami(role))
 		return
 	}
 	if g.opts.Local == nil {
 		writeError(w, http.StatusNotFound, "dockgate: no such endpoint "+r.URL.Path)
 		return
 	}
-	g.opts.Local.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+	g.opts.Local.ServeHTTP(w, r.WithContext(identity.NewContext(r.Context(), id)))
 }
 
 // ServerCertificate returns the server certificate in force, for other
