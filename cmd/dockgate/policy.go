@@ -14,6 +14,7 @@ import (
 
 	"github.com/dockgate/dockgate/internal/config"
 	"github.com/dockgate/dockgate/internal/gateway"
+	"github.com/dockgate/dockgate/internal/identity"
 	"github.com/dockgate/dockgate/internal/policy"
 )
 
@@ -171,7 +172,7 @@ func (a *app) explain(f *explainFlags, method, target string) error {
 		return err
 	}
 	escapedPath, rawQuery, _ := strings.Cut(target, "?")
-	id := policy.Identity{CN: f.cn, Groups: f.groups}
+	id := identity.Identity{CN: f.cn, Groups: f.groups}
 	in := policy.Input{Identity: id, Method: strings.ToUpper(method), Path: escapedPath, RawQuery: rawQuery}
 	if body != nil {
 		in.ContentType, in.Body = "application/json", bytes.NewReader(body)
@@ -247,7 +248,7 @@ func (a *app) readBody(path string) ([]byte, error) {
 	return body, nil
 }
 
-func writeVerdict(w io.Writer, cfg *config.Config, id policy.Identity, v *policy.Verdict) {
+func writeVerdict(w io.Writer, cfg *config.Config, id identity.Identity, v *policy.Verdict) {
 	line := func(key, value string) {
 		if value != "" {
 			fmt.Fprintf(w, "%-10s %s\n", key+":", value)
@@ -269,7 +270,7 @@ func writeVerdict(w io.Writer, cfg *config.Config, id policy.Identity, v *policy
 	}
 }
 
-func roleLine(cfg *config.Config, id policy.Identity, role string) string {
+func roleLine(cfg *config.Config, id identity.Identity, role string) string {
 	i, ok := cfg.MatchRule(id.CN, id.Groups)
 	if !ok {
 		return "none: no clients: entry matches"

@@ -17,6 +17,7 @@ import (
 
 	"github.com/dockgate/dockgate/internal/audit"
 	"github.com/dockgate/dockgate/internal/dockerapi"
+	"github.com/dockgate/dockgate/internal/identity"
 	"github.com/dockgate/dockgate/internal/policy"
 )
 
@@ -43,7 +44,7 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 // refusal the gateway answered itself, or what was forwarded), and the
 // bytes a hijacked stream carried.
 type outcome struct {
-	id      *Identity
+	id      *identity.Identity
 	verdict policy.Verdict
 	// label is the metrics label: the operation, or what stopped it.
 	label string
@@ -72,7 +73,7 @@ func (o *outcome) record(r *http.Request, start time.Time) audit.Record {
 }
 
 // refused is a request the gateway refuses before the policy sees it.
-func refused(id *Identity, status int, message, reason string) outcome {
+func refused(id *identity.Identity, status int, message, reason string) outcome {
 	return outcome{id: id, label: "denied", verdict: policy.Verdict{Effect: policy.Deny, Status: status, Message: message, Reason: reason}}
 }
 
@@ -89,14 +90,13 @@ func (g *Gateway) handle(w *statusRecorder, r *http.Request, m *Material) outcom
 		w.Header().Set("Connection", "close")
 		return g.refuse(w, refused(id, http.StatusForbidden, fmt.Sprintf("dockgate: certificate %s (serial %s) is revoked", id.CN, id.Serial), "certificate revoked"))
 	}
-	pid := policy.Identity{CN: id.CN, Groups: id.Groups, Serial: id.Serial}
 	if strings.HasPrefix(r.URL.Path, LocalPrefix) {
-		role, _ := m.Policy.RoleOf(pid)
+		role, _ := m.Policy.RoleOf(*id)
 		g.serveLocal(w, r, id, role)
 		return outcome{id: id, label: "local", local: true, verdict: policy.Verdict{Effect: policy.Allow, Role: role}}
 	}
 	v := m.Policy.Evaluate(r.Context(), policy.Input{
-		Identity: pid, Method: r.Method, Path: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery,
+		Identity: *id, Method: r.Method, Path: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery,
 		ContentType: r.Header.Get("Content-Type"), Body: r.Body,
 	}, g.host)
 	out := outcome{id: id, verdict: v, label: "denied"}
@@ -116,7 +116,7 @@ func (g *Gateway) handle(w *statusRecorder, r *http.Request, m *Material) outcom
 
 // identify returns the verified identity of the request's connection,
 // logging the connection's first request.
-func (g *Gateway) identify(cc *clientConn, r *http.Request) *Identity {
+func (g *Gateway) identify(cc *clientConn, r *http.Request) *identity.Identity {
 	if cc == nil {
 		return nil
 	}
@@ -293,26 +293,18 @@ func (r *statusRecorder) Flush() {
 	}
 }
 
-type identityKey struct{}
-
-// IdentityFrom returns the verified client identity of a request that
-// reached Options.Local.
-func IdentityFrom(ctx context.Context) (*Identity, bool) {
-	id, ok := ctx.Value(identityKey{}).(*Identity)
-	return id, ok
-}
-
 // serveLocal answers the gateway's own paths: whoami, then Options.Local.
-func (g *Gateway) serveLocal(w http.ResponseWriter, r *http.Request, id *Identity, role string) {
-	if r.URL.Path == WhoamiPath && r.Method == http.MethodGet {
-		g.serveWhoami(w, id, role)
+func (g *Gateway) serveLocal(w http.ResponseWriter, r *http.Request, id *identity.Identity, role string) {
+	if r.URL.Path == identity.WhoamiPath && r.Method == http.MethodGet {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(id.Whoami(role))
 		return
 	}
 	if g.opts.Local == nil {
 		writeError(w, http.StatusNotFound, "dockgate: no such endpoint "+r.URL.Path)
 		return
 	}
-	g.opts.Local.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+	g.opts.Local.ServeHTTP(w, r.WithContext(identity.NewContext(r.Context(), id)))
 }
 
 // ServerCertificate returns the server certificate in force, for other

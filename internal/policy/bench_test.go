@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/dockgate/dockgate/internal/dockerapi"
+	"github.com/dockgate/dockgate/internal/identity"
 )
 
 // BenchmarkDecidePathOnly: a decision the path settles (container
@@ -16,7 +17,7 @@ func BenchmarkDecidePathOnly(b *testing.B) {
 		b.Fatal(err)
 	}
 	req := request{Route: route}
-	id := Identity{CN: "ci-7", Groups: []string{"ci"}}
+	id := identity.Identity{CN: "ci-7", Groups: []string{"ci"}}
 	b.ReportAllocs()
 	for b.Loop() {
 		if d := p.decide(id, "ci", req); d.Effect != Allow {
@@ -33,7 +34,7 @@ func BenchmarkDecidePathOnlyDenied(b *testing.B) {
 	req := request{Route: route}
 	b.ReportAllocs()
 	for b.Loop() {
-		if d := p.decide(Identity{CN: "ci-7"}, "ci", req); d.Effect != Deny {
+		if d := p.decide(identity.Identity{CN: "ci-7"}, "ci", req); d.Effect != Deny {
 			b.Fatal("allowed")
 		}
 	}
@@ -50,7 +51,7 @@ func BenchmarkDecideContainerCreate(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if d := p.decide(Identity{CN: "ci-7"}, "ci", req); d.Effect != Allow {
+		if d := p.decide(identity.Identity{CN: "ci-7"}, "ci", req); d.Effect != Allow {
 			b.Fatal(d.message())
 		}
 	}
@@ -75,7 +76,7 @@ roles:
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if d := p.decide(Identity{CN: "t1"}, "tenant", req); d.Effect != Allow || len(d.Owner.Checks) != 1 {
+		if d := p.decide(identity.Identity{CN: "t1"}, "tenant", req); d.Effect != Allow || len(d.Owner.Checks) != 1 {
 			b.Fatalf("%s %+v", d.message(), d.Owner)
 		}
 	}
@@ -93,7 +94,7 @@ func BenchmarkNewRequestAndDecideContainerCreate(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if d := p.decide(Identity{CN: "ci-7"}, "ci", req); d.Effect != Allow {
+		if d := p.decide(identity.Identity{CN: "ci-7"}, "ci", req); d.Effect != Allow {
 			b.Fatal(d.message())
 		}
 	}

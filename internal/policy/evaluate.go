@@ -9,6 +9,7 @@ import (
 	"net/url"
 
 	"github.com/dockgate/dockgate/internal/dockerapi"
+	"github.com/dockgate/dockgate/internal/identity"
 )
 
 // Host is what Evaluate needs from the daemon's host: the gateway
@@ -48,7 +49,7 @@ type Object struct {
 // Input is one request as the client sent it, after the TLS handshake
 // said who sent it.
 type Input struct {
-	Identity Identity
+	Identity identity.Identity
 	Method   string
 	// Path is the escaped path as sent (URL.EscapedPath()); RawQuery the
 	// query as sent.
@@ -154,7 +155,7 @@ func (p *Policy) Evaluate(ctx context.Context, in Input, host Host) Verdict {
 
 // RoleOf returns the role the first matching clients: entry gives id;
 // ok is false when none matches.
-func (p *Policy) RoleOf(id Identity) (role string, ok bool) {
+func (p *Policy) RoleOf(id identity.Identity) (role string, ok bool) {
 	for _, c := range p.clients {
 		if c.Matches(id.CN, id.Groups) {
 			return c.Role, true
@@ -163,7 +164,7 @@ func (p *Policy) RoleOf(id Identity) (role string, ok bool) {
 	return "", false
 }
 
-func unmatchedMessage(id Identity) string {
+func unmatchedMessage(id identity.Identity) string {
 	return fmt.Sprintf("dockgate: access denied for CN=%q groups=%v (serial %s): no clients: entry matches this identity; add one with cn: or group: in the gateway config",
 		id.CN, id.Groups, id.Serial)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dockgate/dockgate/internal/dockerapi"
+	"github.com/dockgate/dockgate/internal/identity"
 )
 
 // evaluateConfig is testConfig with client rules for every role the
@@ -76,13 +77,13 @@ func owned(id, cn string) Object {
 }
 
 var (
-	tenant1 = Identity{CN: "t1", Groups: []string{"tenants"}, Serial: "aa01"}
-	auditee = Identity{CN: "t1", Groups: []string{"auditees"}}
-	ci7     = Identity{CN: "ci-7", Serial: "c1"}
+	tenant1 = identity.Identity{CN: "t1", Groups: []string{"tenants"}, Serial: "aa01"}
+	auditee = identity.Identity{CN: "t1", Groups: []string{"auditees"}}
+	ci7     = identity.Identity{CN: "ci-7", Serial: "c1"}
 )
 
 // evaluate sends "METHOD /path?query" with a JSON body through Evaluate.
-func evaluate(t *testing.T, id Identity, method, target, body string, host Host) Verdict {
+func evaluate(t *testing.T, id identity.Identity, method, target, body string, host Host) Verdict {
 	t.Helper()
 	p := mustPolicy(t, evaluateConfig)
 	path, query, _ := strings.Cut(target, "?")
@@ -107,7 +108,7 @@ func TestEvaluateBeforeThePolicy(t *testing.T) {
 		op          dockerapi.Operation
 		matchedRole bool
 	}{
-		{"no client rule", Input{Identity: Identity{CN: "eve", Groups: []string{"x"}, Serial: "e1"}, Method: "POST", Path: "/containers/web/stop"},
+		{"no client rule", Input{Identity: identity.Identity{CN: "eve", Groups: []string{"x"}, Serial: "e1"}, Method: "POST", Path: "/containers/web/stop"},
 			http.StatusForbidden, `dockgate: access denied for CN="eve" groups=[x] (serial e1): no clients: entry matches this identity; add one with cn: or group: in the gateway config`,
 			dockerapi.OpContainerStop, false},
 		{"form body", Input{Identity: ci7, Method: "POST", Path: "/containers/create", ContentType: "application/x-www-form-urlencoded", Body: strings.NewReader("Image=x")},

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/dockgate/dockgate/internal/config"
+	"github.com/dockgate/dockgate/internal/identity"
 	"github.com/dockgate/dockgate/internal/policy"
 )
 
@@ -59,7 +60,7 @@ func (exampleHost) ResolvePath(p string) (string, error) { return p, nil }
 func ExamplePolicy_Evaluate() {
 	_, p := compileExample()
 	v := p.Evaluate(context.Background(), policy.Input{
-		Identity:    policy.Identity{CN: "ci-7"},
+		Identity:    identity.Identity{CN: "ci-7"},
 		Method:      "POST",
 		Path:        "/v1.47/containers/create",
 		RawQuery:    "name=web",
@@ -70,7 +71,7 @@ func ExamplePolicy_Evaluate() {
 	fmt.Println(v.Message)
 
 	v = p.Evaluate(context.Background(), policy.Input{
-		Identity: policy.Identity{CN: "ci-7"}, Method: "GET", Path: "/v1.47/containers/web/logs", RawQuery: "follow=1",
+		Identity: identity.Identity{CN: "ci-7"}, Method: "GET", Path: "/v1.47/containers/web/logs", RawQuery: "follow=1",
 	}, exampleHost{})
 	fmt.Println(v.Effect, v.Rule)
 	// Output:
@@ -83,7 +84,7 @@ func ExamplePolicy_Evaluate() {
 // owner filter, and a path names the object by the ID that was checked.
 func ExamplePolicy_Evaluate_ownerIsolation() {
 	_, p := compileExample()
-	t1 := policy.Identity{CN: "t1", Groups: []string{"tenants"}}
+	t1 := identity.Identity{CN: "t1", Groups: []string{"tenants"}}
 	v := p.Evaluate(context.Background(), policy.Input{
 		Identity: t1, Method: "GET", Path: "/containers/json", RawQuery: `all=1&filters={"status":["running"]}`,
 	}, exampleHost{})
@@ -92,7 +93,7 @@ func ExamplePolicy_Evaluate_ownerIsolation() {
 	v = p.Evaluate(context.Background(), policy.Input{Identity: t1, Method: "POST", Path: "/containers/4f2a/stop"}, exampleHost{})
 	fmt.Println(v.Effect, v.Path)
 
-	t2 := policy.Identity{CN: "t2", Groups: []string{"tenants"}}
+	t2 := identity.Identity{CN: "t2", Groups: []string{"tenants"}}
 	v = p.Evaluate(context.Background(), policy.Input{Identity: t2, Method: "POST", Path: "/containers/web/stop"}, exampleHost{})
 	fmt.Println(v.Status, v.Message)
 	// Output:

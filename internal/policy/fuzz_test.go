@@ -6,6 +6,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/dockgate/dockgate/internal/dockerapi"
+	"github.com/dockgate/dockgate/internal/identity"
 )
 
 // fuzzRoles are the roles FuzzDecide decides for; none but loose and
@@ -29,7 +30,7 @@ func FuzzDecide(f *testing.F) {
 		if err != nil {
 			return
 		}
-		d := p.decide(Identity{CN: "fuzz"}, role, req)
+		d := p.decide(identity.Identity{CN: "fuzz"}, role, req)
 		_ = d.message()
 		if d.Effect == Deny && d.Status == 0 {
 			t.Fatalf("denial without a status: %+v", d)

@@ -11,6 +11,7 @@ import (
 	"github.com/moby/moby/api/types/volume"
 
 	"github.com/dockgate/dockgate/internal/dockerapi"
+	"github.com/dockgate/dockgate/internal/identity"
 )
 
 // OwnerLabel is the label that says which client created an object; its
@@ -294,7 +295,7 @@ var filteredOps = func() dockerapi.OpSet {
 }()
 
 // isolate plans owner isolation for a request.
-func (r *role) isolate(id Identity, req *request, plan *OwnerPlan) *violation {
+func (r *role) isolate(id identity.Identity, req *request, plan *OwnerPlan) *violation {
 	op := req.Route.Op
 	if id.CN == "" {
 		return &violation{reason: "owner isolation needs a client certificate with a CN", hint: "issue the client a certificate with a name"}

@@ -12,6 +12,7 @@ import (
 	"github.com/moby/moby/api/types/volume"
 
 	"github.com/dockgate/dockgate/internal/dockerapi"
+	"github.com/dockgate/dockgate/internal/identity"
 )
 
 func TestOwnerIsolationChecks(t *testing.T) {
@@ -130,7 +131,7 @@ func TestOwnerIsolationRewrites(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d := p.decide(Identity{CN: "t1"}, "tenant", req)
+			d := p.decide(identity.Identity{CN: "t1"}, "tenant", req)
 			if d.Effect != Allow {
 				t.Fatalf("effect = %v, want allow: %s", d.Effect, d.message())
 			}

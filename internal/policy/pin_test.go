@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/dockgate/dockgate/internal/dockerapi"
+	"github.com/dockgate/dockgate/internal/identity"
 )
 
 // checkAll plays the gateway: every container check of d resolves to
@@ -28,7 +29,7 @@ func rewritten(t *testing.T, method, path string, body string, ids map[string]st
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := p.decide(Identity{CN: "t1"}, "tenant", req)
+	d := p.decide(identity.Identity{CN: "t1"}, "tenant", req)
 	if d.Effect != Allow {
 		t.Fatalf("Decide = %v: %s", d.Effect, d.message())
 	}
@@ -152,7 +153,7 @@ func TestRewritePinsQueryContainers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := p.decide(Identity{CN: "t1"}, "tenant", req)
+		d := p.decide(identity.Identity{CN: "t1"}, "tenant", req)
 		if d.Effect != Allow {
 			t.Fatalf("%s: %s", c.target, d.message())
 		}

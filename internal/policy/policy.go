@@ -9,6 +9,7 @@ import (
 
 	"github.com/dockgate/dockgate/internal/config"
 	"github.com/dockgate/dockgate/internal/dockerapi"
+	"github.com/dockgate/dockgate/internal/identity"
 )
 
 // Policy is the compiled roles of one config. It is immutable and safe
@@ -75,14 +76,6 @@ func (p *Policy) Allowed(roleName string) []dockerapi.Operation {
 		return nil
 	}
 	return r.allow.Ops()
-}
-
-// Identity is who asks: the verified certificate's CN, groups and
-// serial (for messages).
-type Identity struct {
-	CN     string
-	Groups []string
-	Serial string
 }
 
 // request is what decide judges.
@@ -234,7 +227,7 @@ var bodyOps = func() dockerapi.OpSet {
 // config.MatchClient found; "" when none did). It never fails: anything it
 // cannot judge is denied. For an operation whose path says everything it
 // does not allocate.
-func (p *Policy) decide(id Identity, roleName string, req request) decision {
+func (p *Policy) decide(id identity.Identity, roleName string, req request) decision {
 	d := decision{Op: req.Route.Op, CN: id.CN, Role: roleName}
 	r := p.roles[roleName]
 	if r == nil {
@@ -310,7 +303,7 @@ const (
 // operations, the operation's guardrails, then owner isolation. In audit
 // mode owner isolation plans its rewrites and checks even for a request
 // that would be denied, because the gateway forwards it.
-func (r *role) decide(id Identity, req *request, plan *OwnerPlan) *violation {
+func (r *role) decide(id identity.Identity, req *request, plan *OwnerPlan) *violation {
 	v := r.check(req)
 	if r.isolation && (v == nil || r.audit) && req.Route.Op != dockerapi.OpUnknownRoute {
 		if iv := r.isolate(id, req, plan); v == nil {

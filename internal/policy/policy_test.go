@@ -8,6 +8,7 @@ import (
 
 	"github.com/dockgate/dockgate/internal/config"
 	"github.com/dockgate/dockgate/internal/dockerapi"
+	"github.com/dockgate/dockgate/internal/identity"
 )
 
 // testConfig is the example from docs/POLICY.md, plus roles the tests
@@ -86,7 +87,7 @@ func decide(t testing.TB, p *Policy, cn, role, method, target, body string) deci
 	if err != nil {
 		t.Fatalf("newRequest(%s %s) = %v", method, target, err)
 	}
-	return p.decide(Identity{CN: cn}, role, req)
+	return p.decide(identity.Identity{CN: cn}, role, req)
 }
 
 func TestBuiltinRoles(t *testing.T) {
@@ -295,7 +296,7 @@ func TestNeedsBodyAndMissingBody(t *testing.T) {
 		if !needsBody(op) {
 			continue
 		}
-		d := p.decide(Identity{CN: "x"}, "loose", request{Route: dockerapi.Route{Op: op, Target: "t"}})
+		d := p.decide(identity.Identity{CN: "x"}, "loose", request{Route: dockerapi.Route{Op: op, Target: "t"}})
 		if d.Effect != Deny || d.Status != http.StatusInternalServerError {
 			t.Errorf("%s without a body: effect %v status %d, want deny 500", op, d.Effect, d.Status)
 		}
