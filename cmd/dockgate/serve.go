@@ -197,12 +197,14 @@ func reloadOnHUP(ctx context.Context, g *gateway.Gateway, alog *audit.Log, log *
 		case <-ctx.Done():
 			return
 		case <-hup:
-			g.Reload() // logs failures and keeps the old state
+			// The audit log first: requests served with the reloaded
+			// config are recorded in the new file.
 			if alog != nil {
 				if err := alog.Reopen(); err != nil {
 					log.Error("failed to reopen the audit log", "err", err)
 				}
 			}
+			g.Reload() // logs failures and keeps the old state
 		}
 	}
 }
