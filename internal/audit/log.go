@@ -361,6 +361,14 @@ func (l *Log) Close() error {
 	return nil
 }
 
+// Queued returns how many records wait for the writer to take them (not
+// counting the batch it is writing): Options.Queue is full.
+func (l *Log) Queued() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.queued
+}
+
 // Stats returns the counters.
 func (l *Log) Stats() Stats {
 	return Stats{Written: l.written.Load(), Dropped: l.dropped.Load(), Failed: l.failed.Load()}

@@ -156,11 +156,17 @@ func TestOpenRefusesUnknownOnFull(t *testing.T) {
 func TestCollectorReadsStats(t *testing.T) {
 	l, w := stalledLog(t, Options{Queue: 2})
 	l.Write(sampleRecord()) // dropped
-	close(w.release)
-	l.Close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(l.Collector())
+	if got := gatherCounters(t, reg, "dockgate_audit_queued_records"); got[""] != 2 {
+		t.Errorf("dockgate_audit_queued_records = %v, want 2 (a full queue)", got[""])
+	}
+	close(w.release)
+	l.Close()
 	got := gatherCounters(t, reg, "dockgate_audit_records_total")
+	if q := gatherCounters(t, reg, "dockgate_audit_queued_records"); q[""] != 0 {
+		t.Errorf("dockgate_audit_queued_records after Close = %v, want 0", q[""])
+	}
 	want := map[string]float64{"written": 3, "dropped": 1, "failed": 0}
 	for result, v := range want {
 		if got[result] != v {
@@ -195,6 +201,10 @@ func gatherCounters(t *testing.T, reg *prometheus.Registry, name string) map[str
 			continue
 		}
 		for _, m := range f.GetMetric() {
+			if len(m.GetLabel()) == 0 {
+				got[""] = m.GetGauge().GetValue()
+				continue
+			}
 			got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
 		}
 	}
