@@ -31,7 +31,9 @@
 // # Files
 //
 // The log file is created 0600 (and set to 0600 if it exists with wider
-// permissions), opened for appending, never truncated. Reopen, called on
+// permissions), opened for appending, never truncated. A file that ends
+// in the middle of a line (a write cut by kill -9) gets that line ended
+// before the first new one. Reopen, called on
 // SIGHUP, opens the path again, so logrotate can rename the file and have
 // the gateway write to a new one (no copytruncate needed). Path "-" is
 // standard output. With Options.Sync the file is fsynced after each
@@ -195,7 +197,7 @@ func Open(path string, opts Options) (*Log, error) {
 		l.losses = newLossReporter(l, opts.Logger, opts.after)
 		go l.losses.run()
 	}
-	go l.run(out)
+	go l.run(out, path != Stdout && endsCut(out.(*os.File), path))
 	return l, nil
 }
 
@@ -234,6 +236,28 @@ func openFile(path string) (*os.File, error) {
 		return nil, fmt.Errorf("failed to set audit log permissions: %w", err)
 	}
 	return f, nil
+}
+
+// endsCut reports whether the file at path, open as f, ends in the middle
+// of a line: a write cut short by a kill -9 (Linux stops a write to a file
+// between pages when the process gets SIGKILL). The next write then ends
+// that line first, so that every later line parses.
+func endsCut(f *os.File, path string) bool {
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() == 0 {
+		return false
+	}
+	r, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer r.Close()
+	if ri, err := r.Stat(); err != nil || !os.SameFile(fi, ri) {
+		return false
+	}
+	last := make([]byte, 1)
+	_, err = r.ReadAt(last, fi.Size()-1)
+	return err == nil && last[0] != '\n'
 }
 
 // Write queues one record. It does not wait for the disk unless OnFull is
@@ -375,9 +399,9 @@ func (l *Log) Stats() Stats {
 }
 
 // run is the writer goroutine: it owns the output.
-func (l *Log) run(out io.Writer) {
+func (l *Log) run(out io.Writer, cut bool) {
 	defer close(l.done)
-	w := &lineWriter{out: out}
+	w := &lineWriter{out: out, partial: cut}
 	timer := time.NewTimer(l.interval)
 	timer.Stop()
 	var spare []byte
@@ -464,7 +488,7 @@ func (l *Log) swap(w *lineWriter) error {
 		return err
 	}
 	w.close()
-	w.out, w.partial = f, false
+	w.out, w.partial = f, endsCut(f, l.path)
 	return nil
 }
 
