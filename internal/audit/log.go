@@ -146,9 +146,9 @@ type Log struct {
 	closed bool          // Write drops, the writer exits once buf is written
 	room   chan struct{} // closed when the writer takes buf; Block waits on it
 
-	full    atomic.Bool // queued has reached queueCap, or the log is closed
-	failing atomic.Bool // the last write failed
-	waiting atomic.Int64
+	full    atomic.Bool  // queued has reached queueCap, or the log is closed
+	failing atomic.Bool  // the last write failed
+	waiting atomic.Int64 // Block waiters, for tests
 
 	wake   chan struct{} // a batch started or filled up, or Close
 	reopen chan chan error
