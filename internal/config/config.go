@@ -155,6 +155,7 @@ func Default() Config {
 			MaxJSONBody:       dockerapi.DefaultMaxBody,
 		},
 		Log:     Log{Format: "auto", Level: "info"},
+		Audit:   Audit{OnFull: AuditBlock, Queue: DefaultAuditQueue},
 		Clients: []ClientRule{{Group: DefaultAdminGroup, Role: RoleAdmin}},
 		Enroll: Enroll{
 			Enabled:       true,
@@ -218,6 +219,11 @@ func merge(dst *Config, src Config) {
 		dst.Limits.ShutdownTimeout = src.Limits.ShutdownTimeout
 	}
 	setString(&dst.Audit.Path, src.Audit.Path)
+	setString(&dst.Audit.OnFull, src.Audit.OnFull)
+	if src.Audit.Queue != 0 {
+		dst.Audit.Queue = src.Audit.Queue
+	}
+	dst.Audit.Sync = src.Audit.Sync
 	if src.Roles != nil {
 		dst.Roles = src.Roles
 	}

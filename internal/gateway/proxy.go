@@ -90,6 +90,11 @@ func (g *Gateway) handle(w *statusRecorder, r *http.Request, m *Material) outcom
 		w.Header().Set("Connection", "close")
 		return g.refuse(w, refused(id, http.StatusForbidden, fmt.Sprintf("dockgate: certificate %s (serial %s) is revoked", id.CN, id.Serial), "certificate revoked"))
 	}
+	if g.opts.Audit != nil && !g.opts.Audit.Admit() {
+		return g.refuse(w, refused(id, http.StatusServiceUnavailable,
+			"dockgate: the audit log cannot record requests right now (audit.on_full: deny), so the gateway refuses them; see the gateway's log",
+			"the audit log cannot take records"))
+	}
 	if strings.HasPrefix(r.URL.Path, LocalPrefix) {
 		role, _ := m.Policy.RoleOf(*id)
 		g.serveLocal(w, r, id, role)
