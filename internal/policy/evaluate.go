@@ -213,6 +213,9 @@ func (p *Policy) readBody(in Input, req *request, v *Verdict) (int, error) {
 		}
 		v.Body = data
 	case dockerapi.BodyNone:
+		if body == http.NoBody {
+			break // net/http's body of a request without one
+		}
 		var one [1]byte
 		if n, _ := io.ReadFull(body, one[:]); n > 0 {
 			return http.StatusBadRequest, fmt.Errorf("%s takes no request body", req.Route.Op)
