@@ -235,19 +235,19 @@ func TestGuardrailsWithoutSetting(t *testing.T) {
 func TestParseBind(t *testing.T) {
 	cases := []struct {
 		in   string
-		want BindSpec
+		want bindSpec
 		bind bool
 	}{
-		{"/data", BindSpec{Target: "/data"}, false},
-		{"vol:/data", BindSpec{Source: "vol", Target: "/data"}, false},
-		{"/host:/data", BindSpec{Source: "/host", Target: "/data"}, true},
-		{"/host:/data:ro,z", BindSpec{Source: "/host", Target: "/data", Mode: "ro,z"}, true},
-		{"/a:/b:ro:extra", BindSpec{Source: "/a", Target: "/b", Mode: "ro:extra"}, true},
+		{"/data", bindSpec{Target: "/data"}, false},
+		{"vol:/data", bindSpec{Source: "vol", Target: "/data"}, false},
+		{"/host:/data", bindSpec{Source: "/host", Target: "/data"}, true},
+		{"/host:/data:ro,z", bindSpec{Source: "/host", Target: "/data", Mode: "ro,z"}, true},
+		{"/a:/b:ro:extra", bindSpec{Source: "/a", Target: "/b", Mode: "ro:extra"}, true},
 	}
 	for _, tc := range cases {
-		got := ParseBind(tc.in)
+		got := parseBind(tc.in)
 		if got != tc.want || got.IsBind() != tc.bind {
-			t.Errorf("ParseBind(%q) = %+v (bind %v), want %+v (bind %v)", tc.in, got, got.IsBind(), tc.want, tc.bind)
+			t.Errorf("parseBind(%q) = %+v (bind %v), want %+v (bind %v)", tc.in, got, got.IsBind(), tc.want, tc.bind)
 		}
 	}
 }

@@ -13,10 +13,10 @@ import (
 	"github.com/dockgate/dockgate/internal/dockerapi"
 )
 
-// BindSpec is one HostConfig.Binds entry, split as dockerd's Linux mount
+// bindSpec is one HostConfig.Binds entry, split as dockerd's Linux mount
 // parser splits it: "source:target[:mode]" or a bare "target" (an
 // anonymous volume).
-type BindSpec struct {
+type bindSpec struct {
 	// Source is a host path when it starts with '/', else a volume name;
 	// empty for an anonymous volume.
 	Source string
@@ -25,24 +25,24 @@ type BindSpec struct {
 }
 
 // IsBind reports whether the spec bind-mounts a host path.
-func (b BindSpec) IsBind() bool { return strings.HasPrefix(b.Source, "/") }
+func (b bindSpec) IsBind() bool { return strings.HasPrefix(b.Source, "/") }
 
-// ParseBind splits a Binds entry. dockerd accepts at most three
+// parseBind splits a Binds entry. dockerd accepts at most three
 // ':'-separated parts; Source is always the first of two or three.
-func ParseBind(spec string) BindSpec {
+func parseBind(spec string) bindSpec {
 	first, rest, ok := strings.Cut(spec, ":")
 	if !ok {
-		return BindSpec{Target: spec}
+		return bindSpec{Target: spec}
 	}
 	target, mode, _ := strings.Cut(rest, ":")
-	return BindSpec{Source: first, Target: target, Mode: mode}
+	return bindSpec{Source: first, Target: target, Mode: mode}
 }
 
 // guardBinds checks HostConfig.Binds: a host path must be under an
 // allowed bind path.
 func (r *role) guardBinds(prefix string, binds []string) *violation {
 	for i, b := range binds {
-		spec := ParseBind(b)
+		spec := parseBind(b)
 		if !spec.IsBind() {
 			continue
 		}
@@ -195,7 +195,7 @@ func appendHostPaths(out []hostPath, prefix string, hc *container.HostConfig) []
 		return out
 	}
 	for i, b := range hc.Binds {
-		if spec := ParseBind(b); spec.IsBind() {
+		if spec := parseBind(b); spec.IsBind() {
 			out = append(out, hostPath{Field: fmt.Sprintf("%sBinds[%d]", prefix, i), Source: path.Clean(spec.Source)})
 		}
 	}

@@ -412,7 +412,7 @@ func isolateHostConfig(prefix string, hc *container.HostConfig, plan *OwnerPlan)
 		plan.add(OwnerCheck{Kind: KindContainer, Ref: strings.TrimPrefix(ref, "/"), Field: fmt.Sprintf("%sLinks[%d]", prefix, i)})
 	}
 	for i, b := range hc.Binds {
-		if spec := ParseBind(b); spec.Source != "" && !spec.IsBind() {
+		if spec := parseBind(b); spec.Source != "" && !spec.IsBind() {
 			plan.add(OwnerCheck{Kind: KindVolume, Ref: spec.Source, Field: fmt.Sprintf("%sBinds[%d]", prefix, i), CreateMissing: true})
 		}
 	}

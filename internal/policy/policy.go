@@ -347,6 +347,3 @@ var adminOnly = func() dockerapi.OpSet {
 	})
 	return s
 }()
-
-// AdminOnly reports whether op needs the admin role or admin_operations.
-func AdminOnly(op dockerapi.Operation) bool { return adminOnly.Has(op) }

@@ -166,7 +166,7 @@ func TestBuiltinRoles(t *testing.T) {
 }
 
 func TestBuiltinOperations(t *testing.T) {
-	ro, op, dep := BuiltinOperations("read-only"), BuiltinOperations("operator"), BuiltinOperations("deployer")
+	ro, op, dep := builtinOperations("read-only"), builtinOperations("operator"), builtinOperations("deployer")
 	if len(ro) == 0 || len(op) <= len(ro) || len(dep) <= len(op) {
 		t.Fatalf("read-only %d, operator %d, deployer %d operations: want each to extend the previous", len(ro), len(op), len(dep))
 	}
@@ -183,11 +183,11 @@ func TestBuiltinOperations(t *testing.T) {
 			t.Errorf("%s is read-only but not operator or deployer", o)
 		}
 	}
-	if got := len(BuiltinOperations("admin")); got != len(dockerapi.Operations()) {
+	if got := len(builtinOperations("admin")); got != len(dockerapi.Operations()) {
 		t.Errorf("admin has %d operations, want all %d", got, len(dockerapi.Operations()))
 	}
-	if BuiltinOperations("ci") != nil {
-		t.Error("BuiltinOperations(ci) is not nil")
+	if builtinOperations("ci") != nil {
+		t.Error("builtinOperations(ci) is not nil")
 	}
 }
 
