@@ -99,10 +99,20 @@ type RoleSpec struct {
 	// AdminOperations allows what otherwise only the admin role may do,
 	// even when Allow matches it: installing, configuring and enabling
 	// plugins, and changing the swarm or its nodes.
-	AdminOperations bool          `yaml:"admin_operations"`
-	Containers      ContainerKnob `yaml:"containers"`
-	Builds          BuildKnob     `yaml:"builds"`
+	AdminOperations bool `yaml:"admin_operations"`
+	// Discovery allows system.ping and system.version, the two calls the
+	// docker CLI makes before any command (to learn the API version):
+	// without them every command of the role fails, and the CLI falls
+	// back to an API version the daemon may refuse. Nil (unset) means
+	// true; false leaves them to Allow.
+	Discovery  *bool         `yaml:"discovery"`
+	Containers ContainerKnob `yaml:"containers"`
+	Builds     BuildKnob     `yaml:"builds"`
 }
+
+// AllowsDiscovery reports whether the role allows the docker CLI's ping
+// and version calls without listing them (Discovery unset or true).
+func (r *RoleSpec) AllowsDiscovery() bool { return r.Discovery == nil || *r.Discovery }
 
 // ContainerKnob relaxes the guardrails on container create and update,
 // exec create, service create and update, and volume create. Each field

@@ -116,7 +116,7 @@ func readCreateBody(b *testing.B) []byte {
 // decision. Target: well under 1 us, 0 allocs.
 func BenchmarkEvaluatePing(b *testing.B) {
 	p := mustPolicy(b, testConfig)
-	in := Input{Identity: identity.Identity{CN: "alice", Groups: []string{"admins"}}, Method: "GET", Path: "/_ping", Body: http.NoBody}
+	in := Input{Identity: identity.Identity{CN: "ci-7"}, Method: "GET", Path: "/_ping", Body: http.NoBody}
 	host := &fakeDaemon{}
 	ctx := context.Background()
 	b.ReportAllocs()

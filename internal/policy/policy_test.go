@@ -360,3 +360,25 @@ func newRequest(method, escapedPath, rawQuery string, body []byte, maxBody int) 
 	}
 	return req, nil
 }
+
+// TestDiscoveryAllowedByDefault: every declared role may ping and ask
+// the version (the docker CLI's first two calls) unless it opts out.
+func TestDiscoveryAllowedByDefault(t *testing.T) {
+	p := mustPolicy(t, strings.Replace(testConfig, "roles:\n", `roles:
+  quiet:
+    allow: [container.list]
+    discovery: false
+`, 1))
+	for _, target := range []string{"/_ping", "/v1.47/version"} {
+		d := decide(t, p, "ci-7", "ci", "GET", target, "")
+		if d.Effect != Allow || d.Rule != "roles.ci.discovery (default: the docker CLI pings and asks the version first)" {
+			t.Errorf("ci GET %s = %v %q, want allowed by discovery", target, d.Effect, d.Rule)
+		}
+		if d := decide(t, p, "q", "quiet", "GET", target, ""); d.Effect != Deny || d.Rule != "roles.quiet.allow" {
+			t.Errorf("quiet (discovery: false) GET %s = %v %q, want denied", target, d.Effect, d.Rule)
+		}
+	}
+	if d := decide(t, p, "q", "ci", "GET", "/info", ""); d.Effect != Deny {
+		t.Errorf("discovery allowed more than ping and version: GET /info = %v", d.Effect)
+	}
+}

@@ -89,6 +89,14 @@ func compileRole(name string, spec *config.RoleSpec) (*role, error) {
 		}
 		r.allow.Union(set)
 	}
+	if spec.AllowsDiscovery() {
+		for _, op := range discoveryOps {
+			if r.rules[op] == "" {
+				r.rules[op] = field + ".discovery (default: the docker CLI pings and asks the version first)"
+			}
+			r.allow.Add(op)
+		}
+	}
 	switch spec.Mode {
 	case "", config.ModeEnforce, config.ModeAudit:
 	default:
@@ -101,6 +109,10 @@ func compileRole(name string, spec *config.RoleSpec) (*role, error) {
 	r.containers = c
 	return r, errors.Join(errs...)
 }
+
+// discoveryOps are the docker CLI's first two calls, allowed for every
+// declared role unless it says discovery: false (config.RoleSpec).
+var discoveryOps = []dockerapi.Operation{dockerapi.OpSystemPing, dockerapi.OpSystemVersion}
 
 func compileContainerRules(field string, k *config.ContainerKnob) (containerRules, error) {
 	c := containerRules{
