@@ -96,7 +96,7 @@ func (a *app) runTokenCreate(ctx context.Context, name string, f tokenCreateFlag
 	tok, err := enroll.CreateToken(ctx, st, enroll.TokenSpec{Name: name, Groups: f.groups, TTL: f.ttl,
 		Uses: f.uses, CertDays: f.certDays, Addresses: addrs, CA: ca})
 	if errors.Is(err, store.ErrDuplicateToken) {
-		return withHint(fmt.Errorf("a token named %q already exists", name), "pick another name, or 'dockgate token revoke %s' first", name)
+		return withHint(fmt.Errorf("a usable token named %q already exists", name), "use it, or 'dockgate token revoke %s' first (a revoked, used or expired token's name is free)", name)
 	}
 	if err != nil {
 		return err

@@ -156,3 +156,75 @@ func TestConsumeTokenConcurrently(t *testing.T) {
 		})
 	}
 }
+
+// A spent token's name is free again: revoked, used up or expired, a new
+// token may take it, and the old row stays listed.
+func TestAddTokenReusesSpentName(t *testing.T) {
+	ctx := context.Background()
+	spend := map[string]func(s *Store, tok Token) Token{
+		"revoked": func(s *Store, tok Token) Token {
+			if err := s.RevokeToken(ctx, tok.Name, epoch); err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		},
+		"used": func(s *Store, tok Token) Token {
+			if _, err := s.ConsumeToken(ctx, tok.SecretHash, epoch); err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		},
+		"expired": func(_ *Store, tok Token) Token {
+			tok.CreatedAt = tok.ExpiresAt // the new token is made after the old one expired
+			return tok
+		},
+	}
+	for name, spendFn := range spend {
+		t.Run(name, func(t *testing.T) {
+			s := openTest(t, t.TempDir())
+			old := testToken("bob", 1)
+			if err := s.AddToken(ctx, old); err != nil {
+				t.Fatal(err)
+			}
+			next := spendFn(s, testToken("bob", 1))
+			h := sha256.Sum256([]byte("second secret"))
+			next.SecretHash = h[:]
+			next.ExpiresAt = next.CreatedAt.Add(time.Hour)
+			if err := s.AddToken(ctx, next); err != nil {
+				t.Fatalf("AddToken(bob again) = %v, want nil", err)
+			}
+			toks, err := s.Tokens(ctx)
+			if err != nil || len(toks) != 2 {
+				t.Fatalf("Tokens() = %v, %v; want two", toks, err)
+			}
+			got, err := s.ConsumeToken(ctx, h[:], next.CreatedAt)
+			if err != nil || got.Name != "bob" {
+				t.Errorf("ConsumeToken(new bob) = %+v, %v; want the new token", got, err)
+			}
+		})
+	}
+}
+
+// RevokeToken revokes the newest token of a name, not a spent older one.
+func TestRevokeTokenTakesNewest(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir())
+	if err := s.AddToken(ctx, testToken("bob", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeToken(ctx, "bob", epoch); err != nil {
+		t.Fatal(err)
+	}
+	next := testToken("bob", 1)
+	h := sha256.Sum256([]byte("second secret"))
+	next.SecretHash = h[:]
+	if err := s.AddToken(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeToken(ctx, "bob", epoch); err != nil {
+		t.Fatalf("RevokeToken(bob) after a new bob = %v, want nil", err)
+	}
+	if _, err := s.ConsumeToken(ctx, h[:], epoch); !errors.Is(err, ErrTokenRevoked) {
+		t.Errorf("ConsumeToken(new bob) = %v, want ErrTokenRevoked", err)
+	}
+}
