@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -73,14 +74,34 @@ func (a *app) runUp(ctx context.Context, f *upFlags) error {
 			return err
 		}
 	}
-	st, err := store.Open(dir)
+	// Bound before anything is written: a port in use stops up with
+	// nothing created, and "Ready" is printed only once clients can connect.
+	ls, err := bindGateway(cfg)
 	if err != nil {
 		return err
 	}
+	host, err := a.prepareUp(ctx, f, cfg, dir, ls)
+	if err != nil {
+		ls.close()
+		return err
+	}
+	f.serve.enroll = enrollFlags{passphraseFile: f.passphraseFile, passphrase: f.passphrase, listen: f.serve.enroll.listen}
+	return a.runGateway(ctx, cfg, &f.serve, ls, func() {
+		fmt.Fprintf(a.stdout, "\nReady: the gateway listens on %s. From this machine, run:\n  docker --context %s ps\n\n", host, upContextName)
+	})
+}
+
+// prepareUp creates what is missing (CA, certificates, context) and
+// returns the address the context dials.
+func (a *app) prepareUp(ctx context.Context, f *upFlags, cfg *config.Config, dir string, ls *gatewayListeners) (string, error) {
+	st, err := store.Open(dir)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
 	auth, err := a.ensureCA(st, f)
 	if err != nil {
-		st.Close()
-		return err
+		return "", err
 	}
 	unlock := func() (*authority.Authority, error) {
 		if auth == nil {
@@ -88,17 +109,11 @@ func (a *app) runUp(ctx context.Context, f *upFlags) error {
 		}
 		return auth, err
 	}
-	err = a.ensureUpCerts(ctx, st, cfg, unlock)
-	st.Close()
-	if err != nil {
-		return err
+	if err := a.ensureUpCerts(ctx, st, cfg, unlock); err != nil {
+		return "", err
 	}
-	if err := a.ensureUpContext(dir, cfg.Listen); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "\nReady. From this machine, run:\n  docker --context %s ps\n\n", upContextName)
-	f.serve.enroll = enrollFlags{passphraseFile: f.passphraseFile, passphrase: f.passphrase}
-	return a.runGateway(ctx, cfg, &f.serve)
+	host := "tcp://" + localAddress(ls.api.Addr().String())
+	return host, a.ensureUpContext(dir, host)
 }
 
 // checkUpPassphrase reads the passphrase for a new CA up front.
@@ -161,14 +176,13 @@ func bundleExists(stateDir string, kind pki.Kind, name string) bool {
 }
 
 // ensureUpContext writes the docker context "dockgate" for the admin
-// client when there is none; an existing one is left as it is.
-func (a *app) ensureUpContext(stateDir, listen string) error {
+// client, and rewrites it when it no longer matches: another address
+// (--listen changed), another CA or a renewed admin certificate. The
+// context is up's own; a stale one would send the next command to an old
+// address, or to another gateway.
+func (a *app) ensureUpContext(stateDir, host string) error {
 	configDir, err := dockerconf.ConfigDir(a.getenv)
 	if err != nil {
-		return err
-	}
-	exists, err := dockerconf.ContextExists(configDir, upContextName)
-	if err != nil || exists {
 		return err
 	}
 	files := dockerconf.FilesIn(authority.BundleDir(stateDir, pki.KindClient, upClientName))
@@ -176,13 +190,30 @@ func (a *app) ensureUpContext(stateDir, listen string) error {
 	if err != nil {
 		return err
 	}
-	host := "tcp://" + localAddress(listen)
-	c := dockerconf.Context{Name: upContextName, Description: "dockgate gateway on this host (client admin)", Host: host, CA: ca, Cert: cert, Key: key}
-	if err := dockerconf.WriteContext(configDir, c, false); err != nil && !errors.Is(err, dockerconf.ErrContextExists) {
+	want := dockerconf.Context{Name: upContextName, Description: "dockgate gateway on this host (client admin)", Host: host, CA: ca, Cert: cert, Key: key}
+	old, err := dockerconf.ReadContext(configDir, upContextName)
+	switch {
+	case errors.Is(err, dockerconf.ErrContextNotFound):
+	case err != nil:
+		return err
+	case sameEndpoint(old, want):
+		return nil
+	}
+	if err := dockerconf.WriteContext(configDir, want, true); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "Created docker context %q for %s in %s\n", upContextName, host, configDir)
+	verb := "Created"
+	if old.Name != "" {
+		verb = "Updated"
+	}
+	fmt.Fprintf(a.stdout, "%s docker context %q for %s in %s\n", verb, upContextName, host, configDir)
 	return nil
+}
+
+// sameEndpoint reports whether two contexts dial the same address with
+// the same TLS material.
+func sameEndpoint(a, b dockerconf.Context) bool {
+	return a.Host == b.Host && !a.SkipTLSVerify && bytes.Equal(a.CA, b.CA) && bytes.Equal(a.Cert, b.Cert) && bytes.Equal(a.Key, b.Key)
 }
 
 // localAddress is how a client on this host reaches the listen address:

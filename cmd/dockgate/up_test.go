@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dockgate/dockgate/internal/dockerconf"
+)
+
+// TestUpContextFollowsTheGateway: up's docker context is rewritten when
+// the address it should dial or the admin certificate changed, and left
+// alone otherwise.
+func TestUpContextFollowsTheGateway(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	dockerCfg := filepath.Join(t.TempDir(), "docker")
+	t.Setenv("DOCKGATE_HOME", state)
+	t.Setenv("DOCKER_CONFIG", dockerCfg)
+	mustRun := func(args ...string) {
+		t.Helper()
+		var errOut bytes.Buffer
+		if code := run(args, strings.NewReader(""), io.Discard, &errOut); code != 0 {
+			t.Fatalf("dockgate %s: exit %d\n%s", strings.Join(args, " "), code, errOut.String())
+		}
+	}
+	mustRun("init", "--insecure-no-passphrase")
+	mustRun("issue", "client", upClientName, "--group", "admins")
+
+	var out bytes.Buffer
+	env := map[string]string{"DOCKGATE_HOME": state, "DOCKER_CONFIG": dockerCfg}
+	a := &app{stdout: &out, stderr: io.Discard, getenv: func(k string) string { return env[k] }}
+	steps := []struct {
+		name, host, renew, want string
+	}{
+		{"first run", "tcp://127.0.0.1:2376", "", `Created docker context "dockgate" for tcp://127.0.0.1:2376`},
+		{"same address", "tcp://127.0.0.1:2376", "", ""},
+		{"--listen changed", "tcp://127.0.0.1:3376", "", `Updated docker context "dockgate" for tcp://127.0.0.1:3376`},
+		{"admin renewed", "tcp://127.0.0.1:3376", upClientName, `Updated docker context "dockgate"`},
+	}
+	for _, s := range steps {
+		if s.renew != "" {
+			mustRun("renew", s.renew)
+		}
+		out.Reset()
+		if err := a.ensureUpContext(state, s.host); err != nil {
+			t.Fatalf("%s: ensureUpContext: %v", s.name, err)
+		}
+		if got := strings.TrimSpace(out.String()); (s.want == "") != (got == "") || !strings.Contains(got, s.want) {
+			t.Errorf("%s: printed %q, want %q", s.name, got, s.want)
+		}
+		c, err := dockerconf.ReadContext(dockerCfg, upContextName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, cert, _, err := dockerconf.FilesIn(filepath.Join(state, "clients", upClientName)).Load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Host != s.host || !bytes.Equal(c.Cert, cert) {
+			t.Errorf("%s: context dials %s with the %s certificate, want %s with the current one",
+				s.name, c.Host, map[bool]string{true: "current", false: "old"}[bytes.Equal(c.Cert, cert)], s.host)
+		}
+	}
+}
