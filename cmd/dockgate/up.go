@@ -50,6 +50,7 @@ Running it again reuses everything.`,
 		},
 	}
 	f.serve.register(cmd)
+	f.serve.enroll.registerListen(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.passphraseFile, "passphrase-file", "", "read the CA key passphrase from the first line of this file")
 	fl.BoolVar(&f.insecureNoPassphrase, "insecure-no-passphrase", false, "when creating the CA, store its key unencrypted")

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/pflag"
+
 	"github.com/dockgate/dockgate/internal/dockerconf"
 )
 
@@ -63,4 +65,23 @@ func TestUpContextFollowsTheGateway(t *testing.T) {
 				s.name, c.Host, map[bool]string{true: "current", false: "old"}[bytes.Equal(c.Cert, cert)], s.host)
 		}
 	}
+}
+
+// TestUpTakesServeFlags: up is "serve with set-up", so every serve flag
+// works on up too.
+func TestUpTakesServeFlags(t *testing.T) {
+	root := newRootCmd(&app{stdout: io.Discard, stderr: io.Discard, getenv: func(string) string { return "" }})
+	serve, _, err := root.Find([]string{"serve"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, _, err := root.Find([]string{"up"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve.Flags().VisitAll(func(f *pflag.Flag) {
+		if up.Flags().Lookup(f.Name) == nil {
+			t.Errorf("serve has --%s, up does not", f.Name)
+		}
+	})
 }
