@@ -40,8 +40,12 @@ func newUpCmd(a *app) *cobra.Command {
   - the CA (passphrase as for 'dockgate init'),
   - a server certificate for this host (the config's server_cert, "gateway"),
   - a client certificate "admin" in group "admins",
-  - a docker context "dockgate" that uses it.
-Running it again reuses everything.`,
+  - a docker context "dockgate" that uses it (rewritten when the address
+    or the admin certificate changed).
+Running it again reuses everything. up always serves enrollment, so on every
+run it needs the CA passphrase: --passphrase-file, $DOCKGATE_CA_PASSPHRASE,
+or the terminal. It binds its ports first: a port in use stops it before
+anything is written.`,
 		Example: `  dockgate up
   docker --context dockgate ps`,
 		Args: cobra.NoArgs,
@@ -74,6 +78,8 @@ func (a *app) runUp(ctx context.Context, f *upFlags) error {
 		if err := a.checkUpPassphrase(f); err != nil {
 			return err
 		}
+	} else if err := a.unlockUpCA(dir, f); err != nil {
+		return err
 	}
 	// Bound before anything is written: a port in use stops up with
 	// nothing created, and "Ready" is printed only once clients can connect.
@@ -106,9 +112,11 @@ func (a *app) prepareUp(ctx context.Context, f *upFlags, cfg *config.Config, dir
 	}
 	unlock := func() (*authority.Authority, error) {
 		if auth == nil {
-			auth, err = a.loadAuthority(st, f.passphraseFile)
+			if auth, err = authority.Load(st, f.passphrase); err != nil {
+				return nil, caFileError(err, st)
+			}
 		}
-		return auth, err
+		return auth, nil
 	}
 	if err := a.ensureUpCerts(ctx, st, cfg, unlock); err != nil {
 		return "", err
@@ -125,6 +133,35 @@ func (a *app) checkUpPassphrase(f *upFlags) error {
 	p, err := readPassphrase(a.passphraseSource(f.passphraseFile), true)
 	if err != nil {
 		return initPassphraseError(err)
+	}
+	f.passphrase = p
+	return nil
+}
+
+// unlockUpCA reads the passphrase of an existing encrypted CA and checks
+// it, before anything else happens. up serves enrollment and renewal, which
+// sign with the CA key: without the passphrase they would be off and every
+// token useless, so up asks (or stops) instead of carrying on without.
+func (a *app) unlockUpCA(dir string, f *upFlags) error {
+	st, err := store.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	encrypted, err := authority.KeyIsEncrypted(st)
+	if err != nil || !encrypted {
+		return err
+	}
+	p, err := readPassphrase(a.passphraseSource(f.passphraseFile), false)
+	if errors.Is(err, errNoPassphrase) {
+		return withHint(errNoPassphrase, "up serves enrollment, which signs with the CA key: %s; "+
+			"or run 'dockgate serve' to serve without enrollment", passphraseSourcesHint)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := authority.Load(st, p); err != nil {
+		return caFileError(err, st)
 	}
 	f.passphrase = p
 	return nil
