@@ -14,6 +14,8 @@ import (
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"dockgate": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		// As the docker CLI runs the installed plugin.
+		"docker-gate": func() { os.Exit(runArgv(append([]string{"docker-gate"}, os.Args[1:]...))) },
 	})
 }
 
