@@ -23,6 +23,8 @@ func newEnvCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "env CLIENT_NAME --host tcp://HOST:2376",
 		Short: "Print shell exports that point the docker CLI at a TLS daemon",
+		Example: `  eval "$(dockgate env alice --host tcp://docker.example.com:2376)"
+  dockgate env alice --host tcp://docker.example.com:2376 --shell fish | source`,
 		Long: `Print DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH for a client
 certificate kept in the state directory, quoted for the shell:
 
@@ -80,9 +82,10 @@ func envEvalCommand(a *app, client string, host dockerconf.Host, shell dockercon
 
 func newContextCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "context",
-		Short: "Manage docker contexts for dockgate clients",
-		Args:  cobra.NoArgs,
+		Use:     "context",
+		Short:   "Manage docker contexts for dockgate clients",
+		Example: `  dockgate context create dock1 --client alice --host tcp://dock1.example.net:2376 --use`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return cmd.Help()
 		},
@@ -101,6 +104,9 @@ func newContextCreateCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create CONTEXT --client NAME --host tcp://HOST:2376",
 		Short: "Write a docker context that uses a client certificate",
+		Example: `  dockgate context create dock1 --client alice --host tcp://dock1.example.net:2376
+  dockgate context create dock1 --client alice --host tcp://192.0.2.10:2376 --force --use
+  docker --context dock1 ps`,
 		Long: `Write a docker context in the docker CLI's own format under $DOCKER_CONFIG
 (or ~/.docker), with a copy of the client's ca.pem, cert.pem and key.pem.
 Afterwards "docker --context CONTEXT ..." works; with --use it becomes the
@@ -185,6 +191,9 @@ func newDockerdConfigCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dockerd-config SERVER_NAME",
 		Short: "Print dockerd's TLS settings for a server certificate",
+		Example: `  dockgate dockerd-config dock1 > /etc/docker/daemon.json
+  dockgate dockerd-config dock1 --format systemd --listen tcp://0.0.0.0:2376
+  dockgate dockerd-config dock1 --format flags --cert-dir /etc/docker/tls`,
 		Long: `Print the settings that make dockerd listen on TCP with mutual TLS, so it
 accepts only clients with a certificate from this CA:
 

@@ -60,7 +60,15 @@ func newRootCmd(a *app) *cobra.Command {
 		Short: "Secure remote access to a Docker host",
 		Long: `dockgate gives a Docker host secure remote access: a certificate authority,
 a mutual-TLS gateway in front of the Docker socket with per-client policy,
-and onboarding that never copies a private key.`,
+and onboarding that never copies a private key.
+
+Start with 'dockgate up' on the Docker host: it creates the CA, a server
+certificate, an admin certificate and the docker context "dockgate", then
+runs the gateway. Then give others access with 'dockgate token create NAME'.`,
+		Example: `  dockgate up                          # on the Docker host, as root
+  docker --context dockgate ps         # from the same host, in another shell
+  dockgate token create alice --group admins
+  dockgate login dgt1.AbC...           # on alice's machine`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}

@@ -207,7 +207,9 @@ func newTokenLsCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ls",
 		Short: "List tokens and whether they can still be used",
-		Args:  cobra.NoArgs,
+		Example: `  dockgate token ls
+  dockgate token ls --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runTokenLs(cmd.Context(), asJSON)
 		},
@@ -275,8 +277,9 @@ func (a *app) runTokenLs(ctx context.Context, asJSON bool) error {
 
 func newTokenRevokeCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "revoke NAME",
-		Short: "Revoke a token so nobody can enroll with it",
+		Use:     "revoke NAME",
+		Short:   "Revoke a token so nobody can enroll with it",
+		Example: `  dockgate token revoke alice`,
 		Long: `revoke makes a token unusable at once. Certificates already obtained with
 it stay valid: revoke those with 'dockgate revoke NAME'.`,
 		Args: exactArgs(1, "NAME"),
