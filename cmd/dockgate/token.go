@@ -103,7 +103,7 @@ func (a *app) runTokenCreate(ctx context.Context, name string, f tokenCreateFlag
 		return err
 	}
 	if !f.offline {
-		if err := checkEnrollmentServed(ctx, cfg, ca); err != nil {
+		if err := checkEnrollmentServed(ctx, cfg, ca, addrs); err != nil {
 			return err
 		}
 	}
@@ -127,12 +127,17 @@ const enrollCheckTimeout = 5 * time.Second
 
 // checkEnrollmentServed makes sure a gateway on this host can sign for the
 // token: its enrollment listener answers with this CA.
-func checkEnrollmentServed(ctx context.Context, cfg *config.Config, ca *x509.Certificate) error {
+// With an ephemeral enrollment port (0) it checks the token's first
+// address instead.
+func checkEnrollmentServed(ctx context.Context, cfg *config.Config, ca *x509.Certificate, tokenAddrs []string) error {
 	if !cfg.Enroll.Enabled {
 		return withHint(errors.New("enrollment is disabled in the gateway config (enroll.enabled: false), so nobody could use the token"),
 			"set enroll.enabled: true and restart the gateway, or pass --offline")
 	}
 	addr := localAddress(cfg.EnrollListen())
+	if _, port, _ := net.SplitHostPort(addr); port == "0" {
+		addr = tokenAddrs[0]
+	}
 	ctx, cancel := context.WithTimeout(ctx, enrollCheckTimeout)
 	defer cancel()
 	if err := enroll.CheckListener(ctx, addr, ca); err != nil {
@@ -171,6 +176,10 @@ func (a *app) tokenAddresses(st *store.Store, serverCert, enrollListen string, g
 		return given, nil
 	}
 	_, port, _ := net.SplitHostPort(enrollListen)
+	if port == "0" {
+		return nil, withHint(fmt.Errorf("the enrollment port is chosen when the gateway starts (%s)", enrollListen),
+			"pass --address HOST:PORT with the port the gateway logged (\"enrollment listener ready\")")
+	}
 	cert, err := readCertFile(st.Path("servers", serverCert, "cert.pem"))
 	if err != nil {
 		return nil, withHint(fmt.Errorf("no server certificate %q to take the addresses from: %w", serverCert, err),
