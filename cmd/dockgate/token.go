@@ -189,7 +189,19 @@ func (a *app) tokenAddresses(st *store.Store, serverCert, enrollListen string, g
 	if len(addrs) == 0 {
 		return nil, withHint(errors.New("the server certificate has no name a client can dial"), "pass --address HOST:PORT")
 	}
+	if addrs = enroll.BoundAddresses(addrs, enrollListen, lookupIPs); len(addrs) == 0 {
+		return nil, withHint(fmt.Errorf("no name in the server certificate %q is an address the enrollment listener (%s) binds", serverCert, enrollListen),
+			"pass --address HOST:PORT, or set enroll.listen to a host in the certificate (or to \":%s\" for every interface)", port)
+	}
 	return addrs, nil
+}
+
+// lookupIPs resolves a name from the server certificate, briefly: a name
+// this host cannot resolve is left out of the token's addresses.
+func lookupIPs(host string) ([]net.IP, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return net.DefaultResolver.LookupIP(ctx, "ip", host)
 }
 
 // describeToken tells the admin, on standard error, what the token does.
