@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -12,7 +14,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dockgate/dockgate/internal/authority"
+	"github.com/dockgate/dockgate/internal/config"
 	"github.com/dockgate/dockgate/internal/dockerconf"
+	"github.com/dockgate/dockgate/internal/pki"
 )
 
 // Commands that configure the docker CLI and dockerd: env, context create,
@@ -236,7 +241,37 @@ func runDockerdConfig(a *app, server string, f dockerdConfigFlags) error {
 		return withHint(err, "issue it again with 'dockgate issue server %s'", server)
 	}
 	printServerFindings(a, server, cert, listen)
+	a.warnSharedClientCA(files)
 	return printDaemonConfig(a, dockerconf.Daemon{Listen: listen, Files: files}, f)
+}
+
+// warnSharedClientCA warns when dockerd would trust the CA that signs the
+// gateway's clients (this state directory's, with a gateway server
+// certificate): dockerd knows nothing of roles or of dockgate's
+// revocations, so every client certificate of that CA, revoked ones
+// included, would reach the Docker API directly past the gateway.
+func (a *app) warnSharedClientCA(files dockerconf.CertFiles) {
+	stateDir, err := a.stateDir()
+	if err != nil {
+		return
+	}
+	serverCert := config.Default().ServerCert
+	if cfg, err := a.loadConfig(&serveFlags{}); err == nil {
+		serverCert = cfg.ServerCert
+	}
+	if !bundleExists(stateDir, pki.KindServer, serverCert) {
+		return
+	}
+	gatewayCA, err1 := os.ReadFile(authority.CACertPath(stateDir))
+	dockerdCA, err2 := os.ReadFile(files.CA)
+	if err1 != nil || err2 != nil || !bytes.Equal(bytes.TrimSpace(gatewayCA), bytes.TrimSpace(dockerdCA)) {
+		return
+	}
+	fmt.Fprintf(a.stderr, "dockgate: WARNING: dockerd would trust the CA that signs the gateway's clients: every client certificate of it, "+
+		"revoked ones included, would reach dockerd directly, past the gateway's roles, revocation and audit log\n")
+	fmt.Fprintf(a.stderr, "dockgate: hint: give dockerd a CA of its own that only the gateway's upstream certificate comes from: "+
+		"dockgate --state-dir /etc/dockgate/dockerd init, then issue server NAME and issue client gateway-upstream there, "+
+		"and set upstream tls_ca/tls_cert/tls_key in the gateway config (or keep dockerd on its unix socket behind the gateway)\n")
 }
 
 func printDaemonConfig(a *app, d dockerconf.Daemon, f dockerdConfigFlags) error {
