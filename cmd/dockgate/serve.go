@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dockgate/dockgate/internal/audit"
+	"github.com/dockgate/dockgate/internal/authority"
 	"github.com/dockgate/dockgate/internal/config"
 	"github.com/dockgate/dockgate/internal/gateway"
 	"github.com/dockgate/dockgate/internal/store"
@@ -108,6 +109,9 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	return a.runGateway(ctx, cfg, f, nil, nil)
 }
 
+// readyFunc runs once the gateway's ports are bound, just before it serves.
+type readyFunc func(ctx context.Context, log *slog.Logger, auth *authority.Authority)
+
 // gatewayListeners are the gateway's sockets; admin is nil when off.
 type gatewayListeners struct{ api, admin net.Listener }
 
@@ -151,8 +155,9 @@ func listenError(addr, flag string, err error) error {
 }
 
 // runGateway serves until SIGTERM or SIGINT, reloading on SIGHUP, on ls
-// (nil: it binds them itself). ready, if set, runs once clients can connect.
-func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags, ls *gatewayListeners, ready func()) error {
+// (nil: it binds them itself). ready, if set, runs once clients can connect,
+// with the gateway's logger and its unlocked CA (nil when it cannot sign).
+func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags, ls *gatewayListeners, ready readyFunc) error {
 	dir, err := a.stateDir()
 	if err != nil {
 		return err
@@ -205,7 +210,7 @@ func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags,
 	go reloadOnHUP(ctx, g, alog, log)
 	enr.start(ctx, g)
 	if ready != nil {
-		ready()
+		ready(ctx, log, enr.auth)
 	}
 	return g.ServeListeners(ctx, ls.api, ls.admin)
 }

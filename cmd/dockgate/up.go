@@ -3,17 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/dockgate/dockgate/internal/authority"
 	"github.com/dockgate/dockgate/internal/config"
 	"github.com/dockgate/dockgate/internal/dockerconf"
+	"github.com/dockgate/dockgate/internal/enroll"
 	"github.com/dockgate/dockgate/internal/pki"
 	"github.com/dockgate/dockgate/internal/store"
 )
@@ -93,9 +97,45 @@ func (a *app) runUp(ctx context.Context, f *upFlags) error {
 		return err
 	}
 	f.serve.enroll = enrollFlags{passphraseFile: f.passphraseFile, passphrase: f.passphrase, listen: f.serve.enroll.listen}
-	return a.runGateway(ctx, cfg, &f.serve, ls, func() {
+	return a.runGateway(ctx, cfg, &f.serve, ls, func(ctx context.Context, log *slog.Logger, auth *authority.Authority) {
 		fmt.Fprintf(a.stdout, "\nReady: the gateway listens on %s. From this machine, run:\n  docker --context %s ps\n\n", host, upContextName)
+		if auth != nil {
+			go a.keepAdminRenewed(ctx, auth, dir, host, log.With("component", "up"))
+		}
 	})
+}
+
+// keepAdminRenewed renews up's admin certificate at two thirds of its
+// lifetime while up serves, and rewrites the context "dockgate" with it,
+// so the context up printed keeps working without anyone running renew.
+func (a *app) keepAdminRenewed(ctx context.Context, auth *authority.Authority, dir, host string, log *slog.Logger) {
+	cert, err := readCertFile(filepath.Join(authority.BundleDir(dir, pki.KindClient, upClientName), authority.BundleCertFile))
+	if err != nil {
+		log.Error("the admin certificate will not be renewed", "err", err)
+		return
+	}
+	w := &enroll.Watcher{
+		Renew: a.upAdminRenewal(auth, dir, host),
+		Logf:  func(format string, args ...any) { log.Info("admin certificate: " + fmt.Sprintf(format, args...)) },
+	}
+	if err := w.Run(ctx, cert); err != nil {
+		log.Error("admin certificate renewal stopped", "err", err)
+	}
+}
+
+// upAdminRenewal renews the admin certificate in the state directory and
+// points up's context at the new one.
+func (a *app) upAdminRenewal(auth *authority.Authority, dir, host string) func(context.Context) (*x509.Certificate, error) {
+	return func(ctx context.Context) (*x509.Certificate, error) {
+		is, err := auth.Renew(ctx, upClientName, false, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		if err := a.ensureUpContext(dir, host); err != nil {
+			return nil, err
+		}
+		return is.Cert, nil
+	}
 }
 
 // prepareUp creates what is missing (CA, certificates, context) and

@@ -8,7 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dockgate/dockgate/internal/authority"
 	"github.com/dockgate/dockgate/internal/dockerconf"
+	"github.com/dockgate/dockgate/internal/pki"
+	"github.com/dockgate/dockgate/internal/store"
 )
 
 // TestUpContextFollowsTheGateway: up's docker context is rewritten when
@@ -83,5 +86,49 @@ func TestUpTakesServeFlags(t *testing.T) {
 		if up.Flags().Lookup(m[1]) == nil {
 			t.Errorf("serve has --%s, up does not", m[1])
 		}
+	}
+}
+
+// TestUpRenewsItsAdminContext: the renewal up runs while it serves issues
+// a new admin certificate and points the context "dockgate" at it.
+func TestUpRenewsItsAdminContext(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	dockerCfg := filepath.Join(t.TempDir(), "docker")
+	env := map[string]string{"DOCKGATE_HOME": state, "DOCKER_CONFIG": dockerCfg}
+	a := &app{stdout: io.Discard, stderr: io.Discard, getenv: func(k string) string { return env[k] }}
+	st, err := store.Open(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	auth, err := authority.Init(st, authority.InitOptions{CN: "up test CA"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := auth.Issue(t.Context(), authority.Request{Kind: pki.KindClient, Name: upClientName, Groups: []string{"admins"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const host = "tcp://127.0.0.1:2376"
+	if err := a.ensureUpContext(state, host); err != nil {
+		t.Fatal(err)
+	}
+	renewed, err := a.upAdminRenewal(auth, state, host)(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if renewed.SerialNumber.Cmp(old.Cert.SerialNumber) == 0 {
+		t.Fatal("the renewal kept the old serial")
+	}
+	c, err := dockerconf.ReadContext(dockerCfg, upContextName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pki.ParseCertPEM(c.Cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.SerialNumber.Cmp(renewed.SerialNumber) != 0 {
+		t.Errorf("context %q holds serial %x, want the renewed %x", upContextName, got.SerialNumber, renewed.SerialNumber)
 	}
 }
