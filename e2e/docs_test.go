@@ -188,7 +188,7 @@ func readmeQuickStart(t *testing.T, path string) (commands []string, anotherShel
 	if len(commands) != 2 {
 		t.Errorf("the Quick start has %d set-up commands, want 2 (the gateway, the tests): %q", len(commands), commands)
 	}
-	m := regexp.MustCompile("In another shell: `([^`]+)`").FindStringSubmatch(section)
+	m := regexp.MustCompile("In another shell:\\s+`([^`]+)`").FindStringSubmatch(section)
 	if m == nil {
 		t.Fatal("the Quick start no longer says what to run in another shell")
 	}
