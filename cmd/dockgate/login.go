@@ -185,7 +185,7 @@ func (a *app) printLoggedIn(name string, creds *enroll.Credentials, used, replac
 		written += ", now the current context"
 	}
 	fmt.Fprintf(a.stdout, "  docker context %q %s\n", name, written)
-	fmt.Fprintf(a.stdout, "Keep it renewed:  dockgate renew --context %s --watch\n", name)
+	fmt.Fprintf(a.stdout, "Keep it renewed:  dockgate renew --context %s --install   (a service; or --watch in a terminal)\n", name)
 	if used {
 		fmt.Fprintf(a.stdout, "Next:  docker ps\n")
 		return
