@@ -94,6 +94,7 @@ runs the gateway. Then give others access with 'dockgate token create NAME'.`,
 		newHealthcheckCmd(a),
 		newTokenCmd(a), newLoginCmd(a), newStatusCmd(a), newInstallPluginCmd(a), newPluginMetadataCmd(a),
 	)
+	registerCompletions(a, root)
 	if a.plugin {
 		asDockerPlugin(root)
 	}
