@@ -93,6 +93,7 @@ runs the gateway. Then give others access with 'dockgate token create NAME'.`,
 		newDoctorCmd(a),
 		newHealthcheckCmd(a),
 		newTokenCmd(a), newLoginCmd(a), newStatusCmd(a), newInstallPluginCmd(a), newPluginMetadataCmd(a),
+		newManCmd(a),
 	)
 	registerCompletions(a, root)
 	if a.plugin {
