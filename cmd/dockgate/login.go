@@ -166,7 +166,8 @@ func loginError(err error) error {
 	case errors.Is(err, enroll.ErrRateLimited):
 		return withHint(err, "wait, then try again with a correct token")
 	}
-	return withHint(err, "check that 'dockgate serve' runs on the gateway and its enrollment port is reachable from here")
+	return withHint(err, "check that the gateway runs with its CA passphrase (without it, enrollment is off: "+
+		"'dockgate up', or 'dockgate serve --passphrase-file FILE') and that its enrollment port is reachable from here")
 }
 
 func (a *app) printLoggedIn(name string, creds *enroll.Credentials, used, replaced bool) {
