@@ -36,7 +36,8 @@ ENV PATH=/usr/local/bin DOCKGATE_HOME=/var/lib/dockgate
 #   docker run --group-add "$(stat -c %g /var/run/docker.sock)" ...
 USER 65532:65532
 VOLUME ["/var/lib/dockgate"]
-EXPOSE 2376
+# 2376: the Docker API (mutual TLS); 2386: enrollment (docs/ONBOARDING.md).
+EXPOSE 2376 2386
 # A scratch image has no shell or curl: the binary probes its own /readyz.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=10s --retries=3 CMD ["dockgate", "healthcheck"]
 ENTRYPOINT ["dockgate"]

@@ -62,6 +62,14 @@ func TestImage(t *testing.T) {
 			t.Errorf("image user = %q, want %d:%d", user, imageUID, imageUID)
 		}
 	})
+	t.Run("exposes the gateway and enrollment ports", func(t *testing.T) {
+		ports := d.Docker(t, "image", "inspect", "--format", "{{json .Config.ExposedPorts}}", image)
+		for _, p := range []string{`"2376/tcp"`, `"2386/tcp"`} {
+			if !strings.Contains(ports, p) {
+				t.Errorf("exposed ports %s lack %s", strings.TrimSpace(ports), p)
+			}
+		}
+	})
 	t.Run("doctor image passes it", func(t *testing.T) {
 		cmd := exec.Command(dockertest.BuildDockgate(t), "doctor", "image", image)
 		cmd.Env = append(cleanEnv(), d.Env()...)

@@ -89,7 +89,8 @@ func TestOnboardingTokenLoginRun(t *testing.T) {
 	// (localhost, 127.0.0.1) with the enrollment port; the context gets
 	// the gateway's port on the host that answered.
 	loggedIn := regexp.MustCompile(`Logged in as "alice" \(groups admins\) at tcp://(localhost|127\.0\.0\.1):` + port + `\n`)
-	if !loggedIn.MatchString(out) || !strings.Contains(out, "Next:  docker --context alice ps") {
+	// No context was chosen on this machine, so alice's becomes current.
+	if !loggedIn.MatchString(out) || !strings.Contains(out, "Next:  docker ps") {
 		t.Errorf("login output:\n%s", out)
 	}
 	t.Run("docker run through the new context", func(t *testing.T) {
@@ -375,4 +376,43 @@ func contextIssuedAt(t *testing.T, e *onboardingEnv, client *dockgateCLI, name s
 		t.Fatal(err)
 	}
 	return cert
+}
+
+// TestOnboardingReEnrollSameName: a client whose certificate was revoked
+// enrolls again under the same name, with a new token of that name, and
+// its context is replaced (no bob-2, no second context). A first login
+// on a machine where nobody chose a context makes the new one current.
+func TestOnboardingReEnrollSameName(t *testing.T) {
+	e := startOnboardingEnv(t)
+	client := e.newClient()
+	out := client.run("login", e.token("bob", "--group", "admins"))
+	if !strings.Contains(out, `docker context "bob" written, now the current context`) {
+		t.Errorf("first login output:\n%s", out)
+	}
+	if cur, err := dockerconf.CurrentContext(client.dockerCfg); err != nil || cur != "bob" {
+		t.Fatalf("current context = %q, %v; want bob", cur, err)
+	}
+	if stdout, stderr, err := dockerWith(t, client, "ps", "--format", "{{.ID}}"); err != nil {
+		t.Fatalf("docker ps without --context: %v\n%s%s", err, stdout, stderr)
+	}
+
+	e.cli.run("revoke", "bob")
+	out = client.run("login", e.token("bob", "--group", "admins"))
+	if !strings.Contains(out, `docker context "bob" replaced`) {
+		t.Errorf("second login output:\n%s", out)
+	}
+	c, err := dockerconf.ReadContext(client.dockerCfg, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := pki.ParseCertPEM(c.Cert)
+	if err != nil || cert.Subject.CommonName != "bob" {
+		t.Fatalf("the context's certificate is %v (%v), want CN bob", cert.Subject, err)
+	}
+	if exists, _ := dockerconf.ContextExists(client.dockerCfg, "bob-2"); exists {
+		t.Error("re-enrolling made a second context bob-2")
+	}
+	if stdout, stderr, err := dockerWith(t, client, "ps", "--format", "{{.ID}}"); err != nil {
+		t.Fatalf("docker ps with the new certificate: %v\n%s%s", err, stdout, stderr)
+	}
 }

@@ -28,8 +28,10 @@ func newCertsCmd(a *app) *cobra.Command {
 		Long: `List every certificate the CA has issued: name, kind, short serial, time
 to expiry, status and groups (clients) or SANs (servers).
 
-A certificate is "expiring" when less than a week or less than a third of
-its lifetime is left; renew it with 'dockgate renew NAME'.`,
+A certificate is "expiring" when less than a third of its lifetime is left
+(the point at which 'renew --watch' renews); renew it with 'dockgate renew NAME'.`,
+		Example: `  dockgate certs
+  dockgate certs --json | jq -r '.[] | select(.status == "expiring") | .name'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runCerts(cmd.Context(), asJSON)

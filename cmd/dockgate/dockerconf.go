@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -12,7 +14,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dockgate/dockgate/internal/authority"
+	"github.com/dockgate/dockgate/internal/config"
 	"github.com/dockgate/dockgate/internal/dockerconf"
+	"github.com/dockgate/dockgate/internal/pki"
 )
 
 // Commands that configure the docker CLI and dockerd: env, context create,
@@ -23,6 +28,8 @@ func newEnvCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "env CLIENT_NAME --host tcp://HOST:2376",
 		Short: "Print shell exports that point the docker CLI at a TLS daemon",
+		Example: `  eval "$(dockgate env alice --host tcp://docker.example.com:2376)"
+  dockgate env alice --host tcp://docker.example.com:2376 --shell fish | source`,
 		Long: `Print DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH for a client
 certificate kept in the state directory, quoted for the shell:
 
@@ -80,9 +87,10 @@ func envEvalCommand(a *app, client string, host dockerconf.Host, shell dockercon
 
 func newContextCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "context",
-		Short: "Manage docker contexts for dockgate clients",
-		Args:  cobra.NoArgs,
+		Use:     "context",
+		Short:   "Manage docker contexts for dockgate clients",
+		Example: `  dockgate context create dock1 --client alice --host tcp://dock1.example.net:2376 --use`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return cmd.Help()
 		},
@@ -101,6 +109,9 @@ func newContextCreateCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create CONTEXT --client NAME --host tcp://HOST:2376",
 		Short: "Write a docker context that uses a client certificate",
+		Example: `  dockgate context create dock1 --client alice --host tcp://dock1.example.net:2376
+  dockgate context create dock1 --client alice --host tcp://192.0.2.10:2376 --force --use
+  docker --context dock1 ps`,
 		Long: `Write a docker context in the docker CLI's own format under $DOCKER_CONFIG
 (or ~/.docker), with a copy of the client's ca.pem, cert.pem and key.pem.
 Afterwards "docker --context CONTEXT ..." works; with --use it becomes the
@@ -185,6 +196,9 @@ func newDockerdConfigCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dockerd-config SERVER_NAME",
 		Short: "Print dockerd's TLS settings for a server certificate",
+		Example: `  dockgate dockerd-config dock1 > /etc/docker/daemon.json
+  dockgate dockerd-config dock1 --format systemd --listen tcp://0.0.0.0:2376
+  dockgate dockerd-config dock1 --format flags --cert-dir /etc/docker/tls`,
 		Long: `Print the settings that make dockerd listen on TCP with mutual TLS, so it
 accepts only clients with a certificate from this CA:
 
@@ -227,7 +241,37 @@ func runDockerdConfig(a *app, server string, f dockerdConfigFlags) error {
 		return withHint(err, "issue it again with 'dockgate issue server %s'", server)
 	}
 	printServerFindings(a, server, cert, listen)
+	a.warnSharedClientCA(files)
 	return printDaemonConfig(a, dockerconf.Daemon{Listen: listen, Files: files}, f)
+}
+
+// warnSharedClientCA warns when dockerd would trust the CA that signs the
+// gateway's clients (this state directory's, with a gateway server
+// certificate): dockerd knows nothing of roles or of dockgate's
+// revocations, so every client certificate of that CA, revoked ones
+// included, would reach the Docker API directly past the gateway.
+func (a *app) warnSharedClientCA(files dockerconf.CertFiles) {
+	stateDir, err := a.stateDir()
+	if err != nil {
+		return
+	}
+	serverCert := config.Default().ServerCert
+	if cfg, err := a.loadConfig(&serveFlags{}); err == nil {
+		serverCert = cfg.ServerCert
+	}
+	if !bundleExists(stateDir, pki.KindServer, serverCert) {
+		return
+	}
+	gatewayCA, err1 := os.ReadFile(authority.CACertPath(stateDir))
+	dockerdCA, err2 := os.ReadFile(files.CA)
+	if err1 != nil || err2 != nil || !bytes.Equal(bytes.TrimSpace(gatewayCA), bytes.TrimSpace(dockerdCA)) {
+		return
+	}
+	fmt.Fprintf(a.stderr, "dockgate: WARNING: dockerd would trust the CA that signs the gateway's clients: every client certificate of it, "+
+		"revoked ones included, would reach dockerd directly, past the gateway's roles, revocation and audit log\n")
+	fmt.Fprintf(a.stderr, "dockgate: hint: give dockerd a CA of its own that only the gateway's upstream certificate comes from: "+
+		"dockgate --state-dir /etc/dockgate/dockerd init, then issue server NAME and issue client gateway-upstream there, "+
+		"and set upstream tls_ca/tls_cert/tls_key in the gateway config (or keep dockerd on its unix socket behind the gateway)\n")
 }
 
 func printDaemonConfig(a *app, d dockerconf.Daemon, f dockerdConfigFlags) error {

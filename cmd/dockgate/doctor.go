@@ -42,6 +42,8 @@ func newDoctorTrustCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "trust",
 		Short: "Show which CA roots this binary would verify servers against",
+		Example: `  dockgate doctor trust
+  SSL_CERT_FILE=/etc/pki/bundle.pem dockgate doctor trust --json`,
 		Long: `trust lists the CA bundle files and directories Go reads on Linux, with
 SSL_CERT_FILE and SSL_CERT_DIR applied, how many certificates each holds,
 and whether the roots embedded in dockgate (golang.org/x/crypto/x509roots/fallback)
@@ -71,6 +73,8 @@ func newDoctorTLSCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "tls https://HOST[:PORT]",
 		Short: "Handshake with a TLS server and explain a failure",
+		Example: `  dockgate doctor tls https://registry.example.com
+  dockgate doctor tls --ca ca.pem https://127.0.0.1:8443`,
 		Long: `tls connects to a server, verifies its certificate the way dockgate and
 other Go programs do, and explains a failure in one sentence: unknown
 authority (or no CA bundle at all), expired, wrong name, wrong key usage,
@@ -128,6 +132,8 @@ func newDoctorImageCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "image IMAGE",
 		Short: "Check that an image's program can verify TLS servers",
+		Example: `  dockgate doctor image myapp:latest
+  DOCKER_HOST=tcp://dock1.example.net:2376 dockgate doctor image --json myapp:latest`,
 		Long: `image exports IMAGE through the Docker API (DOCKER_HOST is honoured), reads
 its merged filesystem and reports: a CA bundle where Go and OpenSSL read it,
 SSL_CERT_FILE and SSL_CERT_DIR in the image's environment, whether the

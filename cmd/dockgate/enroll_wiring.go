@@ -31,10 +31,15 @@ type enrollFlags struct {
 }
 
 func (f *enrollFlags) register(cmd *cobra.Command) {
-	fl := cmd.Flags()
-	fl.StringVar(&f.passphraseFile, "passphrase-file", "",
+	cmd.Flags().StringVar(&f.passphraseFile, "passphrase-file", "",
 		"CA key passphrase (first line of this file; or env "+passphraseEnv+"), for enrollment and renewal")
-	fl.StringVar(&f.listen, "enroll-listen", "", "address of the enrollment listener (default: the --listen host, port "+config.DefaultEnrollPort+")")
+	f.registerListen(cmd)
+}
+
+// registerListen adds --enroll-listen alone, for up, which has its own
+// --passphrase-file.
+func (f *enrollFlags) registerListen(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.listen, "enroll-listen", "", "address of the enrollment listener (default: the --listen host, port "+config.DefaultEnrollPort+")")
 }
 
 // enrollment is what serve runs besides the gateway when it can sign:

@@ -21,6 +21,8 @@ func newHealthcheckCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "healthcheck",
 		Short: "Exit 0 when the gateway's readiness endpoint answers 200 OK",
+		Example: `  dockgate healthcheck
+  dockgate healthcheck --url http://127.0.0.1:2378/readyz`,
 		Long: `healthcheck GETs the gateway's /readyz on its admin listener and exits 0 on
 200 OK, else prints one line saying why and exits 1. It is the image's
 HEALTHCHECK: a FROM scratch image has no shell or curl.

@@ -141,8 +141,15 @@ func (a *app) serverSANs(ctx context.Context, sans []string) ([]string, error) {
 		fmt.Fprintf(a.stderr, "dockgate: no --san given; the certificate names this host: %s\n", strings.Join(sans, ", "))
 		return sans, nil
 	}
-	if _, _, err := pki.ParseSANs(sans); err != nil {
+	_, ips, err := pki.ParseSANs(sans)
+	if err != nil {
 		return nil, withHint(&usageError{err: err}, "--san takes one bare DNS name or IP address; repeat it for more")
+	}
+	for _, ip := range ips {
+		if ip.IsUnspecified() {
+			return nil, withHint(usageErrorf("--san %s: %s means \"every interface\" to a server, not an address a client can dial, so no client ever checks it", ip, ip),
+				"give the names and addresses clients use (--san dock1.example.net --san 192.0.2.10), or no --san for this host's")
+		}
 	}
 	return sans, nil
 }

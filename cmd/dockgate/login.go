@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -17,9 +18,10 @@ import (
 const hintNewToken = "ask the gateway's admin for a new token ('dockgate token create NAME' on the gateway)"
 
 type loginFlags struct {
-	context string
-	use     bool
-	force   bool
+	context  string
+	use      bool
+	useGiven bool // --use or --use=false was given
+	force    bool
 }
 
 func newLoginCmd(a *app) *cobra.Command {
@@ -35,15 +37,24 @@ secret is sent, the gateway's CA is checked against the fingerprint in the
 token; a mismatch stops everything (a wrong token, or an interception).`,
 		Example: `  dockgate login dgt1.AbC...
   dockgate login "$TOKEN" --context prod --use
+  dockgate login "$TOKEN" --use=false   # write the context, keep the current one
   docker gate login dgt1.AbC...`,
 		Args: exactArgs(1, "TOKEN"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			f.useGiven = cmd.Flags().Changed("use")
 			return a.runLogin(cmd.Context(), args[0], f)
 		},
 	}
+	cmd.Long += `
+
+The context is named after the token. Logging in again with a new token for
+the same gateway (a re-enrollment) replaces that context; a context of the
+same name for anything else is kept unless --force. Without --use, the new
+context becomes the current one only while none is chosen (the docker CLI
+uses "default").`
 	fl := cmd.Flags()
 	fl.StringVar(&f.context, "context", "", "name of the docker context to write (default: the token's name)")
-	fl.BoolVar(&f.use, "use", false, "make it the docker CLI's current context")
+	fl.BoolVar(&f.use, "use", false, `make it the docker CLI's current context (default: when the current one is "default")`)
 	fl.BoolVar(&f.force, "force", false, "replace an existing context of that name")
 	return cmd
 }
@@ -57,9 +68,13 @@ func (a *app) runLogin(ctx context.Context, raw string, f loginFlags) error {
 	if name == "" {
 		name = tok.Name
 	}
-	configDir, err := a.checkContextFree(name, f.force)
+	configDir, replaces, err := a.checkContextFree(name, tok, f.force)
 	if err != nil {
 		return err
+	}
+	use := f.use
+	if !f.useGiven {
+		use = noContextChosen(configDir)
 	}
 	fmt.Fprintf(a.stderr, "Enrolling as %q with the gateway at %s\n", tok.Name, strings.Join(tok.Addresses, ", "))
 	creds, err := enroll.Login(ctx, tok, enroll.LoginOptions{
@@ -71,33 +86,62 @@ func (a *app) runLogin(ctx context.Context, raw string, f loginFlags) error {
 	if err := writeCredentials(configDir, name, creds); err != nil {
 		return err
 	}
-	if f.use {
+	if use {
 		if err := dockerconf.UseContext(configDir, name); err != nil {
 			return err
 		}
 	}
-	a.printLoggedIn(name, creds, f.use)
+	a.printLoggedIn(name, creds, use, replaces)
 	return nil
 }
 
-// checkContextFree refuses an existing context before the token is spent.
-func (a *app) checkContextFree(name string, force bool) (string, error) {
+// noContextChosen reports whether the docker CLI uses its "default"
+// context because nobody chose another: then the new context may be made
+// current without taking anything away.
+func noContextChosen(configDir string) bool {
+	cur, err := dockerconf.CurrentContext(configDir)
+	return err == nil && (cur == "" || cur == dockerconf.DefaultContextName)
+}
+
+// checkContextFree refuses an existing context before the token is spent,
+// unless it is the same client's at the same gateway (its CA is the
+// token's, its certificate has the token's name): that is a re-enrollment,
+// and replaces reports it.
+func (a *app) checkContextFree(name string, tok enroll.Token, force bool) (configDir string, replaces bool, err error) {
 	if err := dockerconf.ValidateContextName(name); err != nil {
-		return "", &usageError{err: err}
+		return "", false, &usageError{err: err}
 	}
-	configDir, err := dockerconf.ConfigDir(a.getenv)
+	if configDir, err = dockerconf.ConfigDir(a.getenv); err != nil {
+		return "", false, err
+	}
+	old, err := dockerconf.ReadContext(configDir, name)
+	switch {
+	case errors.Is(err, dockerconf.ErrContextNotFound):
+		return configDir, false, nil
+	case err != nil && !force:
+		return "", false, err
+	case force || reEnrollment(old, tok):
+		return configDir, true, nil
+	}
+	return "", false, withHint(fmt.Errorf("docker context %q already exists", name),
+		"pick another with --context NAME, or replace it with --force")
+}
+
+// reEnrollment reports whether the context c is the token's client at the
+// token's gateway: its CA is the pinned one and its certificate is named
+// after the token (NAME, or NAME-2, NAME-3, ... for further machines).
+func reEnrollment(c dockerconf.Context, tok enroll.Token) bool {
+	ca, err := pki.ParseCertPEM(c.CA)
+	if err != nil || sha256.Sum256(ca.RawSubjectPublicKeyInfo) != tok.CAPin {
+		return false
+	}
+	cert, err := pki.ParseCertPEM(c.Cert)
 	if err != nil {
-		return "", err
+		return false
 	}
-	exists, err := dockerconf.ContextExists(configDir, name)
-	if err != nil {
-		return "", err
-	}
-	if exists && !force {
-		return "", withHint(fmt.Errorf("docker context %q already exists", name),
-			"pick another with --context NAME, or replace it with --force")
-	}
-	return configDir, nil
+	cn := cert.Subject.CommonName
+	suffix, numbered := strings.CutPrefix(cn, tok.Name+"-")
+	return cn == tok.Name || numbered && suffix != "" && strings.Trim(suffix, "0123456789") == ""
 }
 
 // writeCredentials writes (or replaces) the context with creds. Whether it
@@ -122,10 +166,11 @@ func loginError(err error) error {
 	case errors.Is(err, enroll.ErrRateLimited):
 		return withHint(err, "wait, then try again with a correct token")
 	}
-	return withHint(err, "check that 'dockgate serve' runs on the gateway and its enrollment port is reachable from here")
+	return withHint(err, "check that the gateway runs with its CA passphrase (without it, enrollment is off: "+
+		"'dockgate up', or 'dockgate serve --passphrase-file FILE') and that its enrollment port is reachable from here")
 }
 
-func (a *app) printLoggedIn(name string, creds *enroll.Credentials, used bool) {
+func (a *app) printLoggedIn(name string, creds *enroll.Credentials, used, replaced bool) {
 	c := creds.Cert
 	groups := "no groups"
 	if len(c.Subject.Organization) > 0 {
@@ -133,8 +178,15 @@ func (a *app) printLoggedIn(name string, creds *enroll.Credentials, used bool) {
 	}
 	fmt.Fprintf(a.stdout, "Logged in as %q (%s) at %s\n", creds.Name, groups, creds.Host)
 	fmt.Fprintf(a.stdout, "  certificate: serial %s, valid until %s\n", pki.SerialHex(c.SerialNumber), c.NotAfter.Local().Format(time.DateTime))
-	fmt.Fprintf(a.stdout, "  docker context %q written\n", name)
-	fmt.Fprintf(a.stdout, "Keep it renewed:  dockgate renew --context %s --watch\n", name)
+	written := "written"
+	if replaced {
+		written = "replaced"
+	}
+	if used {
+		written += ", now the current context"
+	}
+	fmt.Fprintf(a.stdout, "  docker context %q %s\n", name, written)
+	fmt.Fprintf(a.stdout, "Keep it renewed:  dockgate renew --context %s --install   (a service; or --watch in a terminal)\n", name)
 	if used {
 		fmt.Fprintf(a.stdout, "Next:  docker ps\n")
 		return

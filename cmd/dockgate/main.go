@@ -17,10 +17,15 @@ import (
 )
 
 func main() {
-	args := os.Args[1:]
-	if isDockerPlugin(os.Args[0]) {
+	os.Exit(runArgv(os.Args))
+}
+
+// runArgv runs dockgate as argv says, as the docker CLI plugin when argv[0]
+// is docker-gate.
+func runArgv(argv []string) int {
+	if isDockerPlugin(argv[0]) {
 		// Run by the docker CLI as docker-gate (see plugin.go).
-		args = dockerPluginArgs(args, os.Setenv)
+		return runPlugin(dockerPluginArgs(argv[1:], os.Setenv), os.Stdin, os.Stdout, os.Stderr)
 	}
-	os.Exit(run(args, os.Stdin, os.Stdout, os.Stderr))
+	return run(argv[1:], os.Stdin, os.Stdout, os.Stderr)
 }

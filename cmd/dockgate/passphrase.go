@@ -16,7 +16,7 @@ const passphraseEnv = "DOCKGATE_CA_PASSPHRASE"
 // errNoPassphrase means none of the three passphrase sources is available.
 var errNoPassphrase = errors.New("no CA passphrase given and no terminal to ask on")
 
-const passphraseSourcesHint = "pass --passphrase-file FILE, set " + passphraseEnv + ", or run in a terminal to be asked"
+const passphraseSourcesHint = "pass --passphrase-file FILE, set " + passphraseEnv + ", or run in a terminal to be asked (in a container: docker run -it)"
 
 // passphraseSource lists where a CA passphrase may come from, in order of
 // precedence: a file, the environment, a prompt on the terminal.

@@ -51,6 +51,9 @@ func newInstallPluginCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "install-plugin",
 		Short: "Install dockgate as the docker CLI plugin 'docker gate'",
+		Example: `  dockgate install-plugin
+  dockgate install-plugin --symlink   # upgrading dockgate upgrades the plugin
+  docker gate status`,
 		Long: `install-plugin copies this binary to $DOCKER_CONFIG/cli-plugins/docker-gate
 (~/.docker/cli-plugins by default), so that 'docker gate login TOKEN',
 'docker gate status', 'docker gate renew' and 'docker gate doctor' work.

@@ -36,8 +36,9 @@ gateway would decide for a request, without a daemon.
 
 func newPolicyCheckCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "check FILE",
-		Short: "Validate a serve config, its roles and clients",
+		Use:     "check FILE",
+		Short:   "Validate a serve config, its roles and clients",
+		Example: `  dockgate policy check /etc/dockgate/config.yaml`,
 		Long: `check reads a serve config file, validates every field (roles: operation
 globs, modes, bind paths, capabilities; clients: the roles they name) and
 compiles the roles. It lists every problem with its field path, or each
@@ -134,6 +135,8 @@ func newPolicyExplainCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "explain --cn CN [--group G]... METHOD PATH[?QUERY] [--body FILE]",
 		Short: "Show what the gateway would decide for a request",
+		Example: `  dockgate policy explain --cn alice --group devs GET /v1.47/containers/json
+  dockgate policy explain --cn ci-1 POST /v1.47/containers/create --body create.json`,
 		Long: `explain decides one request as the gateway would for a client certificate
 with the given CN and groups: which clients: entry and role apply, the
 decision, the rule that made it, and for a denial the reason, the field and

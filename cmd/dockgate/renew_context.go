@@ -24,7 +24,7 @@ const hintEnrollAgain = "enroll again: get a new token ('dockgate token create N
 // certificate in the state directory with the CA key.
 func withContextRenewal(a *app, cmd *cobra.Command) *cobra.Command {
 	var contextName string
-	var watch bool
+	var watch, install bool
 	localArgs, localRun := cmd.Args, cmd.RunE
 	cmd.Use = "renew NAME | renew --context CONTEXT [--watch]"
 	cmd.Long += `
@@ -33,10 +33,14 @@ With --context, renew runs on a client instead: it renews the client
 certificate of that docker context over mutual TLS with the gateway, using
 the current certificate (which must not have expired or been revoked), and
 rewrites the context's files atomically. The key is made here. With --watch
-it keeps running and renews at two thirds of each certificate's lifetime.`
+it keeps running and renews at two thirds of each certificate's lifetime.
+With --install it installs that watch as a per-user service that starts at
+login: a systemd user unit on Linux (enabled and started), a launchd agent
+on macOS (loaded); on Windows it prints the schtasks command.`
 	cmd.Example += `
   dockgate renew --context prod
-  dockgate renew --context prod --watch`
+  dockgate renew --context prod --watch
+  dockgate renew --context prod --install`
 	cmd.Args = func(c *cobra.Command, args []string) error {
 		if contextName != "" {
 			return exactArgs(0, "no NAME with --context")(c, args)
@@ -45,8 +49,8 @@ it keeps running and renews at two thirds of each certificate's lifetime.`
 	}
 	cmd.RunE = func(c *cobra.Command, args []string) error {
 		if contextName == "" {
-			if watch {
-				return usageErrorf("--watch needs --context")
+			if watch || install {
+				return usageErrorf("--watch and --install need --context")
 			}
 			return localRun(c, args)
 		}
@@ -54,6 +58,12 @@ it keeps running and renews at two thirds of each certificate's lifetime.`
 			if c.Flags().Changed(local) {
 				return usageErrorf("--%s renews in the state directory and does not go with --context", local)
 			}
+		}
+		if install {
+			if watch {
+				return usageErrorf("--install and --watch contradict each other: the service it installs runs the watch")
+			}
+			return a.installRenewService(c.Context(), contextName)
 		}
 		if watch {
 			return a.watchContext(c.Context(), contextName)
@@ -63,6 +73,7 @@ it keeps running and renews at two thirds of each certificate's lifetime.`
 	}
 	cmd.Flags().StringVar(&contextName, "context", "", "renew this docker context's client certificate over mutual TLS with the gateway")
 	cmd.Flags().BoolVar(&watch, "watch", false, "with --context: keep renewing at 2/3 of each certificate's lifetime")
+	cmd.Flags().BoolVar(&install, "install", false, "with --context: install --watch as a per-user service (systemd, launchd) that starts at login")
 	return cmd
 }
 

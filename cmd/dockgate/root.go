@@ -22,6 +22,8 @@ type app struct {
 	askPassword func(prompt string) ([]byte, error)
 
 	stateDirFlag string
+	// plugin: run as the docker CLI plugin 'docker gate'.
+	plugin bool
 }
 
 // stateDir resolves --state-dir, $DOCKGATE_HOME, then the XDG default.
@@ -30,7 +32,15 @@ func (a *app) stateDir() (string, error) {
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	return execute(&app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}, args)
+}
+
+// runPlugin is run as 'docker gate': the help shows the client commands.
+func runPlugin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return execute(&app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, plugin: true}, args)
+}
+
+func execute(a *app, args []string) int {
 	root := newRootCmd(a)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteC()
@@ -40,7 +50,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if isFlagError(cmd, err) {
 		err = &usageError{err: err}
 	}
-	printError(stderr, err)
+	printError(a.stderr, err)
 	return exitCode(err)
 }
 
@@ -50,7 +60,15 @@ func newRootCmd(a *app) *cobra.Command {
 		Short: "Secure remote access to a Docker host",
 		Long: `dockgate gives a Docker host secure remote access: a certificate authority,
 a mutual-TLS gateway in front of the Docker socket with per-client policy,
-and onboarding that never copies a private key.`,
+and onboarding that never copies a private key.
+
+Start with 'dockgate up' on the Docker host: it creates the CA, a server
+certificate, an admin certificate and the docker context "dockgate", then
+runs the gateway. Then give others access with 'dockgate token create NAME'.`,
+		Example: `  dockgate up                          # on the Docker host, as root
+  docker --context dockgate ps         # from the same host, in another shell
+  dockgate token create alice --group admins
+  dockgate login dgt1.AbC...           # on alice's machine`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
@@ -75,8 +93,39 @@ and onboarding that never copies a private key.`,
 		newDoctorCmd(a),
 		newHealthcheckCmd(a),
 		newTokenCmd(a), newLoginCmd(a), newStatusCmd(a), newInstallPluginCmd(a), newPluginMetadataCmd(a),
+		newManCmd(a),
 	)
+	registerCompletions(a, root)
+	if a.plugin {
+		asDockerPlugin(root)
+	}
 	return root
+}
+
+// pluginCommands are what a client machine needs from 'docker gate'; the
+// CA and gateway commands still run, but stay out of its help.
+var pluginCommands = map[string]bool{"login": true, "status": true, "renew": true, "doctor": true, "version": true}
+
+// asDockerPlugin names the root 'docker gate' and shows only the client
+// commands in its help.
+func asDockerPlugin(root *cobra.Command) {
+	root.Use = "gate"
+	root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "docker gate"}
+	root.CompletionOptions.HiddenDefaultCmd = true
+	root.Short = "Log in to and check a dockgate gateway"
+	root.Long = `docker gate is dockgate as a docker CLI plugin, for the machines that use a
+gateway: log in with a token from its admin, see who you are there, keep the
+certificate renewed, and find out what is wrong when it does not work.`
+	root.Example = `  docker gate login dgt1.AbC...
+  docker --context alice gate status
+  docker gate renew --context alice --watch
+  docker gate doctor`
+	for _, c := range root.Commands() {
+		if !pluginCommands[c.Name()] {
+			c.Hidden = true
+		}
+	}
+	root.PersistentFlags().Lookup("state-dir").Hidden = true
 }
 
 // isFlagError reports whether cobra rejected the arguments themselves.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"os"
 	"regexp"
 	"strconv"
@@ -13,6 +14,8 @@ import (
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"dockgate": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		// As the docker CLI runs the installed plugin.
+		"docker-gate": func() { os.Exit(runArgv(append([]string{"docker-gate"}, os.Args[1:]...))) },
 	})
 }
 
@@ -29,6 +32,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"perm":    cmdPerm,
 			"capture": cmdCapture,
+			"listen":  cmdListen,
 		},
 	})
 }
@@ -64,4 +68,16 @@ func cmdCapture(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("no match for %q in %s", args[2], args[1])
 	}
 	ts.Setenv(args[0], m[1])
+}
+
+// cmdListen holds a loopback port for the rest of the script and sets an
+// environment variable to its address: listen VAR.
+func cmdListen(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: listen VAR")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	ts.Defer(func() { ln.Close() })
+	ts.Setenv(args[0], ln.Addr().String())
 }

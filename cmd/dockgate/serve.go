@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dockgate/dockgate/internal/audit"
+	"github.com/dockgate/dockgate/internal/authority"
 	"github.com/dockgate/dockgate/internal/config"
 	"github.com/dockgate/dockgate/internal/gateway"
 	"github.com/dockgate/dockgate/internal/store"
@@ -44,6 +46,9 @@ func newServeCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the mTLS gateway in front of the Docker socket",
+		Example: `  dockgate serve --passphrase-file /etc/dockgate/ca-passphrase
+  dockgate serve --config /etc/dockgate/config.yaml --listen 192.0.2.10:2376
+  dockgate serve --listen 127.0.0.1:0 --admin-listen off   # ephemeral port, logged`,
 		Long: `serve runs the gateway: mutual TLS on :2376 in front of the Docker API.
 Every client needs a certificate from this CA and a matching clients: entry.
 SIGHUP (or a change of the certificate or config files) reloads; SIGTERM drains.`,
@@ -101,11 +106,58 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	return a.runGateway(ctx, cfg, f)
+	return a.runGateway(ctx, cfg, f, nil, nil)
 }
 
-// runGateway serves until SIGTERM or SIGINT, reloading on SIGHUP.
-func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags) error {
+// readyFunc runs once the gateway's ports are bound, just before it serves.
+type readyFunc func(ctx context.Context, log *slog.Logger, auth *authority.Authority)
+
+// gatewayListeners are the gateway's sockets; admin is nil when off.
+type gatewayListeners struct{ api, admin net.Listener }
+
+// bindGateway opens the Docker API and admin listeners, so that a port in
+// use is found before anything else happens.
+func bindGateway(cfg *config.Config) (*gatewayListeners, error) {
+	api, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, listenError(cfg.Listen, "--listen", err)
+	}
+	ls := &gatewayListeners{api: api}
+	if cfg.AdminListen != "" && cfg.AdminListen != "off" {
+		if ls.admin, err = net.Listen("tcp", cfg.AdminListen); err != nil {
+			api.Close()
+			return nil, listenError(cfg.AdminListen, "--admin-listen", err)
+		}
+	}
+	return ls, nil
+}
+
+func (ls *gatewayListeners) close() {
+	ls.api.Close()
+	if ls.admin != nil {
+		ls.admin.Close()
+	}
+}
+
+// listenError says why a port could not be bound and how to pick another.
+func listenError(addr, flag string, err error) error {
+	if oe := (*net.OpError)(nil); errors.As(err, &oe) {
+		err = oe.Err // "bind: address already in use", without the address again
+	}
+	err = fmt.Errorf("failed to listen on %s: %w", addr, err)
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return withHint(err, "another program (another gateway?) uses that port: stop it, or pass %s HOST:PORT with a free port", flag)
+	case errors.Is(err, syscall.EACCES):
+		return withHint(err, "ports below 1024 need root: run as root, or pass %s HOST:PORT with a higher port", flag)
+	}
+	return withHint(err, "pass %s HOST:PORT with an address of this host", flag)
+}
+
+// runGateway serves until SIGTERM or SIGINT, reloading on SIGHUP, on ls
+// (nil: it binds them itself). ready, if set, runs once clients can connect,
+// with the gateway's logger and its unlocked CA (nil when it cannot sign).
+func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags, ls *gatewayListeners, ready readyFunc) error {
 	dir, err := a.stateDir()
 	if err != nil {
 		return err
@@ -123,6 +175,12 @@ func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags)
 		return withHint(fmt.Errorf("no server certificate %q in %s", cfg.ServerCert, dir),
 			"run 'dockgate issue server %s' or pass --server-cert NAME", cfg.ServerCert)
 	}
+	if ls == nil {
+		if ls, err = bindGateway(cfg); err != nil {
+			return err
+		}
+	}
+	defer ls.close()
 	log := newLogger(a.stderr, cfg.Log.Format, cfg.Log.Level)
 	watch := src.Files()
 	if path := a.configFile(f); path != "" {
@@ -151,7 +209,10 @@ func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags)
 	defer stop()
 	go reloadOnHUP(ctx, g, alog, log)
 	enr.start(ctx, g)
-	return g.Serve(ctx)
+	if ready != nil {
+		ready(ctx, log, enr.auth)
+	}
+	return g.ServeListeners(ctx, ls.api, ls.admin)
 }
 
 // materialSource names the files the gateway loads and reloads; the config

@@ -26,6 +26,9 @@ func newStatusCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the current docker context's identity, role, expiry and gateway",
+		Example: `  dockgate status
+  docker --context alice gate status
+  dockgate status --context alice --json`,
 		Long: `status reads the current docker context (or --context), shows the identity
 in its client certificate and when it expires, and asks the gateway how it
 sees this client (its role). It exits non-zero when the gateway cannot be

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dockgate/dockgate/internal/authority"
+	"github.com/dockgate/dockgate/internal/config"
 	"github.com/dockgate/dockgate/internal/enroll"
 	"github.com/dockgate/dockgate/internal/store"
 )
@@ -36,6 +38,7 @@ type tokenCreateFlags struct {
 	certDays   int
 	addresses  []string
 	configPath string
+	offline    bool
 }
 
 func newTokenCreateCmd(a *app) *cobra.Command {
@@ -50,10 +53,15 @@ or captured. The state directory keeps only a hash of its secret.
 The token carries the enrollment addresses (by default every name and
 address in the gateway's server certificate, with the enrollment port), the
 SHA-256 of the CA's public key, and the secret. Certificates it yields are
-named NAME (then NAME-2, NAME-3, ... while NAME has a valid certificate).`,
+named NAME (then NAME-2, NAME-3, ... while NAME has a valid certificate).
+
+A token is useless until a gateway that can sign (one given the CA
+passphrase) serves enrollment, so create first checks that one answers on
+this host's enrollment port, and refuses otherwise; --offline skips that.`,
 		Example: `  dockgate token create alice --group admins
   dockgate token create ci --group builders --uses 5 --ttl 1h --cert-days 1
-  dockgate token create bob --address dock1.example.net:2386`,
+  dockgate token create bob --address dock1.example.net:2386
+  dockgate token create carol --offline   # the gateway starts later`,
 		Args: exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runTokenCreate(cmd.Context(), args[0], f)
@@ -66,6 +74,7 @@ named NAME (then NAME-2, NAME-3, ... while NAME has a valid certificate).`,
 	fl.IntVar(&f.certDays, "cert-days", enroll.DefaultCertDays, "validity of the certificates it yields, in days")
 	fl.StringArrayVar(&f.addresses, "address", nil, "HOST:PORT of the enrollment listener (repeatable; default: the server certificate's names with the enrollment port)")
 	fl.StringVar(&f.configPath, "config", "", "gateway config file, for the server certificate and enrollment port (env DOCKGATE_CONFIG)")
+	fl.BoolVar(&f.offline, "offline", false, "create the token although no gateway on this host serves enrollment yet")
 	return cmd
 }
 
@@ -93,10 +102,15 @@ func (a *app) runTokenCreate(ctx context.Context, name string, f tokenCreateFlag
 	if err != nil {
 		return err
 	}
+	if !f.offline {
+		if err := checkEnrollmentServed(ctx, cfg, ca, addrs); err != nil {
+			return err
+		}
+	}
 	tok, err := enroll.CreateToken(ctx, st, enroll.TokenSpec{Name: name, Groups: f.groups, TTL: f.ttl,
 		Uses: f.uses, CertDays: f.certDays, Addresses: addrs, CA: ca})
 	if errors.Is(err, store.ErrDuplicateToken) {
-		return withHint(fmt.Errorf("a token named %q already exists", name), "pick another name, or 'dockgate token revoke %s' first", name)
+		return withHint(fmt.Errorf("a usable token named %q already exists", name), "use it, or 'dockgate token revoke %s' first (a revoked, used or expired token's name is free)", name)
 	}
 	if err != nil {
 		return err
@@ -104,6 +118,33 @@ func (a *app) runTokenCreate(ctx context.Context, name string, f tokenCreateFlag
 	fmt.Fprintln(a.stdout, tok.String())
 	a.describeToken(tok, f, cfg.Enroll.Enabled)
 	a.noteNameInUse(ctx, st, name)
+	return nil
+}
+
+// enrollCheckTimeout bounds the check that a gateway serves enrollment; a
+// loopback answer takes milliseconds.
+const enrollCheckTimeout = 5 * time.Second
+
+// checkEnrollmentServed makes sure a gateway on this host can sign for the
+// token: its enrollment listener answers with this CA.
+// With an ephemeral enrollment port (0) it checks the token's first
+// address instead.
+func checkEnrollmentServed(ctx context.Context, cfg *config.Config, ca *x509.Certificate, tokenAddrs []string) error {
+	if !cfg.Enroll.Enabled {
+		return withHint(errors.New("enrollment is disabled in the gateway config (enroll.enabled: false), so nobody could use the token"),
+			"set enroll.enabled: true and restart the gateway, or pass --offline")
+	}
+	addr := localAddress(cfg.EnrollListen())
+	if _, port, _ := net.SplitHostPort(addr); port == "0" {
+		addr = tokenAddrs[0]
+	}
+	ctx, cancel := context.WithTimeout(ctx, enrollCheckTimeout)
+	defer cancel()
+	if err := enroll.CheckListener(ctx, addr, ca); err != nil {
+		return withHint(fmt.Errorf("no gateway serves enrollment for this CA at %s, so the token could not be used: %w", addr, err),
+			"start the gateway with the CA passphrase ('dockgate up', or 'dockgate serve --passphrase-file FILE'), "+
+				"or pass --offline to create the token anyway")
+	}
 	return nil
 }
 
@@ -135,6 +176,10 @@ func (a *app) tokenAddresses(st *store.Store, serverCert, enrollListen string, g
 		return given, nil
 	}
 	_, port, _ := net.SplitHostPort(enrollListen)
+	if port == "0" {
+		return nil, withHint(fmt.Errorf("the enrollment port is chosen when the gateway starts (%s)", enrollListen),
+			"pass --address HOST:PORT with the port the gateway logged (\"enrollment listener ready\")")
+	}
 	cert, err := readCertFile(st.Path("servers", serverCert, "cert.pem"))
 	if err != nil {
 		return nil, withHint(fmt.Errorf("no server certificate %q to take the addresses from: %w", serverCert, err),
@@ -144,7 +189,19 @@ func (a *app) tokenAddresses(st *store.Store, serverCert, enrollListen string, g
 	if len(addrs) == 0 {
 		return nil, withHint(errors.New("the server certificate has no name a client can dial"), "pass --address HOST:PORT")
 	}
+	if addrs = enroll.BoundAddresses(addrs, enrollListen, lookupIPs); len(addrs) == 0 {
+		return nil, withHint(fmt.Errorf("no name in the server certificate %q is an address the enrollment listener (%s) binds", serverCert, enrollListen),
+			"pass --address HOST:PORT, or set enroll.listen to a host in the certificate (or to \":%s\" for every interface)", port)
+	}
 	return addrs, nil
+}
+
+// lookupIPs resolves a name from the server certificate, briefly: a name
+// this host cannot resolve is left out of the token's addresses.
+func lookupIPs(host string) ([]net.IP, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return net.DefaultResolver.LookupIP(ctx, "ip", host)
 }
 
 // describeToken tells the admin, on standard error, what the token does.
@@ -171,7 +228,9 @@ func newTokenLsCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ls",
 		Short: "List tokens and whether they can still be used",
-		Args:  cobra.NoArgs,
+		Example: `  dockgate token ls
+  dockgate token ls --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runTokenLs(cmd.Context(), asJSON)
 		},
@@ -239,8 +298,9 @@ func (a *app) runTokenLs(ctx context.Context, asJSON bool) error {
 
 func newTokenRevokeCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "revoke NAME",
-		Short: "Revoke a token so nobody can enroll with it",
+		Use:     "revoke NAME",
+		Short:   "Revoke a token so nobody can enroll with it",
+		Example: `  dockgate token revoke alice`,
 		Long: `revoke makes a token unusable at once. Certificates already obtained with
 it stay valid: revoke those with 'dockgate revoke NAME'.`,
 		Args: exactArgs(1, "NAME"),

@@ -1,18 +1,23 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/dockgate/dockgate/internal/authority"
 	"github.com/dockgate/dockgate/internal/config"
 	"github.com/dockgate/dockgate/internal/dockerconf"
+	"github.com/dockgate/dockgate/internal/enroll"
 	"github.com/dockgate/dockgate/internal/pki"
 	"github.com/dockgate/dockgate/internal/store"
 )
@@ -39,8 +44,12 @@ func newUpCmd(a *app) *cobra.Command {
   - the CA (passphrase as for 'dockgate init'),
   - a server certificate for this host (the config's server_cert, "gateway"),
   - a client certificate "admin" in group "admins",
-  - a docker context "dockgate" that uses it.
-Running it again reuses everything.`,
+  - a docker context "dockgate" that uses it (rewritten when the address
+    or the admin certificate changed).
+Running it again reuses everything. up always serves enrollment, so on every
+run it needs the CA passphrase: --passphrase-file, $DOCKGATE_CA_PASSPHRASE,
+or the terminal. It binds its ports first: a port in use stops it before
+anything is written.`,
 		Example: `  dockgate up
   docker --context dockgate ps`,
 		Args: cobra.NoArgs,
@@ -49,6 +58,7 @@ Running it again reuses everything.`,
 		},
 	}
 	f.serve.register(cmd)
+	f.serve.enroll.registerListen(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.passphraseFile, "passphrase-file", "", "read the CA key passphrase from the first line of this file")
 	fl.BoolVar(&f.insecureNoPassphrase, "insecure-no-passphrase", false, "when creating the CA, store its key unencrypted")
@@ -72,33 +82,87 @@ func (a *app) runUp(ctx context.Context, f *upFlags) error {
 		if err := a.checkUpPassphrase(f); err != nil {
 			return err
 		}
+	} else if err := a.unlockUpCA(dir, f); err != nil {
+		return err
 	}
+	// Bound before anything is written: a port in use stops up with
+	// nothing created, and "Ready" is printed only once clients can connect.
+	ls, err := bindGateway(cfg)
+	if err != nil {
+		return err
+	}
+	host, err := a.prepareUp(ctx, f, cfg, dir, ls)
+	if err != nil {
+		ls.close()
+		return err
+	}
+	f.serve.enroll = enrollFlags{passphraseFile: f.passphraseFile, passphrase: f.passphrase, listen: f.serve.enroll.listen}
+	return a.runGateway(ctx, cfg, &f.serve, ls, func(ctx context.Context, log *slog.Logger, auth *authority.Authority) {
+		fmt.Fprintf(a.stdout, "\nReady: the gateway listens on %s. From this machine, run:\n  docker --context %s ps\n\n", host, upContextName)
+		if auth != nil {
+			go a.keepAdminRenewed(ctx, auth, dir, host, log.With("component", "up"))
+		}
+	})
+}
+
+// keepAdminRenewed renews up's admin certificate at two thirds of its
+// lifetime while up serves, and rewrites the context "dockgate" with it,
+// so the context up printed keeps working without anyone running renew.
+func (a *app) keepAdminRenewed(ctx context.Context, auth *authority.Authority, dir, host string, log *slog.Logger) {
+	cert, err := readCertFile(filepath.Join(authority.BundleDir(dir, pki.KindClient, upClientName), authority.BundleCertFile))
+	if err != nil {
+		log.Error("the admin certificate will not be renewed", "err", err)
+		return
+	}
+	w := &enroll.Watcher{
+		Renew: a.upAdminRenewal(auth, dir, host),
+		Logf:  func(format string, args ...any) { log.Info("admin certificate: " + fmt.Sprintf(format, args...)) },
+	}
+	if err := w.Run(ctx, cert); err != nil {
+		log.Error("admin certificate renewal stopped", "err", err)
+	}
+}
+
+// upAdminRenewal renews the admin certificate in the state directory and
+// points up's context at the new one.
+func (a *app) upAdminRenewal(auth *authority.Authority, dir, host string) func(context.Context) (*x509.Certificate, error) {
+	return func(ctx context.Context) (*x509.Certificate, error) {
+		is, err := auth.Renew(ctx, upClientName, false, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		if err := a.ensureUpContext(dir, host); err != nil {
+			return nil, err
+		}
+		return is.Cert, nil
+	}
+}
+
+// prepareUp creates what is missing (CA, certificates, context) and
+// returns the address the context dials.
+func (a *app) prepareUp(ctx context.Context, f *upFlags, cfg *config.Config, dir string, ls *gatewayListeners) (string, error) {
 	st, err := store.Open(dir)
 	if err != nil {
-		return err
+		return "", err
 	}
+	defer st.Close()
 	auth, err := a.ensureCA(st, f)
 	if err != nil {
-		st.Close()
-		return err
+		return "", err
 	}
 	unlock := func() (*authority.Authority, error) {
 		if auth == nil {
-			auth, err = a.loadAuthority(st, f.passphraseFile)
+			if auth, err = authority.Load(st, f.passphrase); err != nil {
+				return nil, caFileError(err, st)
+			}
 		}
-		return auth, err
+		return auth, nil
 	}
-	err = a.ensureUpCerts(ctx, st, cfg, unlock)
-	st.Close()
-	if err != nil {
-		return err
+	if err := a.ensureUpCerts(ctx, st, cfg, unlock); err != nil {
+		return "", err
 	}
-	if err := a.ensureUpContext(dir, cfg.Listen); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "\nReady. From this machine, run:\n  docker --context %s ps\n\n", upContextName)
-	f.serve.enroll = enrollFlags{passphraseFile: f.passphraseFile, passphrase: f.passphrase}
-	return a.runGateway(ctx, cfg, &f.serve)
+	host := "tcp://" + localAddress(ls.api.Addr().String())
+	return host, a.ensureUpContext(dir, host)
 }
 
 // checkUpPassphrase reads the passphrase for a new CA up front.
@@ -109,6 +173,35 @@ func (a *app) checkUpPassphrase(f *upFlags) error {
 	p, err := readPassphrase(a.passphraseSource(f.passphraseFile), true)
 	if err != nil {
 		return initPassphraseError(err)
+	}
+	f.passphrase = p
+	return nil
+}
+
+// unlockUpCA reads the passphrase of an existing encrypted CA and checks
+// it, before anything else happens. up serves enrollment and renewal, which
+// sign with the CA key: without the passphrase they would be off and every
+// token useless, so up asks (or stops) instead of carrying on without.
+func (a *app) unlockUpCA(dir string, f *upFlags) error {
+	st, err := store.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	encrypted, err := authority.KeyIsEncrypted(st)
+	if err != nil || !encrypted {
+		return err
+	}
+	p, err := readPassphrase(a.passphraseSource(f.passphraseFile), false)
+	if errors.Is(err, errNoPassphrase) {
+		return withHint(errNoPassphrase, "up serves enrollment, which signs with the CA key: %s; "+
+			"or run 'dockgate serve' to serve without enrollment", passphraseSourcesHint)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := authority.Load(st, p); err != nil {
+		return caFileError(err, st)
 	}
 	f.passphrase = p
 	return nil
@@ -161,14 +254,13 @@ func bundleExists(stateDir string, kind pki.Kind, name string) bool {
 }
 
 // ensureUpContext writes the docker context "dockgate" for the admin
-// client when there is none; an existing one is left as it is.
-func (a *app) ensureUpContext(stateDir, listen string) error {
+// client, and rewrites it when it no longer matches: another address
+// (--listen changed), another CA or a renewed admin certificate. The
+// context is up's own; a stale one would send the next command to an old
+// address, or to another gateway.
+func (a *app) ensureUpContext(stateDir, host string) error {
 	configDir, err := dockerconf.ConfigDir(a.getenv)
 	if err != nil {
-		return err
-	}
-	exists, err := dockerconf.ContextExists(configDir, upContextName)
-	if err != nil || exists {
 		return err
 	}
 	files := dockerconf.FilesIn(authority.BundleDir(stateDir, pki.KindClient, upClientName))
@@ -176,13 +268,30 @@ func (a *app) ensureUpContext(stateDir, listen string) error {
 	if err != nil {
 		return err
 	}
-	host := "tcp://" + localAddress(listen)
-	c := dockerconf.Context{Name: upContextName, Description: "dockgate gateway on this host (client admin)", Host: host, CA: ca, Cert: cert, Key: key}
-	if err := dockerconf.WriteContext(configDir, c, false); err != nil && !errors.Is(err, dockerconf.ErrContextExists) {
+	want := dockerconf.Context{Name: upContextName, Description: "dockgate gateway on this host (client admin)", Host: host, CA: ca, Cert: cert, Key: key}
+	old, err := dockerconf.ReadContext(configDir, upContextName)
+	switch {
+	case errors.Is(err, dockerconf.ErrContextNotFound):
+	case err != nil:
+		return err
+	case sameEndpoint(old, want):
+		return nil
+	}
+	if err := dockerconf.WriteContext(configDir, want, true); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "Created docker context %q for %s in %s\n", upContextName, host, configDir)
+	verb := "Created"
+	if old.Name != "" {
+		verb = "Updated"
+	}
+	fmt.Fprintf(a.stdout, "%s docker context %q for %s in %s\n", verb, upContextName, host, configDir)
 	return nil
+}
+
+// sameEndpoint reports whether two contexts dial the same address with
+// the same TLS material.
+func sameEndpoint(a, b dockerconf.Context) bool {
+	return a.Host == b.Host && !a.SkipTLSVerify && bytes.Equal(a.CA, b.CA) && bytes.Equal(a.Cert, b.Cert) && bytes.Equal(a.Key, b.Key)
 }
 
 // localAddress is how a client on this host reaches the listen address:

@@ -16,7 +16,8 @@ const fqdnLookupTimeout = 2 * time.Second
 
 // DefaultSANs are the names a server certificate gets when none are asked
 // for: this host's name and fully qualified name, the addresses of its
-// non-loopback interfaces, and localhost, 127.0.0.1 and ::1. Link-local
+// non-loopback interfaces that are up and not container or VM bridges
+// (docker0, br-*, veth*, ...), and localhost, 127.0.0.1 and ::1. Link-local
 // addresses are left out (they need a zone to be dialled). Names that are
 // not valid SANs (a host name with an underscore) are skipped.
 func DefaultSANs(ctx context.Context) []string {
@@ -58,11 +59,46 @@ func lookupFQDN(ctx context.Context, host string) string {
 	return strings.TrimSuffix(cname, ".")
 }
 
+// containerBridgePrefixes name the interfaces of container and VM
+// networks on this host: Docker's docker0 and br-<id> bridges, veth pairs,
+// libvirt's virbr, CNI and flannel, Podman, LXD. Their addresses (the
+// 172.17.0.1 of docker0) are private to the host's containers, so no
+// remote client dials them, and a certificate listing them leaks the host's
+// layout and goes stale when a network is recreated.
+var containerBridgePrefixes = []string{"docker", "br-", "veth", "virbr", "cni", "flannel", "podman", "lxdbr", "lxcbr", "vnet", "tap"}
+
+// isContainerBridge reports whether the interface name is a container or
+// VM network's.
+func isContainerBridge(name string) bool {
+	for _, p := range containerBridgePrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
 func interfaceIPs() []net.IP {
-	addrs, err := net.InterfaceAddrs()
+	ifaces, err := net.Interfaces()
 	if err != nil {
 		return nil
 	}
+	var ips []net.IP
+	for _, iface := range ifaces {
+		if iface.Flags&net.FlagUp == 0 || isContainerBridge(iface.Name) {
+			continue
+		}
+		addrs, err := iface.Addrs()
+		if err != nil {
+			continue
+		}
+		ips = append(ips, dialableIPs(addrs)...)
+	}
+	return ips
+}
+
+// dialableIPs keeps the addresses a remote client could dial.
+func dialableIPs(addrs []net.Addr) []net.IP {
 	var ips []net.IP
 	for _, a := range addrs {
 		ipnet, ok := a.(*net.IPNet)

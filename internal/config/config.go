@@ -315,6 +315,14 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// sameFixedAddress reports whether two listen addresses would clash. Port
+// 0 never clashes: the system picks a free port for each listener (tests
+// and embedding use it), and the gateway logs the ports it got.
+func sameFixedAddress(a, b string) bool {
+	_, port, err := net.SplitHostPort(a)
+	return a == b && err == nil && port != "0"
+}
+
 func checkListen(addr string) error {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -416,7 +424,7 @@ func (c *Config) validateEnroll(add func(field, msg, hint string)) {
 			add("enroll.listen", err.Error(), `use HOST:PORT, e.g. ":`+DefaultEnrollPort+`"`)
 		}
 	}
-	if e.Enabled && (c.EnrollListen() == c.Listen || c.EnrollListen() == c.AdminListen) {
+	if e.Enabled && (sameFixedAddress(c.EnrollListen(), c.Listen) || sameFixedAddress(c.EnrollListen(), c.AdminListen)) {
 		add("enroll.listen", fmt.Sprintf("%q is already used by another listener", c.EnrollListen()),
 			"enrollment needs its own port, e.g. \":"+DefaultEnrollPort+"\"")
 	}

@@ -103,6 +103,13 @@ func TestValidateEnroll(t *testing.T) {
 			}
 		})
 	}
+	t.Run("port 0 is ephemeral and never clashes", func(t *testing.T) {
+		cfg := Default()
+		cfg.Listen, cfg.AdminListen, cfg.Enroll.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("Validate() = %v, want nil", err)
+		}
+	})
 	t.Run("a disabled listener is not checked for clashes", func(t *testing.T) {
 		cfg := Default()
 		cfg.Enroll.Enabled = false

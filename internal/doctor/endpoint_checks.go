@@ -135,8 +135,8 @@ func (r *endpointRun) checkServerName(leaf *x509.Certificate) {
 	detail := fmt.Sprintf("the server certificate is valid for %s, not %s", strings.Join(names, ", "), r.host)
 	if ip := net.ParseIP(r.host); ip != nil && ip.IsUnspecified() {
 		_, port, _ := net.SplitHostPort(r.addr)
-		r.fail(CheckServerName, detail, fmt.Sprintf("%s means \"every interface\" to a server, not an address to connect to: use -H tcp://%s; or reissue with --san %s: %s",
-			r.host, net.JoinHostPort(names[0], port), r.host, reissueCommand(leaf, r.host)))
+		r.fail(CheckServerName, detail, fmt.Sprintf("%s means \"every interface\" to a server, not an address to connect to: use -H tcp://%s",
+			r.host, net.JoinHostPort(names[0], port)))
 		return
 	}
 	r.fail(CheckServerName, detail, fmt.Sprintf("reissue the server certificate with --san %s: %s", r.host, reissueCommand(leaf, r.host)))
@@ -265,6 +265,14 @@ func (r *endpointRun) clientLooksValid() bool {
 // checkAPI reads the answers to GET /_ping and the whoami endpoint.
 func (r *endpointRun) checkAPI() {
 	p := r.probe
+	if failed := r.serverUnverified(); failed != "" {
+		// doctor probed without verifying, to look at the server; the
+		// docker CLI verifies and would stop at the handshake, so an
+		// answer here says nothing about what the CLI gets.
+		r.skip(CheckAPIPing, "not checked: the docker CLI would refuse this server ("+failed+" failed above)")
+		r.skip(CheckIdentity, "not checked: the docker CLI would refuse this server")
+		return
+	}
 	switch {
 	case p.refused != nil:
 		r.skip(CheckAPIPing, "not checked: the gateway refused the client certificate ("+alertText(p.refused)+")")
@@ -279,6 +287,20 @@ func (r *endpointRun) checkAPI() {
 	}
 	r.checkPing(p.ping)
 	r.checkIdentity(p.whoami, p.whoErr)
+}
+
+// serverUnverified names the first failed check that makes a verifying
+// client refuse the server, or "" when there is none (or no verification).
+func (r *endpointRun) serverUnverified() string {
+	if !r.opts.Verify {
+		return ""
+	}
+	for _, id := range []string{CheckServerCA, CheckServerName, CheckServerUsage, CheckServerExpiry} {
+		if c, ok := r.results[id]; ok && c.Status == StatusFail {
+			return c.Name
+		}
+	}
+	return ""
 }
 
 func (r *endpointRun) checkPing(a *answer) {

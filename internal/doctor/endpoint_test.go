@@ -259,6 +259,7 @@ func TestCheckEndpointPlantedFaults(t *testing.T) {
 		check   string
 		detail  []string
 		fix     []string
+		noFix   []string // what the fix must not suggest
 		skipped []string
 		passing []string // the fault must not be blamed on these
 	}{
@@ -268,6 +269,8 @@ func TestCheckEndpointPlantedFaults(t *testing.T) {
 			check:  CheckServerCA,
 			detail: []string{`the server's certificate was signed by "gateway CA" (key id `, `but the CA in use is "other CA" (key id `},
 			fix:    []string{"dockgate login TOKEN", "--tlscacert"},
+			// the docker CLI stops at the handshake: no "Docker API ping" tick
+			skipped: []string{CheckAPIPing, CheckIdentity},
 		},
 		{
 			name:   "missing SAN",
@@ -277,11 +280,13 @@ func TestCheckEndpointPlantedFaults(t *testing.T) {
 			fix:    []string{"--san localhost: dockgate revoke gateway && dockgate issue server gateway --san 127.0.0.1 --san localhost"},
 		},
 		{
-			name:   "0.0.0.0 is not an address to connect to",
-			opts:   func() EndpointOptions { return e.options("0.0.0.0:"+port, e.ca.Cert, good) },
-			check:  CheckServerName,
-			detail: []string{"the server certificate is valid for 127.0.0.1, not 0.0.0.0"},
-			fix:    []string{"use -H tcp://127.0.0.1:" + port, "--san 0.0.0.0"},
+			name:    "0.0.0.0 is not an address to connect to",
+			opts:    func() EndpointOptions { return e.options("0.0.0.0:"+port, e.ca.Cert, good) },
+			check:   CheckServerName,
+			detail:  []string{"the server certificate is valid for 127.0.0.1, not 0.0.0.0"},
+			fix:     []string{"use -H tcp://127.0.0.1:" + port},
+			noFix:   []string{"--san 0.0.0.0"},
+			skipped: []string{CheckAPIPing, CheckIdentity},
 		},
 		{
 			name:    "expired client certificate",
@@ -392,6 +397,11 @@ func TestCheckEndpointPlantedFaults(t *testing.T) {
 			for _, want := range tt.fix {
 				if !strings.Contains(c.Fix, want) {
 					t.Errorf("%s fix %q does not say %q", tt.check, c.Fix, want)
+				}
+			}
+			for _, bad := range tt.noFix {
+				if strings.Contains(c.Fix, bad) {
+					t.Errorf("%s fix %q suggests %q", tt.check, c.Fix, bad)
 				}
 			}
 			for _, id := range tt.passing {

@@ -136,6 +136,41 @@ func loginAt(ctx context.Context, tok Token, addr string, opts LoginOptions) (*C
 // an unverified connection (nothing secret is sent on it), then checks it
 // against the pin and the server's certificate against it.
 func fetchPinnedCA(ctx context.Context, addr, host string, pin [PinSize]byte) (*x509.Certificate, error) {
+	ca, cs, err := fetchCA(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	if got := sha256.Sum256(ca.RawSubjectPublicKeyInfo); got != pin {
+		return nil, fmt.Errorf("%w: the gateway at %s presents CA %q with key SHA-256 %s, but the token pins %s: "+
+			"either this is the wrong token for this gateway, or someone is intercepting the connection; nothing was sent",
+			ErrCAMismatch, addr, ca.Subject.CommonName, hex.EncodeToString(got[:]), hex.EncodeToString(pin[:]))
+	}
+	if err := verifyServer(cs, ca, host); err != nil {
+		return nil, fmt.Errorf("%w: the server at %s presents a certificate the pinned CA did not sign for %s (%v): "+
+			"someone may be intercepting the connection; nothing was sent", ErrCAMismatch, addr, host, err)
+	}
+	return ca, nil
+}
+
+// CheckListener reports whether an enrollment listener of the CA ca
+// answers at addr, that is whether a gateway that can sign for this CA
+// runs there (serve opens the listener only once it has unlocked the CA
+// key). Only the CA is compared: addr is how this machine reaches the
+// listener, which need not be a name in the server certificate.
+func CheckListener(ctx context.Context, addr string, ca *x509.Certificate) error {
+	got, _, err := fetchCA(ctx, addr)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got.RawSubjectPublicKeyInfo, ca.RawSubjectPublicKeyInfo) {
+		return fmt.Errorf("%w: the enrollment listener at %s serves CA %q, not %q", ErrCAMismatch, addr, got.Subject.CommonName, ca.Subject.CommonName)
+	}
+	return nil
+}
+
+// fetchCA gets the CA certificate from the enrollment endpoint over an
+// unverified connection; the caller checks it.
+func fetchCA(ctx context.Context, addr string) (*x509.Certificate, *tls.ConnectionState, error) {
 	client := &http.Client{Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{
 			// Verified below, against the pinned CA, before use.
@@ -148,30 +183,21 @@ func fetchPinnedCA(ctx context.Context, addr, host string, pin [PinSize]byte) (*
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+CAPath, nil)
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, &connectError{addr, unwrapURLError(err)}
+		return nil, nil, &connectError{addr, unwrapURLError(err)}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if err != nil {
-		return nil, &connectError{addr, err}
+		return nil, nil, &connectError{addr, err}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, &connectError{addr, fmt.Errorf("no enrollment endpoint here (%s)", resp.Status)}
+		return nil, nil, &connectError{addr, fmt.Errorf("no enrollment endpoint here (%s)", resp.Status)}
 	}
 	ca, err := pki.ParseCertPEM(data)
 	if err != nil {
-		return nil, &connectError{addr, fmt.Errorf("no CA certificate from the enrollment endpoint: %v", err)}
+		return nil, nil, &connectError{addr, fmt.Errorf("no CA certificate from the enrollment endpoint: %v", err)}
 	}
-	if got := sha256.Sum256(ca.RawSubjectPublicKeyInfo); got != pin {
-		return nil, fmt.Errorf("%w: the gateway at %s presents CA %q with key SHA-256 %s, but the token pins %s: "+
-			"either this is the wrong token for this gateway, or someone is intercepting the connection; nothing was sent",
-			ErrCAMismatch, addr, ca.Subject.CommonName, hex.EncodeToString(got[:]), hex.EncodeToString(pin[:]))
-	}
-	if err := verifyServer(resp.TLS, ca, host); err != nil {
-		return nil, fmt.Errorf("%w: the server at %s presents a certificate the pinned CA did not sign for %s (%v): "+
-			"someone may be intercepting the connection; nothing was sent", ErrCAMismatch, addr, host, err)
-	}
-	return ca, nil
+	return ca, resp.TLS, nil
 }
 
 func verifyServer(cs *tls.ConnectionState, ca *x509.Certificate, host string) error {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -430,4 +431,26 @@ func waitForRefusal(fn func() error, want error) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return err
+}
+
+// CheckListener finds the enrollment listener of this CA, and tells an
+// empty port and another CA's listener apart from it.
+func TestCheckListener(t *testing.T) {
+	env := newTestEnv(t, envOptions{})
+	if err := CheckListener(ctx, env.enrollAddr, env.auth.Cert()); err != nil {
+		t.Errorf("CheckListener(running listener) = %v, want nil", err)
+	}
+	other := newTestEnv(t, envOptions{})
+	if err := CheckListener(ctx, other.enrollAddr, env.auth.Cert()); !errors.Is(err, ErrCAMismatch) {
+		t.Errorf("CheckListener(another CA's listener) = %v, want ErrCAMismatch", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	if err := CheckListener(ctx, closed, env.auth.Cert()); err == nil {
+		t.Error("CheckListener(nothing listening) = nil, want an error")
+	}
 }

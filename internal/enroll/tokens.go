@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -120,4 +121,47 @@ func DefaultAddresses(server *x509.Certificate, port string) []string {
 		all = all[:MaxAddresses]
 	}
 	return all
+}
+
+// BoundAddresses keeps the addresses (HOST:PORT) at which a listener on
+// listen accepts connections: all of them for a wildcard host ("",
+// 0.0.0.0 or ::, which Go binds on every interface), else those whose host
+// is, or resolves to, an address the listen host is or resolves to. A
+// token then never names an address where nothing answers. lookup
+// resolves a name (net.DefaultResolver.LookupIP in the CLI); a name it
+// cannot resolve is left out.
+func BoundAddresses(addrs []string, listen string, lookup func(host string) ([]net.IP, error)) []string {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return addrs
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		return addrs
+	}
+	bound := ipsOf(host, lookup)
+	var out []string
+	for _, addr := range addrs {
+		h, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			continue
+		}
+		for _, ip := range ipsOf(h, lookup) {
+			if slices.ContainsFunc(bound, ip.Equal) {
+				out = append(out, addr)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func ipsOf(host string, lookup func(string) ([]net.IP, error)) []net.IP {
+	if ip := net.ParseIP(host); ip != nil {
+		return []net.IP{ip}
+	}
+	ips, err := lookup(host)
+	if err != nil {
+		return nil
+	}
+	return ips
 }

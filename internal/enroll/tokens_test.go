@@ -2,6 +2,7 @@ package enroll
 
 import (
 	"crypto/x509"
+	"errors"
 	"net"
 	"path/filepath"
 	"slices"
@@ -80,6 +81,38 @@ func TestCreateTokenStoresOnlyAHash(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, err := CreateToken(ctx, st, tt.spec); err == nil {
 				t.Fatal("CreateToken accepted it")
+			}
+		})
+	}
+}
+
+func TestBoundAddresses(t *testing.T) {
+	addrs := []string{"dock1.example.net:2386", "192.0.2.10:2386", "localhost:2386", "127.0.0.1:2386", "[::1]:2386"}
+	lookup := func(host string) ([]net.IP, error) {
+		switch host {
+		case "dock1.example.net":
+			return []net.IP{net.ParseIP("192.0.2.10")}, nil
+		case "localhost":
+			return []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}, nil
+		}
+		return nil, errors.New("no such host")
+	}
+	tests := []struct {
+		listen string
+		want   []string
+	}{
+		{":2386", addrs},
+		{"0.0.0.0:2386", addrs},
+		{"[::]:2386", addrs},
+		{"127.0.0.1:2386", []string{"localhost:2386", "127.0.0.1:2386"}},
+		{"192.0.2.10:2386", []string{"dock1.example.net:2386", "192.0.2.10:2386"}},
+		{"localhost:2386", []string{"localhost:2386", "127.0.0.1:2386", "[::1]:2386"}},
+		{"198.51.100.1:2386", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.listen, func(t *testing.T) {
+			if got := BoundAddresses(addrs, tt.listen, lookup); !slices.Equal(got, tt.want) {
+				t.Errorf("BoundAddresses(%s) = %v, want %v", tt.listen, got, tt.want)
 			}
 		})
 	}

@@ -288,13 +288,12 @@ const (
 	StatusRevoked  = "revoked"
 )
 
-// expiringWithin is the absolute renewal warning: a week leaves time to
-// renew even a certificate that is only checked on weekdays.
-const expiringWithin = 7 * 24 * time.Hour
-
 // Status classifies the certificate at now: revoked, expired, expiring
-// (less than a week, or less than a third of its lifetime, left: the point
-// at which ACME clients such as certbot renew), or valid.
+// (less than a third of its lifetime left: the point at which dockgate's
+// renewal, and ACME clients such as certbot, renew), or valid. The
+// threshold is relative so that short-lived certificates (enrollment's
+// 7 days) are not "expiring" from the moment they are issued; for the
+// common 30-day and longer lifetimes a third is more than a week.
 func (c Cert) Status(now time.Time) string {
 	left := c.NotAfter.Sub(now)
 	switch {
@@ -302,7 +301,7 @@ func (c Cert) Status(now time.Time) string {
 		return StatusRevoked
 	case left <= 0:
 		return StatusExpired
-	case left < expiringWithin || left < c.NotAfter.Sub(c.NotBefore)/3:
+	case left < c.NotAfter.Sub(c.NotBefore)/3:
 		return StatusExpiring
 	}
 	return StatusValid

@@ -47,6 +47,28 @@ CREATE TABLE tokens (
 	created_at  INTEGER NOT NULL
 ) STRICT;
 `,
+	// 2: a token's name is no longer its key: once a token is revoked, used
+	// up or expired, a new token may take its name (re-enrolling a client
+	// under the same name). The rows keep their history.
+	`
+CREATE TABLE tokens_v2 (
+	id          INTEGER PRIMARY KEY,
+	name        TEXT    NOT NULL,
+	secret_hash BLOB    NOT NULL UNIQUE,
+	groups_json TEXT    NOT NULL DEFAULT '[]',
+	cert_days   INTEGER NOT NULL,
+	uses_left   INTEGER NOT NULL CHECK (uses_left >= 0),
+	expires_at  INTEGER NOT NULL,
+	revoked_at  INTEGER,
+	created_at  INTEGER NOT NULL
+) STRICT;
+INSERT INTO tokens_v2 (name, secret_hash, groups_json, cert_days, uses_left, expires_at, revoked_at, created_at)
+	SELECT name, secret_hash, groups_json, cert_days, uses_left, expires_at, revoked_at, created_at
+	FROM tokens ORDER BY created_at, name;
+DROP TABLE tokens;
+ALTER TABLE tokens_v2 RENAME TO tokens;
+CREATE INDEX tokens_by_name ON tokens (name, id);
+`,
 }
 
 // SchemaVersion is the schema version this build writes.

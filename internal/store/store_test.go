@@ -494,7 +494,12 @@ func TestCertStatus(t *testing.T) {
 		{"client with 9 days left (under a third)", client, epoch.Add(21 * day), StatusExpiring},
 		{"server with 140 days left", server, epoch.Add(257 * day), StatusValid},
 		{"server with 130 days left (under a third)", server, epoch.Add(267 * day), StatusExpiring},
-		{"short cert with 6 days left", Cert{NotBefore: epoch, NotAfter: epoch.Add(6 * day)}, epoch, StatusExpiring},
+		// Enrollment's default: a 7-day certificate is valid when issued
+		// and expiring once it is past its renewal point (two thirds).
+		{"fresh 7-day cert", Cert{NotBefore: epoch, NotAfter: epoch.Add(7 * day)}, epoch, StatusValid},
+		{"7-day cert with 3 days left", Cert{NotBefore: epoch, NotAfter: epoch.Add(7 * day)}, epoch.Add(4 * day), StatusValid},
+		{"7-day cert with 2 days left", Cert{NotBefore: epoch, NotAfter: epoch.Add(7 * day)}, epoch.Add(5 * day), StatusExpiring},
+		{"fresh 1-day cert", Cert{NotBefore: epoch, NotAfter: epoch.Add(day)}, epoch, StatusValid},
 		{"at expiry", client, client.NotAfter, StatusExpired},
 		{"revoked beats expired", revoked, epoch.Add(100 * day), StatusRevoked},
 	}

@@ -12,6 +12,7 @@ import (
 // certificate a limited number of times before it expires. Only a hash of
 // the secret is stored; computing it is the caller's job.
 type Token struct {
+	id         int64 // the row; names are reused once a token is spent
 	Name       string
 	SecretHash []byte // e.g. SHA-256 of the secret
 	Groups     []string
@@ -41,10 +42,12 @@ func (t Token) validate() error {
 	return nil
 }
 
-const tokenColumns = `name, secret_hash, groups_json, cert_days, uses_left, expires_at, revoked_at, created_at`
+const tokenColumns = `id, name, secret_hash, groups_json, cert_days, uses_left, expires_at, revoked_at, created_at`
 
-// AddToken records a new token. A name already in use gives
-// ErrDuplicateToken. A zero CreatedAt is set to now.
+// AddToken records a new token. A name held by a token that can still be
+// used (not revoked, uses left, not expired at CreatedAt) gives
+// ErrDuplicateToken; the name of a spent token is free again. A zero
+// CreatedAt is set to now.
 func (s *Store) AddToken(ctx context.Context, t Token) error {
 	if err := t.validate(); err != nil {
 		return fmt.Errorf("failed to record token: %w", err)
@@ -52,26 +55,42 @@ func (s *Store) AddToken(ctx context.Context, t Token) error {
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = time.Now()
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		t.Name, t.SecretHash, jsonList(t.Groups), t.CertDays, t.UsesLeft,
-		t.ExpiresAt.Unix(), nullTime(t.RevokedAt), t.CreatedAt.Unix())
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var live int
+		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tokens
+			WHERE name = ? AND revoked_at IS NULL AND uses_left > 0 AND expires_at > ?`,
+			t.Name, t.CreatedAt.Unix()).Scan(&live)
+		if err != nil {
+			return err
+		}
+		if live > 0 {
+			return ErrDuplicateToken
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`)
+			VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			t.Name, t.SecretHash, jsonList(t.Groups), t.CertDays, t.UsesLeft,
+			t.ExpiresAt.Unix(), nullTime(t.RevokedAt), t.CreatedAt.Unix())
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			// The secret hash collided, astronomically unlikely; refused
+			// as a duplicate too.
+			return ErrDuplicateToken
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("failed to record token %s: %w", t.Name, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("failed to record token %s: %w", t.Name, err)
-	} else if n == 0 {
-		// Either the name or, astronomically unlikely, the secret hash
-		// collided; both are refused the same way.
-		return fmt.Errorf("failed to record token %s: %w", t.Name, ErrDuplicateToken)
 	}
 	return nil
 }
 
 // Tokens lists all tokens, oldest first.
 func (s *Store) Tokens(ctx context.Context) ([]Token, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens ORDER BY created_at, name`)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read tokens: %w", err)
 	}
@@ -90,18 +109,19 @@ func (s *Store) Tokens(ctx context.Context) ([]Token, error) {
 	return out, nil
 }
 
-// RevokeToken revokes the named token at the given time. It returns
-// ErrNotFound for an unknown name and ErrAlreadyRevoked the second time.
+// RevokeToken revokes the newest token of that name at the given time. It
+// returns ErrNotFound for an unknown name and ErrAlreadyRevoked the second
+// time.
 func (s *Store) RevokeToken(ctx context.Context, name string, at time.Time) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		t, err := tokenWhere(ctx, tx, `name = ?`, name)
+		t, err := tokenWhere(ctx, tx, `name = ? ORDER BY id DESC LIMIT 1`, name)
 		if err != nil {
 			return err
 		}
 		if t.Revoked() {
 			return fmt.Errorf("token %s %w", name, ErrAlreadyRevoked)
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE name = ?`, at.Unix(), name)
+		_, err = tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE id = ?`, at.Unix(), t.id)
 		return err
 	})
 	if err != nil {
@@ -132,7 +152,7 @@ func (s *Store) ConsumeToken(ctx context.Context, secretHash []byte, now time.Ti
 			return ErrTokenUsed
 		}
 		t.UsesLeft--
-		_, err = tx.ExecContext(ctx, `UPDATE tokens SET uses_left = ? WHERE name = ?`, t.UsesLeft, t.Name)
+		_, err = tx.ExecContext(ctx, `UPDATE tokens SET uses_left = ? WHERE id = ?`, t.UsesLeft, t.id)
 		return err
 	})
 	if err != nil {
@@ -164,7 +184,7 @@ func scanToken(rows *sql.Rows) (Token, error) {
 		expiresAt, createdAt int64
 		revokedAt            sql.NullInt64
 	)
-	err := rows.Scan(&t.Name, &t.SecretHash, &groups, &t.CertDays, &t.UsesLeft,
+	err := rows.Scan(&t.id, &t.Name, &t.SecretHash, &groups, &t.CertDays, &t.UsesLeft,
 		&expiresAt, &revokedAt, &createdAt)
 	if err != nil {
 		return Token{}, err

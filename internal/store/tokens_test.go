@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -154,5 +155,102 @@ func TestConsumeTokenConcurrently(t *testing.T) {
 				t.Errorf("%d wins and %d 'used' errors, want %d and %d", wins, used, uses, handles*perHandle-uses)
 			}
 		})
+	}
+}
+
+// A spent token's name is free again: revoked, used up or expired, a new
+// token may take it, and the old row stays listed.
+func TestAddTokenReusesSpentName(t *testing.T) {
+	ctx := context.Background()
+	spend := map[string]func(s *Store, tok Token) Token{
+		"revoked": func(s *Store, tok Token) Token {
+			if err := s.RevokeToken(ctx, tok.Name, epoch); err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		},
+		"used": func(s *Store, tok Token) Token {
+			if _, err := s.ConsumeToken(ctx, tok.SecretHash, epoch); err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		},
+		"expired": func(_ *Store, tok Token) Token {
+			tok.CreatedAt = tok.ExpiresAt // the new token is made after the old one expired
+			return tok
+		},
+	}
+	for name, spendFn := range spend {
+		t.Run(name, func(t *testing.T) {
+			s := openTest(t, t.TempDir())
+			old := testToken("bob", 1)
+			if err := s.AddToken(ctx, old); err != nil {
+				t.Fatal(err)
+			}
+			next := spendFn(s, testToken("bob", 1))
+			h := sha256.Sum256([]byte("second secret"))
+			next.SecretHash = h[:]
+			next.ExpiresAt = next.CreatedAt.Add(time.Hour)
+			if err := s.AddToken(ctx, next); err != nil {
+				t.Fatalf("AddToken(bob again) = %v, want nil", err)
+			}
+			toks, err := s.Tokens(ctx)
+			if err != nil || len(toks) != 2 {
+				t.Fatalf("Tokens() = %v, %v; want two", toks, err)
+			}
+			got, err := s.ConsumeToken(ctx, h[:], next.CreatedAt)
+			if err != nil || got.Name != "bob" {
+				t.Errorf("ConsumeToken(new bob) = %+v, %v; want the new token", got, err)
+			}
+		})
+	}
+}
+
+// RevokeToken revokes the newest token of a name, not a spent older one.
+func TestRevokeTokenTakesNewest(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir())
+	if err := s.AddToken(ctx, testToken("bob", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeToken(ctx, "bob", epoch); err != nil {
+		t.Fatal(err)
+	}
+	next := testToken("bob", 1)
+	h := sha256.Sum256([]byte("second secret"))
+	next.SecretHash = h[:]
+	if err := s.AddToken(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeToken(ctx, "bob", epoch); err != nil {
+		t.Fatalf("RevokeToken(bob) after a new bob = %v, want nil", err)
+	}
+	if _, err := s.ConsumeToken(ctx, h[:], epoch); !errors.Is(err, ErrTokenRevoked) {
+		t.Errorf("ConsumeToken(new bob) = %v, want ErrTokenRevoked", err)
+	}
+}
+
+// A version 1 inventory, whose tokens were keyed by name, keeps its tokens
+// through the migration and then frees spent names.
+func TestTokensMigrateFromNameKeys(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	v1 := migrations[0][strings.Index(migrations[0], "CREATE TABLE tokens"):]
+	for _, q := range []string{`DROP TABLE tokens`, v1,
+		`INSERT INTO tokens (name, secret_hash, cert_days, uses_left, expires_at, revoked_at, created_at) VALUES ('bob', x'01', 7, 1, 4102444800, 1, 1)`,
+		`UPDATE schema_version SET version = 1`} {
+		if _, err := s.DB().Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s.Close()
+	s = openTest(t, dir)
+	toks, err := s.Tokens(ctx)
+	if err != nil || len(toks) != 1 || toks[0].Name != "bob" || !toks[0].Revoked() {
+		t.Fatalf("Tokens() after migration = %+v, %v; want the revoked bob", toks, err)
+	}
+	if err := s.AddToken(ctx, testToken("bob", 1)); err != nil {
+		t.Errorf("AddToken(bob) after migration = %v, want nil (the old bob is revoked)", err)
 	}
 }
