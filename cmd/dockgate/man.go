@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dockgate/dockgate/internal/atomicfile"
 	"github.com/dockgate/dockgate/internal/manpage"
-	"github.com/dockgate/dockgate/internal/store"
 	"github.com/dockgate/dockgate/internal/version"
 )
 
@@ -56,7 +56,7 @@ func writeManPages(root *cobra.Command, dir, sourceDateEpoch string) (int, error
 			return err
 		}
 		path := filepath.Join(dir, manName(c)+".1")
-		if err := store.WriteFileAtomic(path, buf.Bytes(), 0o644); err != nil {
+		if err := atomicfile.Write(path, buf.Bytes(), 0o644); err != nil {
 			return fmt.Errorf("failed to write %s: %w", path, err)
 		}
 		n++

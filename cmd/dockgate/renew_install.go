@@ -9,8 +9,8 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/dockgate/dockgate/internal/atomicfile"
 	"github.com/dockgate/dockgate/internal/dockerconf"
-	"github.com/dockgate/dockgate/internal/store"
 )
 
 // serviceFileMode: unit files and agents are read by the service manager.
@@ -92,7 +92,7 @@ func writeServiceFile(path, content string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("failed to create %s: %w", filepath.Dir(path), err)
 	}
-	if err := store.WriteFileAtomic(path, []byte(content), serviceFileMode); err != nil {
+	if err := atomicfile.Write(path, []byte(content), serviceFileMode); err != nil {
 		return fmt.Errorf("failed to write %s: %w", path, err)
 	}
 	return nil
