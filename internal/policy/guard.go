@@ -146,9 +146,13 @@ func (r *role) checkCapAdd(field string, caps []string) *violation {
 			continue
 		}
 		name := strings.TrimPrefix(canon, "CAP_")
+		added := quote(c)
+		if c != canon {
+			added += " (" + canon + ")" // the spelling dockerd reads it as
+		}
 		return &violation{
 			field:  field,
-			reason: fmt.Sprintf("%s adds %s (%s), which is not allowed", field, quote(c), canon),
+			reason: fmt.Sprintf("%s adds %s, which is not allowed", field, added),
 			knob:   knobCapabilities, item: name,
 		}
 	}

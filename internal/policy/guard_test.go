@@ -301,3 +301,20 @@ func TestHarmlessSecurityOpt(t *testing.T) {
 		}
 	}
 }
+
+// TestCapabilityDenialNamesItOnce: a capability written as dockerd
+// spells it is named once; another spelling is followed by dockerd's.
+func TestCapabilityDenialNamesItOnce(t *testing.T) {
+	p := mustPolicy(t, testConfig)
+	cases := map[string]string{
+		`["CAP_SYS_ADMIN"]`: `HostConfig.CapAdd adds "CAP_SYS_ADMIN", which is not allowed`,
+		`["sys_admin"]`:     `HostConfig.CapAdd adds "sys_admin" (CAP_SYS_ADMIN), which is not allowed`,
+		`["SYS_ADMIN"]`:     `HostConfig.CapAdd adds "SYS_ADMIN" (CAP_SYS_ADMIN), which is not allowed`,
+	}
+	for caps, want := range cases {
+		d := decide(t, p, "ci-7", "ci", "POST", "/containers/create", `{"Image":"x","HostConfig":{"CapAdd":`+caps+`}}`)
+		if d.Reason != want {
+			t.Errorf("CapAdd %s: reason %q, want %q", caps, d.Reason, want)
+		}
+	}
+}
