@@ -398,6 +398,9 @@ func TestPolicyRefusesBypasses(t *testing.T) {
 		return wantResponse{http.StatusForbidden, fmt.Sprintf(`HostConfig.%s joins another container's namespace (%q), which is not allowed; allow it with roles.ci.containers.container_namespaces: true`, field, mode)}
 	}
 	capAdd := func(spelling, canon string) wantResponse {
+		if spelling == canon {
+			return wantResponse{http.StatusForbidden, fmt.Sprintf(`HostConfig.CapAdd adds %q, which is not allowed`, spelling)}
+		}
 		return wantResponse{http.StatusForbidden, fmt.Sprintf(`HostConfig.CapAdd adds %q (%s), which is not allowed`, spelling, canon)}
 	}
 	secOpt := func(opt string) wantResponse {
