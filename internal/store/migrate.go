@@ -47,6 +47,16 @@ CREATE TABLE tokens (
 	created_at  INTEGER NOT NULL
 ) STRICT;
 `,
+	// 2: inventory first. A certificate's row is written as 'pending' before
+	// it is signed and becomes 'issued' once its files exist; a renewal marks
+	// the certificate it replaces superseded (refused from superseded_at on).
+	// Rows from version 1 were all written after their files: 'issued'.
+	`
+ALTER TABLE certs ADD COLUMN state TEXT NOT NULL DEFAULT 'issued' CHECK (state IN ('pending', 'issued'));
+ALTER TABLE certs ADD COLUMN superseded_at INTEGER;            -- Unix seconds; NULL while current
+ALTER TABLE certs ADD COLUMN superseded_by TEXT NOT NULL DEFAULT '';
+CREATE INDEX certs_pending ON certs (serial) WHERE state = 'pending';
+`,
 }
 
 // SchemaVersion is the schema version this build writes.
