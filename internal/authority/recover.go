@@ -61,16 +61,18 @@ type recovery struct {
 	log *slog.Logger
 }
 
-// run settles what an interrupted (killed) issuance left. It
-// runs with the state lock held, so no issuance is in flight and every
-// pending row and staging directory is a leftover:
-//   - pending rows are revoked (cessation-of-operation): the certificate
-//     may have been signed, and perhaps written, but was never handed out;
-//   - bundle directories holding such a certificate are removed, and the
-//     bundle they replaced, kept aside, is put back;
-//   - staging directories and temporary files are removed.
+// run settles what an interrupted (killed) issuance left. It runs with
+// the state lock held, so no issuance is in flight and every pending row
+// and staging directory is a leftover:
+//   - bundle directories holding a pending certificate are removed, and
+//     the bundle they replaced, kept aside, is put back;
+//   - staging directories and temporary files are removed;
+//   - then pending rows are revoked (cessation-of-operation): the
+//     certificate may have been signed, and perhaps written, but was never
+//     handed out.
 //
-// Each step is logged.
+// Files go first so that a run killed midway leaves the rows pending and
+// the next run finds them again. Each step is logged.
 func (a recovery) run(ctx context.Context) error {
 	if !lockIsExclusive {
 		return nil
@@ -81,26 +83,31 @@ func (a recovery) run(ctx context.Context) error {
 	}
 	abandoned := make(map[string]bool, len(pending))
 	for _, c := range pending {
-		err := a.st.Revoke(ctx, c.Serial, reasonInterrupted, time.Now())
-		if err != nil && !errors.Is(err, store.ErrAlreadyRevoked) {
-			return fmt.Errorf("failed to revoke the certificate of an interrupted issuance: %w", err)
-		}
 		abandoned[c.Serial] = true
-		a.log.Warn("revoked a certificate whose issuance was interrupted",
-			"serial", c.Serial, "kind", c.Kind, "name", c.Name, "reason", reasonInterrupted)
 	}
 	for _, kind := range []pki.Kind{pki.KindServer, pki.KindClient} {
 		a.cleanBundles(filepath.Dir(BundleDir(a.st.Dir(), kind, "x")), abandoned)
 	}
 	a.removeTempFiles(filepath.Dir(CACertPath(a.st.Dir())))
+	for _, c := range pending {
+		err := a.st.Revoke(ctx, c.Serial, reasonInterrupted, time.Now())
+		if err != nil && !errors.Is(err, store.ErrAlreadyRevoked) {
+			return fmt.Errorf("failed to revoke the certificate of an interrupted issuance: %w", err)
+		}
+		a.log.Warn("revoked a certificate whose issuance was interrupted",
+			"serial", c.Serial, "kind", c.Kind, "name", c.Name, "reason", reasonInterrupted)
+	}
 	return nil
 }
 
-// Staging names, as installDir, asideName and stageFile make them.
+// Marks in the hidden names installDir, asideName and discardDir give
+// directories. Every other hidden entry in servers/, clients/ and ca/ is a
+// staging directory or an atomic write's temporary file (atomicfile names
+// those "."+name+digits).
 const (
 	stagingMark = ".new-"
 	asideMark   = ".old-"
-	tempMark    = ".tmp-"
+	discardMark = ".del-"
 )
 
 // cleanBundles settles the bundle directories under parent (servers/ or
@@ -122,10 +129,10 @@ func (a recovery) cleanBundles(parent string, abandoned map[string]bool) {
 		path := filepath.Join(parent, name)
 		switch {
 		case !strings.HasPrefix(name, "."):
-		case strings.Contains(name, stagingMark), strings.Contains(name, tempMark):
-			a.removeLeftover(path, "staging directory of an interrupted issuance")
 		case strings.Contains(name, asideMark):
 			a.settleAside(path)
+		default: // stagingMark, discardMark, or a temporary file
+			a.removeLeftover(path, "staging directory of an interrupted issuance")
 		}
 	}
 }
@@ -141,7 +148,11 @@ func (a recovery) removeAbandonedBundle(dir string, abandoned map[string]bool) {
 	if err != nil || !abandoned[pki.SerialHex(cert.SerialNumber)] {
 		return
 	}
-	a.removeLeftover(dir, "bundle of an interrupted issuance")
+	if err := discardDir(dir); err != nil {
+		a.log.Warn("failed to remove the bundle of an interrupted issuance", "dir", dir, "err", err)
+		return
+	}
+	a.log.Warn("removed the bundle of an interrupted issuance", "dir", dir)
 }
 
 // settleAside puts a bundle set aside by an interrupted replacement back
@@ -160,15 +171,15 @@ func (a recovery) settleAside(aside string) {
 	a.removeLeftover(aside, "previous bundle kept aside by a completed replacement")
 }
 
-// removeTempFiles removes temporary files an interrupted atomic write left
-// in dir.
+// removeTempFiles removes the temporary files an interrupted atomic write
+// left in dir: every hidden regular file.
 func (a recovery) removeTempFiles(dir string) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".") && strings.Contains(e.Name(), tempMark) {
+		if strings.HasPrefix(e.Name(), ".") && e.Type().IsRegular() {
 			a.removeLeftover(filepath.Join(dir, e.Name()), "temporary file of an interrupted write")
 		}
 	}
