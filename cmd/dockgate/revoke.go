@@ -70,8 +70,10 @@ func newCRLCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "crl",
 		Short: "Sign a certificate revocation list",
-		Long: `Sign an X.509 CRL listing every revoked certificate and print it as PEM, or
-write it to --out atomically. Each CRL gets the next CRL number.`,
+		Long: `Sign an X.509 CRL listing every revoked certificate, and every certificate
+a renewal superseded (reason superseded) once its --keep-old window is over,
+and print it as PEM, or write it to --out atomically. Each CRL gets the next
+CRL number.`,
 		Example: `  dockgate crl --out /etc/docker/tls/crl.pem
   dockgate crl | openssl crl -text -noout`,
 		Args: cobra.NoArgs,
