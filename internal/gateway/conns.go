@@ -176,7 +176,11 @@ func (g *Gateway) connTLSConfig(cc *clientConn) *tls.Config {
 		if len(cs.PeerCertificates) > 0 {
 			cc.peer.Store(identity.FromCertificate(cs.PeerCertificates[0]))
 		}
-		return g.verifyConnection(cs)
+		err := g.verifyConnection(cs)
+		if err != nil {
+			cc.peer.Store(nil) // refused already: not for the sweep to cut and count
+		}
+		return err
 	}
 	return cfg
 }
