@@ -160,9 +160,9 @@ func (a *Authority) issueLocked(ctx context.Context, req Request, leaf pki.LeafR
 //     marked superseded, in one transaction.
 //
 // A crash before 3 leaves a pending row, which the gateway refuses, `certs`
-// shows and the next issuance (or Recover) revokes. An error is cleaned up at once:
-// persist's undo runs and the pending row is deleted, since no copy of the
-// certificate is left.
+// shows and the next issuance (or Recover) revokes. An error is cleaned up
+// at once: persist's undo runs and the pending row is deleted, since no copy
+// of the certificate is left.
 func (a *Authority) mint(ctx context.Context, kind pki.Kind, name string, draft *pki.Draft,
 	persist func(*x509.Certificate) (undo func(), err error), sup *store.Supersession) (*x509.Certificate, error) {
 	rec := draftRecord(kind, name, draft.Template)

@@ -410,11 +410,11 @@ func (c Cert) Status(now time.Time) string {
 }
 
 // DeletePending removes the row of a pending certificate whose issuance
-// failed without leaving a copy of it. Rows that are no longer pending are
-// never deleted.
+// failed without leaving a copy of it. Rows that are issued, or that were
+// revoked meanwhile (a record someone made), are never deleted.
 func (s *Store) DeletePending(ctx context.Context, serial string) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM certs WHERE serial = ? AND state = 'pending'`,
+		if _, err := tx.ExecContext(ctx, `DELETE FROM certs WHERE serial = ? AND state = 'pending' AND revoked_at IS NULL`,
 			NormalizeSerial(serial)); err != nil {
 			return err
 		}

@@ -133,6 +133,12 @@ func TestRevokedPendingCertificateCannotComplete(t *testing.T) {
 	if err := s.CompleteCert(ctx, "aa01", pem, "ab", nil); err == nil {
 		t.Error("a revoked pending certificate was completed")
 	}
+	if err := s.DeletePending(ctx, "aa01"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CertBySerial(ctx, "aa01"); err != nil {
+		t.Errorf("the revocation of a pending certificate was deleted: %v", err)
+	}
 	st, err := s.ClientStandings(ctx)
 	if err != nil || st["aa01"].Refusal(epoch) != StatusRevoked {
 		t.Errorf("standing %+v, %v; want revoked", st["aa01"], err)
