@@ -184,6 +184,7 @@ func (a *app) loadAuthority(st *store.Store, passphraseFile string) (*authority.
 	if err != nil {
 		return nil, caFileError(err, st)
 	}
+	auth.SetLogger(a.noticeLogger())
 	return auth, nil
 }
 

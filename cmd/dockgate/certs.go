@@ -29,9 +29,14 @@ func newCertsCmd(a *app) *cobra.Command {
 to expiry, status and groups (clients) or SANs (servers).
 
 A certificate is "expiring" when less than a third of its lifetime is left
-(the point at which 'renew --watch' renews); renew it with 'dockgate renew NAME'.`,
+(the point at which 'renew --watch' renews); renew it with 'dockgate renew NAME'.
+It is "pending" while its issuance has not completed: an issuance that was
+interrupted (a crash, kill -9) leaves it so, and the gateway refuses it. The
+next issue or renew revokes it; 'dockgate revoke SERIAL' does so at once. It
+is "superseded" once a renewal replaced it (after the --keep-old window).`,
 		Example: `  dockgate certs
-  dockgate certs --json | jq -r '.[] | select(.status == "expiring") | .name'`,
+  dockgate certs --json | jq -r '.[] | select(.status == "expiring") | .name'
+  dockgate certs --json | jq '.[] | select(.status == "pending")'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runCerts(cmd.Context(), asJSON)
@@ -58,7 +63,23 @@ func (a *app) runCerts(ctx context.Context, asJSON bool) error {
 	if asJSON {
 		return writeCertsJSON(a.stdout, certs, now)
 	}
-	return writeCertsTable(a.stdout, certs, now)
+	if err := writeCertsTable(a.stdout, certs, now); err != nil {
+		return err
+	}
+	if n := countPending(certs); n > 0 {
+		fmt.Fprintf(a.stderr, "%d certificate(s) pending: an issuance was interrupted. The gateway refuses them; the next issue or renew revokes them, or run 'dockgate revoke SERIAL'.\n", n)
+	}
+	return nil
+}
+
+func countPending(certs []store.Cert) int {
+	n := 0
+	for _, c := range certs {
+		if c.Pending() && !c.Revoked() {
+			n++
+		}
+	}
+	return n
 }
 
 func writeCertsTable(w io.Writer, certs []store.Cert, now time.Time) error {
@@ -112,17 +133,20 @@ func groupsOrSANs(c store.Cert) string {
 // certJSON is one certificate in `certs --json`: every inventory field but
 // the PEM, plus the computed status.
 type certJSON struct {
-	Name        string     `json:"name"`
-	Kind        string     `json:"kind"`
-	Serial      string     `json:"serial"`
-	Status      string     `json:"status"`
-	NotBefore   time.Time  `json:"not_before"`
-	NotAfter    time.Time  `json:"not_after"`
-	Groups      []string   `json:"groups"`
-	SANs        []string   `json:"sans"`
-	Fingerprint string     `json:"fingerprint_sha256"`
-	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
-	Reason      string     `json:"reason,omitempty"`
+	Name         string     `json:"name"`
+	Kind         string     `json:"kind"`
+	Serial       string     `json:"serial"`
+	Status       string     `json:"status"`
+	NotBefore    time.Time  `json:"not_before"`
+	NotAfter     time.Time  `json:"not_after"`
+	Groups       []string   `json:"groups"`
+	SANs         []string   `json:"sans"`
+	Fingerprint  string     `json:"fingerprint_sha256"`
+	State        string     `json:"state"` // "pending" or "issued"
+	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
+	Reason       string     `json:"reason,omitempty"`
+	SupersededAt *time.Time `json:"superseded_at,omitempty"`
+	SupersededBy string     `json:"superseded_by,omitempty"`
 }
 
 func writeCertsJSON(w io.Writer, certs []store.Cert, now time.Time) error {
@@ -132,11 +156,16 @@ func writeCertsJSON(w io.Writer, certs []store.Cert, now time.Time) error {
 			Name: c.Name, Kind: c.Kind, Serial: c.Serial, Status: c.Status(now),
 			NotBefore: c.NotBefore, NotAfter: c.NotAfter,
 			Groups: nonNil(c.Groups), SANs: nonNil(c.SANs),
-			Fingerprint: c.Fingerprint, Reason: c.Reason,
+			Fingerprint: c.Fingerprint, Reason: c.Reason, State: c.State,
+			SupersededBy: c.SupersededBy,
 		}
 		if c.Revoked() {
 			at := c.RevokedAt
 			j.RevokedAt = &at
+		}
+		if !c.SupersededAt.IsZero() {
+			at := c.SupersededAt
+			j.SupersededAt = &at
 		}
 		out = append(out, j)
 	}

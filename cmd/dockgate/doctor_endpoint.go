@@ -197,6 +197,8 @@ func (a *app) localRevocations(caPEM []byte) func(context.Context, string) (bool
 		if err != nil || c.Serial != serial {
 			return false, errors.New("serial not in the inventory")
 		}
-		return c.Revoked(), nil
+		// The gateway refuses superseded and pending certificates as it
+		// does revoked ones.
+		return c.Revoked() || c.Pending() || c.Superseded(time.Now()), nil
 	}
 }

@@ -148,7 +148,9 @@ func (e *enrollment) renewServerCert(ctx context.Context, g *gateway.Gateway) {
 	}
 	w := &enroll.Watcher{
 		Renew: func(ctx context.Context) (*x509.Certificate, error) {
-			is, err := e.auth.Renew(ctx, name, false, time.Now())
+			// No overlap: only client certificates are checked against the
+			// inventory, and the gateway reloads the new one at once.
+			is, err := e.auth.Renew(ctx, name, 0, time.Now())
 			if err != nil {
 				return nil, err
 			}

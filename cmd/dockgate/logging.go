@@ -27,3 +27,9 @@ func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
+
+// noticeLogger reports what a CLI command cleaned up on the way (an
+// interrupted issuance, for example) on standard error.
+func (a *app) noticeLogger() *slog.Logger {
+	return newLogger(a.stderr, "text", "warn")
+}

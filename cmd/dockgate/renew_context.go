@@ -32,9 +32,11 @@ func withContextRenewal(a *app, cmd *cobra.Command) *cobra.Command {
 With --context, renew runs on a client instead: it renews the client
 certificate of that docker context over mutual TLS with the gateway, using
 the current certificate (which must not have expired or been revoked), and
-rewrites the context's files atomically. The key is made here. With --watch
-it keeps running and renews at two thirds of each certificate's lifetime.
-With --install it installs that watch as a per-user service that starts at
+rewrites the context's files atomically. The key is made here. The gateway
+keeps accepting the previous certificate for an hour, so that what is
+running on it can finish, and refuses it after that. With --watch it keeps
+running and renews at two thirds of each certificate's lifetime. With
+--install it installs that watch as a per-user service that starts at
 login: a systemd user unit on Linux (enabled and started), a launchd agent
 on macOS (loaded); on Windows it prints the schtasks command.`
 	cmd.Example += `
@@ -54,7 +56,7 @@ on macOS (loaded); on Windows it prints the schtasks command.`
 			}
 			return localRun(c, args)
 		}
-		for _, local := range []string{"revoke-old", "passphrase-file"} {
+		for _, local := range []string{"revoke-old", "keep-old", "passphrase-file"} {
 			if c.Flags().Changed(local) {
 				return usageErrorf("--%s renews in the state directory and does not go with --context", local)
 			}

@@ -70,8 +70,10 @@ func newCRLCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "crl",
 		Short: "Sign a certificate revocation list",
-		Long: `Sign an X.509 CRL listing every revoked certificate and print it as PEM, or
-write it to --out atomically. Each CRL gets the next CRL number.`,
+		Long: `Sign an X.509 CRL listing every revoked certificate, and every certificate
+a renewal superseded (reason superseded) once its --keep-old window is over,
+and print it as PEM, or write it to --out atomically. Each CRL gets the next
+CRL number.`,
 		Example: `  dockgate crl --out /etc/docker/tls/crl.pem
   dockgate crl | openssl crl -text -noout`,
 		Args: cobra.NoArgs,
@@ -126,28 +128,39 @@ func (a *app) describeCRL(crlPEM []byte, path string) error {
 
 func newRenewCmd(a *app) *cobra.Command {
 	var revokeOld bool
+	var keepOld time.Duration
 	var passphraseFile string
 	cmd := &cobra.Command{
 		Use:   "renew NAME",
 		Short: "Issue a new key and certificate with the same subject and SANs",
 		Long: `Renew a server or client certificate: a new key and certificate with the
 subject, groups, SANs, key type and lifetime of the newest unrevoked one. The
-bundle in the state directory is replaced. With --revoke-old the previous
-certificate is revoked as superseded; otherwise it stays valid until it
-expires.`,
+bundle in the state directory is replaced, and the previous certificate is
+marked superseded: the gateway refuses it from then on, and cuts the
+connections it carries. With --keep-old the previous certificate stays valid
+for that long, so that its holder can switch to the new bundle first.`,
 		Example: `  dockgate renew alice
-  dockgate renew dock1 --revoke-old`,
+  dockgate renew ci --keep-old 24h
+  dockgate renew dock1`,
 		Args: exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runRenew(cmd.Context(), args[0], revokeOld, passphraseFile)
+			if keepOld < 0 {
+				return withHint(fmt.Errorf("--keep-old %s is negative", keepOld), "give a duration such as 1h, or 0 to supersede at once")
+			}
+			if revokeOld {
+				keepOld = 0
+			}
+			return a.runRenew(cmd.Context(), args[0], keepOld, passphraseFile)
 		},
 	}
-	cmd.Flags().BoolVar(&revokeOld, "revoke-old", false, "revoke the certificate being replaced (reason superseded)")
+	cmd.Flags().DurationVar(&keepOld, "keep-old", 0, "keep accepting the previous certificate for this long (e.g. 1h); 0 supersedes it at once")
+	cmd.Flags().BoolVar(&revokeOld, "revoke-old", false, "supersede the previous certificate at once (the default)")
+	cmd.Flags().MarkHidden("revoke-old") // the default since --keep-old; kept so scripts still run
 	cmd.Flags().StringVar(&passphraseFile, "passphrase-file", "", "read the CA key passphrase from the first line of this file")
 	return cmd
 }
 
-func (a *app) runRenew(ctx context.Context, name string, revokeOld bool, passphraseFile string) error {
+func (a *app) runRenew(ctx context.Context, name string, keepOld time.Duration, passphraseFile string) error {
 	if err := authority.ValidateName(name); err != nil {
 		return nameError(err)
 	}
@@ -160,15 +173,17 @@ func (a *app) runRenew(ctx context.Context, name string, revokeOld bool, passphr
 	if err != nil {
 		return err
 	}
-	is, err := auth.Renew(ctx, name, revokeOld, time.Now())
-	if is != nil {
-		a.printIssued(is, "")
-	}
+	now := time.Now()
+	is, err := auth.Renew(ctx, name, keepOld, now)
 	if err != nil {
 		return caError(err, st)
 	}
-	if revokeOld {
-		fmt.Fprintln(a.stdout, "  the previous certificate is revoked (superseded)")
+	a.printIssued(is, "")
+	if keepOld > 0 {
+		fmt.Fprintf(a.stdout, "  the previous certificate is accepted until %s, then superseded\n",
+			now.Add(keepOld).UTC().Format(time.RFC3339))
+	} else {
+		fmt.Fprintln(a.stdout, "  the previous certificate is superseded: the gateway refuses it from now on")
 	}
 	return nil
 }

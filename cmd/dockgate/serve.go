@@ -196,7 +196,7 @@ func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags,
 	enr := a.prepareEnrollment(cfg, st, &f.enroll, log)
 	g, err := gateway.New(gateway.Options{
 		Load:       src.Load,
-		Revoked:    st.RevokedSerials,
+		Inventory:  st.ClientStandings,
 		WatchFiles: watch,
 		Logger:     log,
 		Local:      enr.local(),

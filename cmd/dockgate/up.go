@@ -127,7 +127,9 @@ func (a *app) keepAdminRenewed(ctx context.Context, auth *authority.Authority, d
 // points up's context at the new one.
 func (a *app) upAdminRenewal(auth *authority.Authority, dir, host string) func(context.Context) (*x509.Certificate, error) {
 	return func(ctx context.Context) (*x509.Certificate, error) {
-		is, err := auth.Renew(ctx, upClientName, false, time.Now())
+		// The old certificate stays valid for the overlap, so that what runs
+		// on it (a logs -f, an exec) can finish.
+		is, err := auth.Renew(ctx, upClientName, authority.RenewOverlap, time.Now())
 		if err != nil {
 			return nil, err
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -28,13 +29,28 @@ type Authority struct {
 	st *store.Store
 	ca *pki.CA
 
-	// record adds a row to the inventory; tests replace it to make the
-	// commit point fail.
-	record func(context.Context, store.Cert) error
+	log *slog.Logger
+
+	// record adds a pending row and complete marks it issued; tests replace
+	// them to make either step fail.
+	record   func(context.Context, store.Cert) error
+	complete func(ctx context.Context, serial string, pem []byte, fingerprint string, sup *store.Supersession) error
+	// signed, when set, sees each certificate right after it is signed
+	// (the crash tests use it to tell where a killed issuance stopped).
+	signed func(*x509.Certificate)
 }
 
 func newAuthority(st *store.Store, ca *pki.CA) *Authority {
-	return &Authority{st: st, ca: ca, record: st.AddCert}
+	return &Authority{st: st, ca: ca, log: slog.New(slog.DiscardHandler),
+		record: st.AddCert, complete: st.CompleteCert}
+}
+
+// SetLogger makes the authority report what it cleans up after an
+// interrupted issuance; by default it reports nothing.
+func (a *Authority) SetLogger(l *slog.Logger) {
+	if l != nil {
+		a.log = l
+	}
 }
 
 // Cert is the CA certificate.
@@ -230,6 +246,21 @@ func nowOr(t time.Time) time.Time {
 		return time.Now()
 	}
 	return t
+}
+
+// draftRecord is the pending inventory row for a certificate about to be
+// signed from tmpl: everything but its PEM and fingerprint.
+func draftRecord(kind pki.Kind, name string, tmpl *x509.Certificate) store.Cert {
+	return store.Cert{
+		Serial:    pki.SerialHex(tmpl.SerialNumber),
+		Kind:      string(kind),
+		Name:      name,
+		Groups:    sortedCopy(tmpl.Subject.Organization),
+		SANs:      sanStrings(tmpl),
+		NotBefore: tmpl.NotBefore,
+		NotAfter:  tmpl.NotAfter,
+		State:     store.StatePending,
+	}
 }
 
 // certRecord is the inventory row for cert.

@@ -11,13 +11,16 @@
 // Docker's layout, servers/NAME/ or clients/NAME/ with ca.pem, cert.pem and
 // key.pem, and a row in the inventory (internal/store).
 //
-// # Nothing half-written
+// # Inventory first
 //
-// A bundle is written into a fresh hidden directory, fsynced, then renamed
-// into place; the inventory row is added only after that, and if adding it
-// fails the new directory is removed and any previous bundle restored. The
-// inventory row is the commit point: a certificate either has both its files
-// and its row, or neither.
+// Every certificate is in the inventory before it is signed: its row is
+// committed as pending, then the certificate is signed, its bundle written
+// into a fresh hidden directory, fsynced and renamed into place, and only
+// then is the row completed (with, for a renewal, the replaced certificate
+// marked superseded in the same transaction). A failure undoes the bundle
+// and deletes the pending row. A crash leaves at worst a pending row, which
+// the gateway refuses; the next issuance, under the state lock, removes
+// what the interrupted one wrote and revokes its row (Recover).
 //
 // # Concurrency
 //

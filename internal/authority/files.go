@@ -156,8 +156,24 @@ func (s *dirSwap) commit() {
 
 // rollback removes the new directory and restores the replaced one.
 func (s *dirSwap) rollback() {
-	os.RemoveAll(s.dir)
+	discardDir(s.dir)
 	s.restoreOld()
+}
+
+// discardDir removes dir without ever leaving it half-deleted under its own
+// name, where a crash midway would leave a bundle with some files gone: it
+// is renamed to a hidden sibling first, which the next issuance removes if
+// this removal does not finish.
+func discardDir(dir string) error {
+	parent, base := filepath.Split(dir)
+	trash := filepath.Join(parent, "."+base+discardMark+randomHex())
+	if err := os.Rename(dir, trash); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	return os.RemoveAll(trash)
 }
 
 func (s *dirSwap) restoreOld() {
@@ -169,10 +185,14 @@ func (s *dirSwap) restoreOld() {
 
 // asideName is a hidden, unique sibling name for a directory being replaced.
 func asideName(dir string) string {
+	parent, base := filepath.Split(dir)
+	return filepath.Join(parent, "."+base+asideMark+randomHex())
+}
+
+func randomHex() string {
 	var b [8]byte
 	rand.Read(b[:])
-	parent, base := filepath.Split(dir)
-	return filepath.Join(parent, "."+base+".old-"+hex.EncodeToString(b[:]))
+	return hex.EncodeToString(b[:])
 }
 
 func removeAll(paths []string) {

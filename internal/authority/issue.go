@@ -56,7 +56,7 @@ func (a *Authority) Issue(ctx context.Context, req Request) (*Issued, error) {
 		return nil, err
 	}
 	defer unlock()
-	return a.issueLocked(ctx, req, leaf)
+	return a.issueLocked(ctx, req, leaf, nil)
 }
 
 // lockNewName checks req, takes the state lock and makes sure the name has
@@ -66,7 +66,7 @@ func (a *Authority) lockNewName(ctx context.Context, req Request) (pki.LeafReque
 	if err != nil {
 		return leaf, nil, err
 	}
-	unlock, err := lockState(a.st.Dir())
+	unlock, err := a.lock(ctx)
 	if err != nil {
 		return leaf, nil, err
 	}
@@ -112,7 +112,10 @@ func (a *Authority) checkNameFree(ctx context.Context, name string, now time.Tim
 	return nil
 }
 
-func (a *Authority) issueLocked(ctx context.Context, req Request, leaf pki.LeafRequest) (*Issued, error) {
+// issueLocked makes a key, then mints its certificate inventory first,
+// writing the bundle before the row is completed; sup, if not nil, is the
+// certificate the new one supersedes.
+func (a *Authority) issueLocked(ctx context.Context, req Request, leaf pki.LeafRequest, sup *store.Supersession) (*Issued, error) {
 	kt := req.KeyType
 	if kt == "" {
 		kt = pki.DefaultKeyType
@@ -121,37 +124,84 @@ func (a *Authority) issueLocked(ctx context.Context, req Request, leaf pki.LeafR
 	if err != nil {
 		return nil, fmt.Errorf("failed to issue %s certificate: %w", req.Kind, err)
 	}
-	leaf.PublicKey = key.Public()
-	cert, err := a.ca.Issue(leaf)
-	if err != nil {
-		return nil, err
-	}
 	keyPEM, err := pki.MarshalKeyPEM(key, nil)
 	if err != nil {
 		return nil, err
 	}
-	is := &Issued{Kind: req.Kind, Name: req.Name, Cert: cert, CertPEM: pki.EncodeCertPEM(cert),
-		KeyPEM: keyPEM, CAPEM: pki.EncodeCertPEM(a.ca.Cert), Dir: BundleDir(a.st.Dir(), req.Kind, req.Name)}
-	if err := a.commitBundle(ctx, is); err != nil {
+	leaf.PublicKey = key.Public()
+	draft, err := a.ca.Draft(leaf)
+	if err != nil {
 		return nil, err
 	}
+	is := &Issued{Kind: req.Kind, Name: req.Name, KeyPEM: keyPEM, CAPEM: pki.EncodeCertPEM(a.ca.Cert),
+		Dir: BundleDir(a.st.Dir(), req.Kind, req.Name)}
+	var swap *dirSwap
+	writeBundle := func(cert *x509.Certificate) (undo func(), err error) {
+		is.Cert, is.CertPEM = cert, pki.EncodeCertPEM(cert)
+		if swap, err = installDir(is.Dir, bundleFiles(is)); err != nil {
+			return nil, fmt.Errorf("failed to write the %s bundle: %w", is.Kind, err)
+		}
+		return swap.rollback, nil
+	}
+	if _, err := a.mint(ctx, req.Kind, req.Name, draft, writeBundle, sup); err != nil {
+		return nil, err
+	}
+	swap.commit()
 	return is, nil
 }
 
-// commitBundle writes the bundle, then records the certificate; if
-// recording fails the bundle directory goes back to what it was.
-func (a *Authority) commitBundle(ctx context.Context, is *Issued) error {
-	swap, err := installDir(is.Dir, bundleFiles(is))
+// mint signs draft inventory first, so that no certificate the CA signs is
+// ever unknown to the inventory:
+//
+//  1. the row is committed as pending (serial, subject, validity);
+//  2. the certificate is signed and handed to persist, which writes its
+//     files (or nothing, when the certificate goes back over the network);
+//  3. the row is completed with the certificate, and sup's certificate
+//     marked superseded, in one transaction.
+//
+// A crash before 3 leaves a pending row, which the gateway refuses, `certs`
+// shows and the next issuance (or Recover) revokes. An error is cleaned up
+// at once: persist's undo runs and the pending row is deleted, since no copy
+// of the certificate is left.
+func (a *Authority) mint(ctx context.Context, kind pki.Kind, name string, draft *pki.Draft,
+	persist func(*x509.Certificate) (undo func(), err error), sup *store.Supersession) (*x509.Certificate, error) {
+	rec := draftRecord(kind, name, draft.Template)
+	if err := a.record(ctx, rec); err != nil {
+		return nil, err
+	}
+	cert, err := a.ca.Sign(draft)
 	if err != nil {
-		return fmt.Errorf("failed to write the %s bundle: %w", is.Kind, err)
+		a.abandon(ctx, rec.Serial)
+		return nil, err
 	}
-	if err := a.record(ctx, certRecord(is.Kind, is.Name, is.Cert)); err != nil {
-		swap.rollback()
-		return err
+	if a.signed != nil {
+		a.signed(cert)
 	}
-	swap.commit()
-	return nil
+	undo, err := persist(cert)
+	if err != nil {
+		a.abandon(ctx, rec.Serial)
+		return nil, err
+	}
+	if err := a.complete(ctx, rec.Serial, pki.EncodeCertPEM(cert), pki.Fingerprint(cert), sup); err != nil {
+		undo()
+		a.abandon(ctx, rec.Serial)
+		return nil, err
+	}
+	return cert, nil
 }
+
+// abandon deletes the pending row of an issuance that failed and left no
+// copy of its certificate. If that fails too, the row stays pending (and
+// refused) until the next issuance revokes it.
+func (a *Authority) abandon(ctx context.Context, serial string) {
+	if err := a.st.DeletePending(context.WithoutCancel(ctx), serial); err != nil {
+		a.log.Warn("failed to remove the pending row of a failed issuance; the next issuance revokes it",
+			"serial", serial, "err", err)
+	}
+}
+
+// noFiles is mint's persist for certificates whose key lives elsewhere.
+func noFiles(*x509.Certificate) (func(), error) { return func() {}, nil }
 
 // bundleFiles is Docker's layout; the key first, so that a bundle written
 // file by file never has a certificate without its key.
@@ -174,33 +224,37 @@ func (a *Authority) SignCSR(ctx context.Context, csr *x509.CertificateRequest, r
 		return nil, err
 	}
 	defer unlock()
-	return a.signAndRecord(ctx, csr, req, leaf)
+	return a.signAndRecord(ctx, csr, req, leaf, nil)
 }
 
 // signAndRecord signs csr as leaf says and records the certificate.
-func (a *Authority) signAndRecord(ctx context.Context, csr *x509.CertificateRequest, req Request, leaf pki.LeafRequest) (*x509.Certificate, error) {
-	cert, err := a.ca.SignCSR(csr, leaf)
+// The row is complete before the certificate is returned, so the requester
+// never holds a certificate the gateway would refuse as pending.
+func (a *Authority) signAndRecord(ctx context.Context, csr *x509.CertificateRequest, req Request, leaf pki.LeafRequest, sup *store.Supersession) (*x509.Certificate, error) {
+	draft, err := a.ca.DraftCSR(csr, leaf)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.record(ctx, certRecord(req.Kind, req.Name, cert)); err != nil {
-		return nil, err
-	}
-	return cert, nil
+	return a.mint(ctx, req.Kind, req.Name, draft, noFiles, sup)
 }
 
 // Renew issues a new key and certificate for name with the kind, subject,
 // groups, SANs, key type and validity length of its newest unrevoked
 // certificate, and replaces its bundle in the state directory. An expired
 // certificate can be renewed: that is the usual case for short-lived client
-// certificates. With revokeOld, the renewed certificate is then revoked as
-// "superseded"; if that alone fails, Renew returns both the new bundle and
-// the error.
-func (a *Authority) Renew(ctx context.Context, name string, revokeOld bool, now time.Time) (*Issued, error) {
+// certificates. The certificate renewed is superseded keepOld after now
+// (at once when zero): from then on the gateway refuses it. The new row and
+// the old one's supersession are committed together, once the new bundle is
+// written.
+func (a *Authority) Renew(ctx context.Context, name string, keepOld time.Duration, now time.Time) (*Issued, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
-	unlock, err := lockState(a.st.Dir())
+	if keepOld < 0 {
+		return nil, fmt.Errorf("failed to renew %s: the overlap %s is negative", name, keepOld)
+	}
+	now = nowOr(now)
+	unlock, err := a.lock(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -213,16 +267,7 @@ func (a *Authority) Renew(ctx context.Context, name string, revokeOld bool, now 
 	if err != nil {
 		return nil, err
 	}
-	is, err := a.issueLocked(ctx, req, leaf)
-	if err != nil {
-		return nil, err
-	}
-	if revokeOld {
-		if err := a.st.Revoke(ctx, old.Serial, "superseded", now); err != nil {
-			return is, fmt.Errorf("renewed %s, but failed to revoke the old certificate %s: %w", name, old.Serial, err)
-		}
-	}
-	return is, nil
+	return a.issueLocked(ctx, req, leaf, &store.Supersession{Serial: old.Serial, At: now.Add(keepOld)})
 }
 
 // renewalRequest finds the certificate to renew and the request that
@@ -280,4 +325,6 @@ func newestUnrevoked(name string, certs []store.Cert) (store.Cert, error) {
 
 func isLeaf(c store.Cert) bool { return c.Kind == store.KindServer || c.Kind == store.KindClient }
 
-func isValid(c store.Cert, now time.Time) bool { return !c.Revoked() && now.Before(c.NotAfter) }
+func isValid(c store.Cert, now time.Time) bool {
+	return !c.Revoked() && !c.Superseded(now) && now.Before(c.NotAfter)
+}

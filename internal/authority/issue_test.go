@@ -179,6 +179,9 @@ func checkNoLeftovers(t *testing.T, dir string) {
 	}
 }
 
+// TestIssueRollsBackWhenRecordingFails makes the commit point (completing
+// the pending row) fail after the bundle is written: the bundle directory
+// goes back to what it was and the pending row is removed.
 func TestIssueRollsBackWhenRecordingFails(t *testing.T) {
 	a := testAuthority(t)
 	first, err := a.IssueServer(ctx, "web", []string{"web.example"}, 0, "")
@@ -187,7 +190,7 @@ func TestIssueRollsBackWhenRecordingFails(t *testing.T) {
 	}
 	before := snapshot(t, first.Dir)
 	boom := errors.New("disk full")
-	a.record = func(context.Context, store.Cert) error { return boom }
+	a.complete = func(context.Context, string, []byte, string, *store.Supersession) error { return boom }
 
 	if _, err := a.IssueClient(ctx, "fresh", nil, 0, ""); !errors.Is(err, boom) {
 		t.Fatalf("Issue: %v, want the recording error", err)
@@ -195,7 +198,7 @@ func TestIssueRollsBackWhenRecordingFails(t *testing.T) {
 	if _, err := os.Stat(BundleDir(a.Store().Dir(), pki.KindClient, "fresh")); !os.IsNotExist(err) {
 		t.Errorf("bundle of an unrecorded certificate exists: %v", err)
 	}
-	if _, err := a.Renew(ctx, "web", false, time.Now()); !errors.Is(err, boom) {
+	if _, err := a.Renew(ctx, "web", 0, time.Now()); !errors.Is(err, boom) {
 		t.Fatalf("Renew: %v, want the recording error", err)
 	}
 	if after := snapshot(t, first.Dir); after != before {
@@ -273,7 +276,7 @@ func TestWriteBundle(t *testing.T) {
 	checkMode(t, out, 0o700)
 	checkBundle(t, out, a.Cert(), pki.KindClient)
 
-	other, err := a.Renew(ctx, "dave", false, time.Now())
+	other, err := a.Renew(ctx, "dave", 0, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

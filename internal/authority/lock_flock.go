@@ -9,6 +9,10 @@ import (
 	"syscall"
 )
 
+// lockIsExclusive: while the lock is held no other process issues, so
+// pending rows and staging directories are leftovers (Recover).
+const lockIsExclusive = true
+
 // lockState takes an exclusive advisory lock on the state directory and
 // returns the function that releases it. The kernel drops the lock if the
 // process dies, so a crash never leaves the directory locked.

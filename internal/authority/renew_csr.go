@@ -21,20 +21,22 @@ var (
 // certificate with the given serial (the one it authenticated with): the
 // same kind, name, groups, SANs and lifetime as that certificate, never
 // anything from the CSR but its key. The certificate must be in the
-// inventory, unrevoked and unexpired at now; the old one stays valid until
-// it expires, so connections it carries are not cut. Unlike SignCSR, the
-// name is expected to have a valid certificate: the one being renewed.
+// inventory, issued, unrevoked, not superseded and unexpired at now. The
+// old one is superseded RenewOverlap after now, so that the client can
+// store its new certificate and finish what it is doing with the old one.
+// Unlike SignCSR, the name is expected to have a valid certificate: the one
+// being renewed.
 func (a *Authority) RenewCSR(ctx context.Context, csr *x509.CertificateRequest, serial string, now time.Time) (*x509.Certificate, error) {
 	now = nowOr(now)
-	old, err := a.renewable(ctx, serial, now)
-	if err != nil {
-		return nil, err
-	}
-	unlock, err := lockState(a.st.Dir())
+	unlock, err := a.lock(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
+	old, err := a.renewable(ctx, serial, now)
+	if err != nil {
+		return nil, err
+	}
 	// The identity is the caller's own certificate's, not that of the
 	// newest certificate of the name, whatever was issued since.
 	req, err := requestFrom(old, now)
@@ -45,8 +47,15 @@ func (a *Authority) RenewCSR(ctx context.Context, csr *x509.CertificateRequest, 
 	if err != nil {
 		return nil, err
 	}
-	return a.signAndRecord(ctx, csr, req, leaf)
+	return a.signAndRecord(ctx, csr, req, leaf, &store.Supersession{Serial: old.Serial, At: now.Add(RenewOverlap)})
 }
+
+// RenewOverlap is how long a certificate renewed over the network stays
+// accepted after its replacement is issued. The client has the new one in
+// the answer and switches on its next connection; an hour lets a long
+// request or attached stream begun on the old one (a build, `logs -f`)
+// finish instead of being cut mid-way.
+const RenewOverlap = time.Hour
 
 // renewable finds the certificate with serial and checks it may renew.
 func (a *Authority) renewable(ctx context.Context, serial string, now time.Time) (store.Cert, error) {
@@ -61,6 +70,11 @@ func (a *Authority) renewable(ctx context.Context, serial string, now time.Time)
 		return store.Cert{}, fmt.Errorf("failed to renew certificate %s: only server and client certificates renew", serial)
 	case c.Revoked():
 		return store.Cert{}, fmt.Errorf("failed to renew %s %q (serial %s): %w", c.Kind, c.Name, c.Serial, ErrRenewRevoked)
+	case c.Pending() || c.Superseded(now):
+		// The gateway refuses both; saying "revoked" keeps clients' handling
+		// (issue a new one with a token) the same.
+		return store.Cert{}, fmt.Errorf("failed to renew %s %q (serial %s): %w (%s)", c.Kind, c.Name, c.Serial,
+			ErrRenewRevoked, c.Status(now))
 	case !now.Before(c.NotAfter):
 		return store.Cert{}, fmt.Errorf("failed to renew %s %q (serial %s): %w on %s", c.Kind, c.Name, c.Serial,
 			ErrRenewExpired, c.NotAfter.UTC().Format(time.RFC3339))

@@ -16,14 +16,14 @@ import (
 
 func TestRenewKeepsIdentity(t *testing.T) {
 	tests := []struct {
-		name      string
-		req       Request
-		revokeOld bool
+		name    string
+		req     Request
+		keepOld time.Duration
 	}{
 		{"server", Request{Kind: pki.KindServer, Name: "web", SANs: []string{"web.example", "192.0.2.1"},
-			Validity: 90 * 24 * time.Hour, KeyType: pki.KeyTypeECDSAP384}, false},
-		{"client, revoke old", Request{Kind: pki.KindClient, Name: "ci", Groups: []string{"builders", "readers"},
-			Validity: 7 * 24 * time.Hour, KeyType: pki.KeyTypeEd25519}, true},
+			Validity: 90 * 24 * time.Hour, KeyType: pki.KeyTypeECDSAP384}, 0},
+		{"client, keep old an hour", Request{Kind: pki.KindClient, Name: "ci", Groups: []string{"builders", "readers"},
+			Validity: 7 * 24 * time.Hour, KeyType: pki.KeyTypeEd25519}, time.Hour},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -34,7 +34,7 @@ func TestRenewKeepsIdentity(t *testing.T) {
 			}
 			oldKey := readFile(t, filepath.Join(old.Dir, "key.pem"))
 			now := time.Now().Add(time.Hour)
-			is, err := a.Renew(ctx, tt.req.Name, tt.revokeOld, now)
+			is, err := a.Renew(ctx, tt.req.Name, tt.keepOld, now)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -61,11 +61,20 @@ func TestRenewKeepsIdentity(t *testing.T) {
 				t.Errorf("key type %s, want %s", kt, tt.req.KeyType)
 			}
 			oldRec := recordFor(t, a.Store(), o)
-			if oldRec.Revoked() != tt.revokeOld || (tt.revokeOld && oldRec.Reason != "superseded") {
-				t.Errorf("old certificate revoked=%v reason=%q, want revoked=%v superseded", oldRec.Revoked(), oldRec.Reason, tt.revokeOld)
+			wantAt := now.Add(tt.keepOld).Truncate(time.Second).UTC()
+			if oldRec.Revoked() || !oldRec.SupersededAt.Equal(wantAt) || oldRec.SupersededBy != pki.SerialHex(cert.SerialNumber) {
+				t.Errorf("old certificate revoked=%v superseded at %v by %s, want superseded at %v by %s",
+					oldRec.Revoked(), oldRec.SupersededAt, oldRec.SupersededBy, wantAt, pki.SerialHex(cert.SerialNumber))
 			}
-			if recordFor(t, a.Store(), cert).Revoked() {
-				t.Error("the renewed certificate is revoked")
+			if got, want := oldRec.Superseded(now), tt.keepOld == 0; got != want {
+				t.Errorf("old certificate superseded at renewal = %v, want %v", got, want)
+			}
+			if !oldRec.Superseded(now.Add(tt.keepOld)) {
+				t.Error("old certificate still current after the overlap")
+			}
+			newRec := recordFor(t, a.Store(), cert)
+			if newRec.Revoked() || newRec.Pending() || newRec.Superseded(now) {
+				t.Errorf("the renewed certificate is %s", newRec.Status(now))
 			}
 		})
 	}
@@ -77,7 +86,7 @@ func TestRenewExpired(t *testing.T) {
 	if _, err := a.Issue(ctx, Request{Kind: pki.KindClient, Name: "short", Validity: 24 * time.Hour, Now: past}); err != nil {
 		t.Fatal(err)
 	}
-	is, err := a.Renew(ctx, "short", false, time.Now())
+	is, err := a.Renew(ctx, "short", 0, time.Now())
 	if err != nil {
 		t.Fatalf("renewing an expired certificate: %v", err)
 	}
@@ -88,7 +97,7 @@ func TestRenewExpired(t *testing.T) {
 
 func TestRenewErrors(t *testing.T) {
 	a := testAuthority(t)
-	if _, err := a.Renew(ctx, "ghost", false, time.Now()); !errors.Is(err, store.ErrNotFound) {
+	if _, err := a.Renew(ctx, "ghost", 0, time.Now()); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("renew unknown: %v, want store.ErrNotFound", err)
 	}
 	if _, err := a.IssueClient(ctx, "gone", nil, 0, ""); err != nil {
@@ -97,10 +106,10 @@ func TestRenewErrors(t *testing.T) {
 	if _, err := Revoke(ctx, a.Store(), "gone", "", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Renew(ctx, "gone", false, time.Now()); err == nil || !strings.Contains(err.Error(), "revoked") {
+	if _, err := a.Renew(ctx, "gone", 0, time.Now()); err == nil || !strings.Contains(err.Error(), "revoked") {
 		t.Errorf("renew revoked: %v, want an error saying it is revoked", err)
 	}
-	if _, err := a.Renew(ctx, "../x", false, time.Now()); err == nil {
+	if _, err := a.Renew(ctx, "../x", 0, time.Now()); err == nil {
 		t.Error("renew with an invalid name succeeded")
 	}
 }

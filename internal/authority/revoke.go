@@ -115,29 +115,47 @@ func validOf(certs []store.Cert, now time.Time) []store.Cert {
 	return out
 }
 
-// CRL signs a CRL listing every revoked certificate, with the next CRL
-// number from the inventory, valid for validity (pki.DefaultCRLValidity when
-// zero). It returns PEM "X509 CRL".
+// CRL signs a CRL listing every revoked certificate, and every certificate
+// a renewal superseded (reason superseded, from the end of its overlap),
+// with the next CRL number from the inventory, valid for validity
+// (pki.DefaultCRLValidity when zero). It returns PEM "X509 CRL".
 func (a *Authority) CRL(ctx context.Context, validity time.Duration, now time.Time) ([]byte, error) {
-	certs, err := a.st.RevokedCerts(ctx)
+	now = nowOr(now)
+	certs, err := a.st.Certs(ctx)
 	if err != nil {
 		return nil, err
 	}
 	revoked := make([]pki.Revoked, 0, len(certs))
 	for _, c := range certs {
+		entry, listed := crlEntry(c, now)
+		if !listed {
+			continue
+		}
 		serial, err := pki.ParseSerialHex(c.Serial)
 		if err != nil {
 			return nil, fmt.Errorf("failed to create the CRL: %w", err)
 		}
-		reason, err := pki.CanonicalReason(c.Reason)
-		if err != nil {
-			reason = "" // a reason this version does not know still revokes
-		}
-		revoked = append(revoked, pki.Revoked{Serial: serial, RevokedAt: c.RevokedAt, Reason: reason})
+		entry.Serial = serial
+		revoked = append(revoked, entry)
 	}
 	number, err := a.st.NextCRLNumber(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return a.ca.CreateCRL(revoked, big.NewInt(number), nowOr(now), validity)
+	return a.ca.CreateCRL(revoked, big.NewInt(number), now, validity)
+}
+
+// crlEntry is c's CRL entry without its serial, if c belongs on the CRL.
+func crlEntry(c store.Cert, now time.Time) (pki.Revoked, bool) {
+	switch {
+	case c.Revoked():
+		reason, err := pki.CanonicalReason(c.Reason)
+		if err != nil {
+			reason = "" // a reason this version does not know still revokes
+		}
+		return pki.Revoked{RevokedAt: c.RevokedAt, Reason: reason}, true
+	case isLeaf(c) && c.Superseded(now):
+		return pki.Revoked{RevokedAt: c.SupersededAt, Reason: "superseded"}, true
+	}
+	return pki.Revoked{}, false
 }

@@ -178,3 +178,36 @@ func parseCRL(t *testing.T, a *Authority, now time.Time) *x509.RevocationList {
 	}
 	return crl
 }
+
+// A certificate renew superseded is on the CRL (reason superseded) once its
+// overlap is over, not before.
+func TestCRLListsSupersededCertificates(t *testing.T) {
+	a := testAuthority(t)
+	old, err := a.IssueClient(ctx, "c1", nil, 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Truncate(time.Second)
+	renewed, err := a.Renew(ctx, "c1", time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := func(at time.Time) map[string]int {
+		out := map[string]int{}
+		for _, e := range parseCRL(t, a, at).RevokedCertificateEntries {
+			out[pki.SerialHex(e.SerialNumber)] = e.ReasonCode
+		}
+		return out
+	}
+	oldSerial := pki.SerialHex(old.Cert.SerialNumber)
+	if got := listed(now); len(got) != 0 {
+		t.Errorf("CRL during the overlap lists %v, want nothing", got)
+	}
+	got := listed(now.Add(time.Hour))
+	if code, ok := got[oldSerial]; !ok || code != 4 || len(got) != 1 {
+		t.Errorf("CRL after the overlap lists %v, want only %s with reason 4 (superseded)", got, oldSerial)
+	}
+	if _, ok := got[pki.SerialHex(renewed.Cert.SerialNumber)]; ok {
+		t.Error("CRL lists the renewed certificate")
+	}
+}

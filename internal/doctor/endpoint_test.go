@@ -20,6 +20,7 @@ import (
 	"github.com/dockgate/dockgate/internal/gateway"
 	"github.com/dockgate/dockgate/internal/pki"
 	"github.com/dockgate/dockgate/internal/policy"
+	"github.com/dockgate/dockgate/internal/store"
 )
 
 // endpointEnv is a CA, a gateway on loopback in front of a fake daemon,
@@ -30,11 +31,12 @@ type endpointEnv struct {
 	addr    string // 127.0.0.1:PORT
 	mu      sync.Mutex
 	revoked map[string]time.Time
+	issued  map[string]bool // the gateway's inventory: every serial e.issue made
 }
 
 func newEndpointEnv(t *testing.T, serverSANs ...string) *endpointEnv {
 	t.Helper()
-	e := &endpointEnv{t: t, ca: newPKICA(t, "gateway CA"), revoked: map[string]time.Time{}}
+	e := &endpointEnv{t: t, ca: newPKICA(t, "gateway CA"), revoked: map[string]time.Time{}, issued: map[string]bool{}}
 	if len(serverSANs) == 0 {
 		serverSANs = []string{"127.0.0.1", "localhost"}
 	}
@@ -52,7 +54,7 @@ func newEndpointEnv(t *testing.T, serverSANs ...string) *endpointEnv {
 	material := &gateway.Material{ServerCert: server, CA: gateway.NewCA(e.ca.Cert), Config: &cfg, Policy: pol}
 	g, err := gateway.New(gateway.Options{
 		Load:           func() (*gateway.Material, error) { return material, nil },
-		Revoked:        e.revokedSerials,
+		Inventory:      e.standings,
 		RevocationPoll: 10 * time.Millisecond,
 	})
 	if err != nil {
@@ -70,12 +72,12 @@ func newEndpointEnv(t *testing.T, serverSANs ...string) *endpointEnv {
 	return e
 }
 
-func (e *endpointEnv) revokedSerials(context.Context) (map[string]time.Time, error) {
+func (e *endpointEnv) standings(context.Context) (map[string]store.Standing, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := map[string]time.Time{}
-	for k, v := range e.revoked {
-		out[k] = v
+	out := map[string]store.Standing{}
+	for k := range e.issued {
+		out[k] = store.Standing{State: store.StateIssued, RevokedAt: e.revoked[k]}
 	}
 	return out, nil
 }
@@ -106,7 +108,11 @@ func (e *endpointEnv) refuses(c tls.Certificate) bool {
 }
 
 func (e *endpointEnv) issue(req pki.LeafRequest) tls.Certificate {
-	return issueWith(e.t, e.ca, req)
+	c := issueWith(e.t, e.ca, req)
+	e.mu.Lock()
+	e.issued[c.Leaf.SerialNumber.Text(16)] = true
+	e.mu.Unlock()
+	return c
 }
 
 func (e *endpointEnv) client(groups ...string) tls.Certificate {

@@ -116,7 +116,7 @@ func startGateway(t testing.TB, st *store.Store, server *authority.Issued, local
 	material := &gateway.Material{ServerCert: pair, CA: gateway.NewCA(caCert), Config: &cfg, Policy: pol}
 	g, err := gateway.New(gateway.Options{
 		Load:           func() (*gateway.Material, error) { return material, nil },
-		Revoked:        st.RevokedSerials,
+		Inventory:      st.ClientStandings,
 		RevocationPoll: 20 * time.Millisecond,
 		Local:          local,
 	})

@@ -13,6 +13,12 @@ const maxTrackedAddresses = 4096
 // first failure opens a window, and an address with max failures in its
 // window is refused until the window closes. Successes do not count, so
 // people who get it right are never slowed down.
+//
+// Checking and counting are one step (Reserve): each attempt is counted as
+// a failure before it is evaluated and the count is given back if it
+// succeeds. Checking first and counting after the evaluation would let
+// every attempt that arrives while others are being evaluated through,
+// however many there are.
 type Limiter struct {
 	max    int
 	window time.Duration
@@ -31,28 +37,35 @@ func NewLimiter(max int, window time.Duration) *Limiter {
 	return &Limiter{max: max, window: window, seen: map[string]*failures{}}
 }
 
-// Allow reports whether addr may try now and, if not, how long it must wait.
-func (l *Limiter) Allow(addr string, now time.Time) (ok bool, retryAfter time.Duration) {
+// Reserve reports whether addr may make an attempt now and, if not, how
+// long it must wait. An allowed attempt is counted as a failure at once;
+// call release if it turns out not to be one (it succeeded, or failed on
+// our side), to give the count back.
+func (l *Limiter) Reserve(addr string, now time.Time) (release func(), ok bool, retryAfter time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	f := l.current(addr, now)
-	if f == nil || f.count < l.max {
-		return true, 0
+	if f != nil && f.count >= l.max {
+		return func() {}, false, f.since.Add(l.window).Sub(now)
 	}
-	return false, f.since.Add(l.window).Sub(now)
-}
-
-// Fail records a failed attempt from addr.
-func (l *Limiter) Fail(addr string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.current(addr, now)
 	if f == nil {
 		l.makeRoom(now)
 		f = &failures{since: now}
 		l.seen[addr] = f
 	}
 	f.count++
+	var once sync.Once
+	return func() { once.Do(func() { l.giveBack(addr, f) }) }, true, 0
+}
+
+// giveBack uncounts one attempt in window f, unless that window has since
+// closed or been evicted.
+func (l *Limiter) giveBack(addr string, f *failures) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen[addr] == f && f.count > 0 {
+		f.count--
+	}
 }
 
 // current returns addr's failures in an open window, forgetting a closed one.

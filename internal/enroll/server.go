@@ -122,8 +122,11 @@ func (s *Server) audit(event string, a attempt) {
 func (s *Server) serveEnroll(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	a := attempt{remote: remoteIP(r)}
+	release := func() {}
 	if s.Limiter != nil {
-		if ok, wait := s.Limiter.Allow(a.remote, now); !ok {
+		var ok bool
+		var wait time.Duration
+		if release, ok, wait = s.Limiter.Reserve(a.remote, now); !ok {
 			a.result = codeRateLimited
 			s.audit("enroll", a)
 			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
@@ -134,12 +137,13 @@ func (s *Server) serveEnroll(w http.ResponseWriter, r *http.Request) {
 	}
 	status, code, msg := s.enroll(w, r, now, &a)
 	if status == http.StatusOK {
+		release()
 		a.result = "ok"
 		s.audit("enroll", a)
 		return
 	}
-	if s.Limiter != nil && status != http.StatusInternalServerError {
-		s.Limiter.Fail(a.remote, now)
+	if status == http.StatusInternalServerError {
+		release() // our failure, not the client's
 	}
 	a.result = code
 	s.audit("enroll", a)

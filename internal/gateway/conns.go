@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dockgate/dockgate/internal/identity"
+	"github.com/dockgate/dockgate/internal/store"
 )
 
 // clientConn is one client connection as the gateway tracks it.
@@ -20,6 +21,20 @@ type clientConn struct {
 	opened   time.Time
 	id       atomic.Pointer[identity.Identity] // set on the first request, after the handshake
 	hijacked atomic.Bool
+
+	// peer is the client certificate's identity, set during the handshake
+	// before it is checked, so that the inventory sweep reaches connections
+	// that have not sent a request yet.
+	peer atomic.Pointer[identity.Identity]
+}
+
+// certIdentity is whom the connection's certificate names: from its first
+// request on, or from its handshake before that; nil mid-handshake.
+func (c *clientConn) certIdentity() *identity.Identity {
+	if id := c.id.Load(); id != nil {
+		return id
+	}
+	return c.peer.Load()
 }
 
 // identity returns the connection's identity, deriving it once from the
@@ -133,6 +148,7 @@ func (l *trackingListener) wrap(raw net.Conn) *tls.Conn {
 	tc := &trackedConn{Conn: raw}
 	conn := tls.Server(tc, l.g.tls)
 	cc := &clientConn{tls: conn, raw: tc, remote: raw.RemoteAddr().String(), opened: time.Now()}
+	tc.client = cc // for checkClientHello, which binds verification to cc
 	tc.onClose = func() {
 		l.g.conns.remove(conn)
 		l.sem.release()
@@ -147,11 +163,34 @@ func (l *trackingListener) wrap(raw net.Conn) *tls.Conn {
 	return conn
 }
 
+// connTLSConfig is the gateway's TLS config with verification bound to cc,
+// returned from GetConfigForClient (crypto/tls then keeps using the base
+// config's session ticket keys).
+// The identity is recorded before the certificate is checked: a sweep that
+// starts after the check read the inventory then sees the identity, and
+// one that starts before it stored a new inventory the check reads, so no
+// handshake slips between a revocation and its sweep.
+func (g *Gateway) connTLSConfig(cc *clientConn) *tls.Config {
+	cfg := g.tls.Clone()
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) > 0 {
+			cc.peer.Store(identity.FromCertificate(cs.PeerCertificates[0]))
+		}
+		err := g.verifyConnection(cs)
+		if err != nil {
+			cc.peer.Store(nil) // refused already: not for the sweep to cut and count
+		}
+		return err
+	}
+	return cfg
+}
+
 // trackedConn runs onClose exactly once when the connection closes.
 type trackedConn struct {
 	net.Conn
 	once    sync.Once
 	onClose func()
+	client  *clientConn
 }
 
 func (c *trackedConn) Close() error {
@@ -188,10 +227,10 @@ func (s *semaphore) release() {
 	}
 }
 
-// pollRevocations reloads the revoked serials and cuts connections whose
-// certificate was revoked since the last poll.
+// pollRevocations re-reads the inventory and cuts the connections of
+// certificates that stopped being valid since the last poll.
 func (g *Gateway) pollRevocations(ctx context.Context) {
-	if g.opts.Revoked == nil {
+	if g.opts.Inventory == nil {
 		return
 	}
 	t := time.NewTicker(g.opts.RevocationPoll)
@@ -203,39 +242,67 @@ func (g *Gateway) pollRevocations(ctx context.Context) {
 		case <-t.C:
 		}
 		if err := g.refreshRevocations(ctx); err != nil && ctx.Err() == nil {
-			g.log.Error("failed to read revocations", "err", err)
+			g.log.Error("failed to read the certificate inventory", "err", err)
 		}
 	}
 }
 
+// refreshRevocations reads the inventory, makes it the one handshakes and
+// requests check, then sweeps the live connections. Superseding happens at
+// a time, not by a write, so the sweep runs on every poll.
 func (g *Gateway) refreshRevocations(ctx context.Context) error {
-	if g.opts.Revoked == nil {
+	if g.opts.Inventory == nil {
 		return nil
 	}
-	revoked, err := g.opts.Revoked(ctx)
+	inv, err := g.opts.Inventory(ctx)
 	if err != nil {
 		return err
 	}
-	if maps.Equal(revoked, *g.revoked.Load()) {
-		return nil
+	now := g.opts.Now()
+	g.inventory.Store(&inv)
+	if refused := refusedSerials(inv, now); !maps.Equal(refused, *g.revoked.Load()) {
+		g.revoked.Store(&refused)
 	}
-	g.revoked.Store(&revoked)
-	g.cutRevoked(revoked)
+	g.cutInvalid(inv, now)
 	return nil
 }
 
-// cutRevoked closes every live connection of a revoked certificate.
-func (g *Gateway) cutRevoked(revoked map[string]time.Time) {
+// refusedSerials maps the serials the inventory knows but refuses at now
+// (revoked, superseded, pending) to when that began; requests check it.
+func refusedSerials(inv map[string]store.Standing, now time.Time) map[string]time.Time {
+	refused := make(map[string]time.Time)
+	for serial, st := range inv {
+		switch inventoryRefusal(st, now) {
+		case "":
+		case reasonSuperseded:
+			refused[serial] = st.SupersededAt
+		default:
+			refused[serial] = st.RevokedAt
+		}
+	}
+	return refused
+}
+
+// cutInvalid closes every live connection whose certificate the inventory
+// no longer accepts, including connections past their handshake that have
+// not sent a request yet.
+func (g *Gateway) cutInvalid(inv map[string]store.Standing, now time.Time) {
 	for _, cc := range g.conns.snapshot() {
-		id := cc.id.Load()
+		id := cc.certIdentity()
 		if id == nil {
-			continue // not yet past its first request, which checks revocation
+			continue // mid-handshake: its check reads the inventory just stored
 		}
-		if _, ok := revoked[id.Serial]; ok {
-			g.log.Warn("closing connection of revoked certificate", "cn", id.CN, "serial", id.Serial,
-				"remote", cc.remote, "hijacked", cc.hijacked.Load())
-			g.metrics.revokedCuts.Inc()
-			cc.raw.Close() // no close_notify: cut at once, even mid-write
+		st, known := inv[id.Serial]
+		why := reasonUnknownSerial
+		if known {
+			why = inventoryRefusal(st, now)
 		}
+		if why == "" {
+			continue
+		}
+		g.log.Warn("closing connection of a certificate no longer valid", "reason", why, "cn", id.CN,
+			"serial", id.Serial, "remote", cc.remote, "hijacked", cc.hijacked.Load(), "requests_seen", cc.id.Load() != nil)
+		g.metrics.revokedCuts.Inc()
+		cc.raw.Close() // no close_notify: cut at once, even mid-write
 	}
 }

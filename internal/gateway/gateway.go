@@ -4,12 +4,16 @@
 //
 // # Connections
 //
-// Every client must present a certificate that chains to the CA in force
-// and carries the clientAuth usage; the gateway verifies it itself in
-// tls.Config.VerifyConnection so that every refusal has a reason for the
-// metrics, and so that a reloaded CA applies to resumed sessions too.
-// Revoked serials are refused at the handshake and, when revoked later,
-// their live connections (hijacked streams included) are closed.
+// Every client must present a certificate that chains to the CA in force,
+// carries the clientAuth extended key usage explicitly, and whose serial the
+// inventory knows as issued, not revoked and not superseded: a certificate
+// signed with the CA key outside dockgate is refused ("unknown_serial").
+// The gateway verifies it itself in tls.Config.VerifyConnection so that
+// every refusal has a reason for the metrics, and so that a reloaded CA
+// applies to resumed sessions too. The inventory is polled; when a
+// certificate stops being valid (revoked, superseded), its live connections
+// are closed, hijacked streams and connections that have not sent a request
+// yet included.
 //
 // # Reload
 //
@@ -34,6 +38,7 @@ import (
 	"github.com/dockgate/dockgate/internal/config"
 	"github.com/dockgate/dockgate/internal/identity"
 	"github.com/dockgate/dockgate/internal/policy"
+	"github.com/dockgate/dockgate/internal/store"
 )
 
 // Material is everything that may change on reload.
@@ -47,15 +52,20 @@ type Material struct {
 // Loader reads fresh Material, e.g. from the state directory.
 type Loader func() (*Material, error)
 
-// RevocationSource returns the revoked serials (lower-case hex).
-type RevocationSource func(ctx context.Context) (map[string]time.Time, error)
+// InventorySource returns the standing of every client certificate in the
+// inventory by serial (lower-case hex), e.g. store.ClientStandings.
+type InventorySource func(ctx context.Context) (map[string]store.Standing, error)
 
 // Options configure a Gateway. Listen addresses, upstream and limits come
 // from the Material loaded at start and are not changed by a reload.
 type Options struct {
-	Load    Loader
-	Revoked RevocationSource // nil: nothing is ever revoked
-	// RevocationPoll is how often Revoked is read; 250ms keeps the
+	Load Loader
+	// Inventory is the positive check: only client certificates it knows
+	// as valid are accepted. Nil turns the check off, so that any
+	// certificate the CA signed for clientAuth is accepted and nothing is
+	// ever revoked; only tests do that.
+	Inventory InventorySource
+	// RevocationPoll is how often Inventory is read; 250ms keeps the
 	// "cut within 1 s" promise with room for a slow query.
 	RevocationPoll time.Duration
 	// WatchFiles are polled every WatchPoll; a change triggers Reload.
@@ -96,6 +106,10 @@ type Gateway struct {
 	admin  *http.Server
 
 	reloadMu sync.Mutex
+
+	// inventory is the last standing read from opts.Inventory; nil while
+	// there is no inventory check. revoked holds the serials it refuses.
+	inventory atomic.Pointer[map[string]store.Standing]
 }
 
 // New loads the initial Material and prepares the servers. It does not
@@ -125,6 +139,9 @@ func New(opts Options) (*Gateway, error) {
 	empty := map[string]time.Time{}
 	g.revoked.Store(&empty)
 	g.metrics = newMetrics(g)
+	for _, r := range inventoryReasons {
+		g.metrics.handshakeFailures.WithLabelValues(r) // exported at zero from the start
+	}
 	up, err := newUpstream(m.Config.Upstream)
 	if err != nil {
 		return nil, err

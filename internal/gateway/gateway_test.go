@@ -740,6 +740,7 @@ func TestReloadSwapsTheCA(t *testing.T) {
 	}
 	next := newTestPKI(t)
 	newClient := next.client("bob", "admins")
+	tg.pki.issued.Store(identity.SerialHex(newClient.Leaf), true) // in the gateway's inventory
 	tg.mu.Lock()
 	m := *tg.material
 	m.CA = NewCA(next.ca.Cert)

@@ -21,13 +21,18 @@ import (
 	"time"
 
 	"github.com/dockgate/dockgate/internal/config"
+	"github.com/dockgate/dockgate/internal/identity"
 	"github.com/dockgate/dockgate/internal/pki"
+	"github.com/dockgate/dockgate/internal/store"
 )
 
 // testPKI is a CA with helpers to mint server and client certificates.
+// Everything it issues is in the test gateway's inventory; a certificate
+// signed with ca directly is not.
 type testPKI struct {
-	t  testing.TB
-	ca *pki.CA
+	t      testing.TB
+	ca     *pki.CA
+	issued sync.Map // serial (hex) -> true
 }
 
 func newTestPKI(t testing.TB) *testPKI {
@@ -57,6 +62,7 @@ func (p *testPKI) issue(req pki.LeafRequest) tls.Certificate {
 	if err != nil {
 		p.t.Fatal(err)
 	}
+	p.issued.Store(identity.SerialHex(cert), true)
 	return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: crypto.PrivateKey(key), Leaf: cert}
 }
 
@@ -168,19 +174,22 @@ func serveFakeExec(w http.ResponseWriter, r *http.Request) {
 // testGateway runs a Gateway on loopback in front of a fake daemon.
 type testGateway struct {
 	*Gateway
-	pki      *testPKI
-	addr     string
-	admin    string
-	socket   string
-	fake     *fakeDocker
-	mu       sync.Mutex
-	revoked  map[string]time.Time
-	material *Material
-	loadErr  error
-	cancel   context.CancelFunc
-	done     chan error
-	logs     *lockedBuffer // the gateway's log, text format
-	stopOnce sync.Once
+	pki     *testPKI
+	addr    string
+	admin   string
+	socket  string
+	fake    *fakeDocker
+	mu      sync.Mutex
+	revoked map[string]time.Time
+	// inventoryOverride sets the standing of chosen serials (pending,
+	// superseded) over what standings derives.
+	inventoryOverride map[string]store.Standing
+	material          *Material
+	loadErr           error
+	cancel            context.CancelFunc
+	done              chan error
+	logs              *lockedBuffer // the gateway's log, text format
+	stopOnce          sync.Once
 }
 
 // lockedBuffer is a log destination the gateway and a test share.
@@ -226,7 +235,7 @@ func startTestGatewayWithOptions(t *testing.T, mutate func(*config.Config), opti
 	tg.material = &Material{ServerCert: p.server(), CA: NewCA(p.ca.Cert), Config: &cfg}
 	opts := Options{
 		Load:           tg.load,
-		Revoked:        tg.revokedSerials,
+		Inventory:      tg.standings,
 		RevocationPoll: 50 * time.Millisecond,
 		Logger:         slog.New(slog.NewTextHandler(tg.logs, nil)),
 	}
@@ -271,12 +280,21 @@ func (tg *testGateway) load() (*Material, error) {
 	return tg.material, nil
 }
 
-func (tg *testGateway) revokedSerials(context.Context) (map[string]time.Time, error) {
+// standings is the inventory: every certificate the test PKI issued, with
+// the revocations and supersessions the test made.
+func (tg *testGateway) standings(context.Context) (map[string]store.Standing, error) {
 	tg.mu.Lock()
 	defer tg.mu.Unlock()
-	out := make(map[string]time.Time, len(tg.revoked))
+	out := make(map[string]store.Standing)
+	tg.pki.issued.Range(func(k, _ any) bool {
+		out[k.(string)] = store.Standing{State: store.StateIssued}
+		return true
+	})
 	for k, v := range tg.revoked {
-		out[k] = v
+		out[k] = store.Standing{State: store.StateIssued, RevokedAt: v}
+	}
+	for k, st := range tg.inventoryOverride {
+		out[k] = st
 	}
 	return out, nil
 }

@@ -1,12 +1,16 @@
 package gateway
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/dockgate/dockgate/internal/identity"
+	"github.com/dockgate/dockgate/internal/store"
 )
 
 // CA is the trust anchor for client certificates.
@@ -31,7 +35,16 @@ const (
 	reasonRevoked          = "revoked"
 	reasonInvalid          = "invalid_certificate"
 	reasonProtocolVersion  = "protocol_version"
+	// Refusals by the inventory: a serial it does not know (a certificate
+	// signed with the CA key outside dockgate), one whose issuance never
+	// completed, and one a renewal replaced.
+	reasonUnknownSerial = "unknown_serial"
+	reasonPending       = "pending"
+	reasonSuperseded    = "superseded"
 )
+
+// inventoryReasons are the refusal reasons only the inventory gives.
+var inventoryReasons = []string{reasonUnknownSerial, reasonPending, reasonSuperseded}
 
 // handshakeError carries the reason a client was refused.
 type handshakeError struct {
@@ -56,32 +69,36 @@ func (g *Gateway) newTLSConfig() *tls.Config {
 	}
 }
 
-// checkClientHello counts clients that offer nothing newer than TLS 1.1;
-// crypto/tls then refuses them.
+// checkClientHello counts clients that offer nothing newer than TLS 1.1
+// (crypto/tls then refuses them), and binds the verification of a tracked
+// connection to it (connTLSConfig).
 func (g *Gateway) checkClientHello(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-	for _, v := range hello.SupportedVersions {
-		if v >= tls.VersionTLS12 {
-			return nil, nil
-		}
+	if !slices.ContainsFunc(hello.SupportedVersions, func(v uint16) bool { return v >= tls.VersionTLS12 }) {
+		g.metrics.handshakeFailures.WithLabelValues(reasonProtocolVersion).Inc()
+		return nil, nil
 	}
-	g.metrics.handshakeFailures.WithLabelValues(reasonProtocolVersion).Inc()
+	if tc, ok := hello.Conn.(*trackedConn); ok && tc.client != nil {
+		return g.connTLSConfig(tc.client), nil
+	}
 	return nil, nil
 }
 
 func (g *Gateway) verifyConnection(cs tls.ConnectionState) error {
 	err := g.verifyClient(cs)
 	if err != nil {
+		reason := reasonInvalid
 		var he *handshakeError
 		if errors.As(err, &he) {
+			reason = he.reason
 			g.metrics.handshakeFailures.WithLabelValues(he.reason).Inc()
 		}
-		g.log.Info("client refused at handshake", "err", err)
+		g.log.Info("client refused at handshake", "reason", reason, "err", err)
 	}
 	return err
 }
 
-// verifyClient checks the client chain against the current CA, the
-// clientAuth usage, validity and revocation.
+// verifyClient checks the client chain against the current CA, validity,
+// the clientAuth usage and the certificate's standing in the inventory.
 func (g *Gateway) verifyClient(cs tls.ConnectionState) error {
 	if len(cs.PeerCertificates) == 0 {
 		return &handshakeError{reasonNoCertificate, errors.New("client sent no certificate; a certificate issued by this gateway's CA is required")}
@@ -101,11 +118,75 @@ func (g *Gateway) verifyClient(cs tls.ConnectionState) error {
 	if _, err := leaf.Verify(opts); err != nil {
 		return &handshakeError{verifyReason(err), fmt.Errorf("client certificate %q: %w", leaf.Subject.CommonName, err)}
 	}
+	// x509 takes a certificate without extended key usages as valid for
+	// any; dockgate's client certificates always name clientAuth.
+	if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
+		return &handshakeError{reasonWrongKeyUsage, fmt.Errorf("client certificate %q (serial %s) does not carry the clientAuth extended key usage",
+			leaf.Subject.CommonName, identity.SerialHex(leaf))}
+	}
+	return g.checkInventory(leaf, opts.CurrentTime)
+}
+
+// checkInventory accepts leaf only if the inventory knows its serial as
+// issued and neither revoked nor superseded at now.
+func (g *Gateway) checkInventory(leaf *x509.Certificate, now time.Time) error {
 	serial := identity.SerialHex(leaf)
-	if _, revoked := (*g.revoked.Load())[serial]; revoked {
-		return &handshakeError{reasonRevoked, fmt.Errorf("client certificate %q (serial %s) is revoked", leaf.Subject.CommonName, serial)}
+	inv := g.inventory.Load()
+	if inv == nil {
+		return nil // no inventory check (Options.Inventory is nil)
+	}
+	st, known := (*inv)[serial]
+	if !known || st.State == store.StatePending {
+		// Perhaps issued since the last poll: a client that enrolls and
+		// connects at once. Read again before refusing; the read is one
+		// row when nothing changed.
+		if fresh, err := g.readInventory(); err != nil {
+			g.log.Error("failed to read the certificate inventory", "err", err)
+		} else {
+			st, known = fresh[serial]
+		}
+	}
+	if !known {
+		return &handshakeError{reasonUnknownSerial, fmt.Errorf(
+			"client certificate %q (serial %s) is not in the inventory: it was not issued by dockgate", leaf.Subject.CommonName, serial)}
+	}
+	if why := inventoryRefusal(st, now); why != "" {
+		return &handshakeError{why, fmt.Errorf("client certificate %q (serial %s) is %s", leaf.Subject.CommonName, serial, why)}
 	}
 	return nil
+}
+
+// inventoryReadTimeout bounds a read of the inventory during a handshake;
+// SQLite answers in well under a millisecond unless a writer holds it.
+const inventoryReadTimeout = 2 * time.Second
+
+// readInventory reads the inventory now and makes it the current one.
+func (g *Gateway) readInventory() (map[string]store.Standing, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), inventoryReadTimeout)
+	defer cancel()
+	inv, err := g.opts.Inventory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	g.inventory.Store(&inv)
+	return inv, nil
+}
+
+// inventoryRefusal is the handshake refusal reason for a certificate in
+// standing st at now, or "" if it is valid. A pending certificate is
+// refused: dockgate completes the row before it hands a certificate out
+// (bundle written, enrollment answered), so a pending one comes from an
+// issuance that never finished.
+func inventoryRefusal(st store.Standing, now time.Time) string {
+	switch st.Refusal(now) {
+	case "":
+		return ""
+	case store.StatusPending:
+		return reasonPending
+	case store.StatusSuperseded:
+		return reasonSuperseded
+	}
+	return reasonRevoked
 }
 
 func verifyReason(err error) string {

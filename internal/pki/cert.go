@@ -141,13 +141,36 @@ type LeafRequest struct {
 // capped at the CA's own NotAfter: a leaf cannot outlive its issuer, and
 // capping keeps issuance working late in the CA's life instead of failing.
 func (ca *CA) Issue(req LeafRequest) (*x509.Certificate, error) {
+	d, err := ca.Draft(req)
+	if err != nil {
+		return nil, err
+	}
+	return ca.Sign(d)
+}
+
+// Draft is a leaf certificate with every field fixed, serial included, but
+// not signed yet, so that the caller can record it before it exists.
+type Draft struct {
+	// Template is what Sign will sign; callers read it and must not change it.
+	Template *x509.Certificate
+	kind     Kind
+	pub      crypto.PublicKey
+}
+
+// Draft checks req and fixes the certificate Issue would sign for it.
+func (ca *CA) Draft(req LeafRequest) (*Draft, error) {
 	tmpl, err := ca.leafTemplate(req)
 	if err != nil {
 		return nil, fmt.Errorf("failed to issue %s certificate: %w", req.Kind, err)
 	}
-	cert, err := createCertificate(tmpl, ca.Cert, req.PublicKey, ca.Key)
+	return &Draft{Template: tmpl, kind: req.Kind, pub: req.PublicKey}, nil
+}
+
+// Sign signs a draft.
+func (ca *CA) Sign(d *Draft) (*x509.Certificate, error) {
+	cert, err := createCertificate(d.Template, ca.Cert, d.pub, ca.Key)
 	if err != nil {
-		return nil, fmt.Errorf("failed to issue %s certificate: %w", req.Kind, err)
+		return nil, fmt.Errorf("failed to issue %s certificate: %w", d.kind, err)
 	}
 	return cert, nil
 }
@@ -157,6 +180,15 @@ func (ca *CA) Issue(req LeafRequest) (*x509.Certificate, error) {
 // key is taken from the CSR: subject, groups, SANs and validity come from req,
 // so a requester can never choose its own identity. req.PublicKey is ignored.
 func (ca *CA) SignCSR(csr *x509.CertificateRequest, req LeafRequest) (*x509.Certificate, error) {
+	d, err := ca.DraftCSR(csr, req)
+	if err != nil {
+		return nil, err
+	}
+	return ca.Sign(d)
+}
+
+// DraftCSR is Draft for the key in csr, with SignCSR's checks.
+func (ca *CA) DraftCSR(csr *x509.CertificateRequest, req LeafRequest) (*Draft, error) {
 	if csr == nil {
 		return nil, errors.New("failed to sign CSR: no CSR")
 	}
@@ -167,7 +199,7 @@ func (ca *CA) SignCSR(csr *x509.CertificateRequest, req LeafRequest) (*x509.Cert
 		return nil, fmt.Errorf("failed to sign CSR: %w", err)
 	}
 	req.PublicKey = csr.PublicKey
-	return ca.Issue(req)
+	return ca.Draft(req)
 }
 
 func (ca *CA) leafTemplate(req LeafRequest) (*x509.Certificate, error) {

@@ -17,6 +17,14 @@ const (
 	KindClient = "client"
 )
 
+// Certificate states. A row is written pending before the certificate is
+// signed and becomes issued once the certificate and its files exist, so no
+// certificate the CA signed is ever missing from the inventory.
+const (
+	StatePending = "pending"
+	StateIssued  = "issued"
+)
+
 // MinSerialPrefix is the shortest serial prefix CertBySerial accepts: four
 // hex digits, so a typo of one or two characters is not silently taken for
 // a unique match.
@@ -35,7 +43,22 @@ type Cert struct {
 	Fingerprint string    // SHA-256 of the DER, hex
 	RevokedAt   time.Time // zero while not revoked
 	Reason      string
-	PEM         []byte
+	PEM         []byte // empty while pending: not signed yet
+	State       string // StatePending or StateIssued; empty means issued
+
+	// SupersededAt is when a renewal's replacement takes over: from then on
+	// the gateway refuses this certificate. Zero while it is current.
+	SupersededAt time.Time
+	SupersededBy string // serial of the replacement
+}
+
+// Pending reports whether the certificate's issuance has not completed.
+func (c Cert) Pending() bool { return c.State == StatePending }
+
+// Superseded reports whether a renewal has replaced the certificate at now
+// (its overlap window, if any, is over).
+func (c Cert) Superseded(now time.Time) bool {
+	return !c.SupersededAt.IsZero() && !now.Before(c.SupersededAt)
 }
 
 // Revoked reports whether the certificate has been revoked.
@@ -64,27 +87,34 @@ func (c Cert) validate() error {
 		return fmt.Errorf("invalid certificate kind %q", c.Kind)
 	case c.Name == "":
 		return errors.New("certificate has no name")
-	case len(c.PEM) == 0:
+	case c.State != "" && c.State != StatePending && c.State != StateIssued:
+		return fmt.Errorf("invalid certificate state %q", c.State)
+	case len(c.PEM) == 0 && !c.Pending():
 		return errors.New("certificate has no PEM")
 	}
 	return nil
 }
 
 const certColumns = `serial, kind, name, groups_json, sans_json, not_before, not_after,
-	fingerprint, revoked_at, reason, pem`
+	fingerprint, revoked_at, reason, pem, state, superseded_at, superseded_by`
 
-// AddCert records a newly issued certificate. A serial already in the
-// inventory is refused with ErrDuplicateSerial.
+// AddCert records a certificate: an issued one, or a pending one (State
+// StatePending) about to be signed, which CompleteCert later finishes. A
+// serial already in the inventory is refused with ErrDuplicateSerial.
 func (s *Store) AddCert(ctx context.Context, c Cert) error {
 	if err := c.validate(); err != nil {
 		return fmt.Errorf("failed to record certificate: %w", err)
 	}
+	if c.State == "" {
+		c.State = StateIssued
+	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO certs (`+certColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO NOTHING`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO NOTHING`,
 			c.Serial, c.Kind, c.Name, jsonList(c.Groups), jsonList(c.SANs),
 			c.NotBefore.Unix(), c.NotAfter.Unix(), c.Fingerprint,
-			nullTime(c.RevokedAt), c.Reason, c.PEM)
+			nullTime(c.RevokedAt), c.Reason, nonNilBytes(c.PEM), c.State,
+			nullTime(c.SupersededAt), c.SupersededBy)
 		if err != nil {
 			return err
 		}
@@ -93,15 +123,69 @@ func (s *Store) AddCert(ctx context.Context, c Cert) error {
 		} else if n == 0 {
 			return ErrDuplicateSerial
 		}
-		if c.Revoked() {
-			return bumpRevocationGeneration(ctx, tx)
-		}
-		return nil
+		return bumpRevocationGeneration(ctx, tx)
 	})
 	if err != nil {
 		return fmt.Errorf("failed to record certificate %s: %w", c.Serial, err)
 	}
 	return nil
+}
+
+// Supersession says which certificate a new one replaces, and when.
+type Supersession struct {
+	Serial string    // the certificate being replaced
+	At     time.Time // when the gateway stops accepting it; now for no overlap
+}
+
+// CompleteCert marks the pending certificate serial issued, with its PEM and
+// fingerprint, and, when sup is not nil, marks the certificate it replaces
+// superseded from sup.At, all in one transaction: the replacement is never
+// valid without the old one being on its way out. A serial that is not
+// pending (unknown, already complete, or revoked meanwhile) is an error.
+func (s *Store) CompleteCert(ctx context.Context, serial string, pem []byte, fingerprint string, sup *Supersession) error {
+	serial = NormalizeSerial(serial)
+	if len(pem) == 0 {
+		return fmt.Errorf("failed to complete certificate %s: no PEM", serial)
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE certs SET state = 'issued', pem = ?, fingerprint = ?
+			WHERE serial = ? AND state = 'pending' AND revoked_at IS NULL`, pem, fingerprint, serial)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return fmt.Errorf("no pending, unrevoked certificate with serial %s", serial)
+		}
+		if sup != nil {
+			if err := supersede(ctx, tx, sup, serial); err != nil {
+				return err
+			}
+		}
+		return bumpRevocationGeneration(ctx, tx)
+	})
+	if err != nil {
+		return fmt.Errorf("failed to complete certificate %s: %w", serial, err)
+	}
+	return nil
+}
+
+// supersede marks sup.Serial replaced by serial from sup.At; an earlier
+// supersession of the same certificate is kept.
+func supersede(ctx context.Context, tx *sql.Tx, sup *Supersession, serial string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE certs SET superseded_at = ?, superseded_by = ?
+		WHERE serial = ? AND (superseded_at IS NULL OR superseded_at > ?)`,
+		sup.At.Unix(), serial, NormalizeSerial(sup.Serial), sup.At.Unix())
+	return err
+}
+
+// PendingCerts lists the unrevoked certificates whose issuance has not
+// completed, oldest first. Seen while holding the issuing lock, they belong
+// to an issuance that was interrupted.
+func (s *Store) PendingCerts(ctx context.Context) ([]Cert, error) {
+	return s.queryCerts(ctx, `SELECT `+certColumns+` FROM certs
+		WHERE state = 'pending' AND revoked_at IS NULL ORDER BY not_before, serial`)
 }
 
 // Certs lists every certificate, ordered by kind, name and issue time.
@@ -223,13 +307,13 @@ func (s *Store) queryCerts(ctx context.Context, query string, args ...any) ([]Ce
 
 func scanCert(rows *sql.Rows) (Cert, error) {
 	var (
-		c                   Cert
-		groups, sans        string
-		notBefore, notAfter int64
-		revokedAt           sql.NullInt64
+		c                       Cert
+		groups, sans            string
+		notBefore, notAfter     int64
+		revokedAt, supersededAt sql.NullInt64
 	)
 	err := rows.Scan(&c.Serial, &c.Kind, &c.Name, &groups, &sans, &notBefore, &notAfter,
-		&c.Fingerprint, &revokedAt, &c.Reason, &c.PEM)
+		&c.Fingerprint, &revokedAt, &c.Reason, &c.PEM, &c.State, &supersededAt, &c.SupersededBy)
 	if err != nil {
 		return Cert{}, err
 	}
@@ -241,6 +325,7 @@ func scanCert(rows *sql.Rows) (Cert, error) {
 	}
 	c.NotBefore, c.NotAfter = unixTime(notBefore), unixTime(notAfter)
 	c.RevokedAt = nullableTime(revokedAt)
+	c.SupersededAt = nullableTime(supersededAt)
 	return c, nil
 }
 
@@ -264,6 +349,14 @@ func parseList(s string) ([]string, error) {
 	return l, nil
 }
 
+// nonNilBytes keeps a pending row's empty PEM from being stored as NULL.
+func nonNilBytes(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
 func unixTime(sec int64) time.Time { return time.Unix(sec, 0).UTC() }
 
 func nullTime(t time.Time) sql.NullInt64 {
@@ -282,27 +375,52 @@ func nullableTime(n sql.NullInt64) time.Time {
 
 // Certificate statuses, as `dockgate certs` shows them.
 const (
-	StatusValid    = "valid"
-	StatusExpiring = "expiring"
-	StatusExpired  = "expired"
-	StatusRevoked  = "revoked"
+	StatusValid      = "valid"
+	StatusExpiring   = "expiring"
+	StatusExpired    = "expired"
+	StatusRevoked    = "revoked"
+	StatusPending    = "pending"
+	StatusSuperseded = "superseded"
 )
 
-// Status classifies the certificate at now: revoked, expired, expiring
-// (less than a third of its lifetime left: the point at which dockgate's
-// renewal, and ACME clients such as certbot, renew), or valid. The
-// threshold is relative so that short-lived certificates (enrollment's
-// 7 days) are not "expiring" from the moment they are issued; for the
-// common 30-day and longer lifetimes a third is more than a week.
+// Status classifies the certificate at now: revoked, pending (issuance not
+// completed; the gateway refuses it), superseded (renewed, and past its
+// overlap window), expired, expiring (less than a third of its lifetime
+// left: the point at which dockgate's renewal, and ACME clients such as
+// certbot, renew), or valid. The threshold is relative so that
+// short-lived certificates (enrollment's 7 days) are not "expiring" from
+// the moment they are issued; for the common 30-day and longer lifetimes
+// a third is more than a week.
 func (c Cert) Status(now time.Time) string {
 	left := c.NotAfter.Sub(now)
 	switch {
 	case c.Revoked():
 		return StatusRevoked
+	case c.Pending():
+		return StatusPending
+	case c.Superseded(now):
+		return StatusSuperseded
 	case left <= 0:
 		return StatusExpired
 	case left < c.NotAfter.Sub(c.NotBefore)/3:
 		return StatusExpiring
 	}
 	return StatusValid
+}
+
+// DeletePending removes the row of a pending certificate whose issuance
+// failed without leaving a copy of it. Rows that are issued, or that were
+// revoked meanwhile (a record someone made), are never deleted.
+func (s *Store) DeletePending(ctx context.Context, serial string) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM certs WHERE serial = ? AND state = 'pending' AND revoked_at IS NULL`,
+			NormalizeSerial(serial)); err != nil {
+			return err
+		}
+		return bumpRevocationGeneration(ctx, tx)
+	})
+	if err != nil {
+		return fmt.Errorf("failed to remove pending certificate %s: %w", serial, err)
+	}
+	return nil
 }

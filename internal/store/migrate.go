@@ -69,6 +69,16 @@ DROP TABLE tokens;
 ALTER TABLE tokens_v2 RENAME TO tokens;
 CREATE INDEX tokens_by_name ON tokens (name, id);
 `,
+	// 3: inventory first. A certificate's row is written as 'pending' before
+	// it is signed and becomes 'issued' once its files exist; a renewal marks
+	// the certificate it replaces superseded (refused from superseded_at on).
+	// Rows from before version 3 were all written after their files: 'issued'.
+	`
+ALTER TABLE certs ADD COLUMN state TEXT NOT NULL DEFAULT 'issued' CHECK (state IN ('pending', 'issued'));
+ALTER TABLE certs ADD COLUMN superseded_at INTEGER;            -- Unix seconds; NULL while current
+ALTER TABLE certs ADD COLUMN superseded_by TEXT NOT NULL DEFAULT '';
+CREATE INDEX certs_pending ON certs (serial) WHERE state = 'pending';
+`,
 }
 
 // SchemaVersion is the schema version this build writes.

@@ -9,7 +9,7 @@ import (
 )
 
 // RevocationGeneration returns a number that changes whenever a certificate
-// is revoked by any process. Reading it is a single-row lookup, so a poller
+// is added, completed, superseded or revoked by any process. Reading it is a single-row lookup, so a poller
 // can call it often and reload the revoked set only when it moves.
 func (s *Store) RevocationGeneration(ctx context.Context) (int64, error) {
 	var gen int64
@@ -69,4 +69,72 @@ func (s *Store) loadRevokedSerials(ctx context.Context) (map[string]time.Time, e
 func bumpRevocationGeneration(ctx context.Context, tx *sql.Tx) error {
 	_, err := tx.ExecContext(ctx, `UPDATE counters SET value = value + 1 WHERE name = 'revocation_generation'`)
 	return err
+}
+
+// Standing is what the inventory says about one client certificate, as the
+// gateway checks it on every handshake.
+type Standing struct {
+	State        string    // StatePending or StateIssued
+	RevokedAt    time.Time // zero while not revoked
+	SupersededAt time.Time // zero while current
+}
+
+// Refusal is why a certificate in this standing is refused at now, or ""
+// if it is accepted: "revoked", "pending" (issuance never completed) or
+// "superseded" (renewed, and past the overlap window).
+func (s Standing) Refusal(now time.Time) string {
+	switch {
+	case !s.RevokedAt.IsZero():
+		return StatusRevoked
+	case s.State != StateIssued:
+		return StatusPending
+	case !s.SupersededAt.IsZero() && !now.Before(s.SupersededAt):
+		return StatusSuperseded
+	}
+	return ""
+}
+
+// ClientStandings maps the serial of every client certificate in the
+// inventory to its standing. Like RevokedSerials it is cached and re-read
+// only when RevocationGeneration moves (every certificate change moves it);
+// each call returns a fresh map.
+func (s *Store) ClientStandings(ctx context.Context) (map[string]Standing, error) {
+	s.standingsMu.Lock()
+	defer s.standingsMu.Unlock()
+	gen, err := s.RevocationGeneration(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if s.standings == nil || gen != s.standingsGen {
+		set, err := s.loadClientStandings(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.standings, s.standingsGen = set, gen
+	}
+	return maps.Clone(s.standings), nil
+}
+
+func (s *Store) loadClientStandings(ctx context.Context) (map[string]Standing, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT serial, state, revoked_at, superseded_at
+		FROM certs WHERE kind = 'client'`)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the inventory: %w", err)
+	}
+	defer rows.Close()
+	set := make(map[string]Standing)
+	for rows.Next() {
+		var serial string
+		var st Standing
+		var revokedAt, supersededAt sql.NullInt64
+		if err := rows.Scan(&serial, &st.State, &revokedAt, &supersededAt); err != nil {
+			return nil, fmt.Errorf("failed to read the inventory: %w", err)
+		}
+		st.RevokedAt, st.SupersededAt = nullableTime(revokedAt), nullableTime(supersededAt)
+		set[serial] = st
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("failed to read the inventory: %w", err)
+	}
+	return set, nil
 }

@@ -43,6 +43,10 @@ type Store struct {
 	revokedGen   int64
 	revokedCache map[string]time.Time
 	revokedValid bool
+
+	standingsMu  sync.Mutex
+	standingsGen int64
+	standings    map[string]Standing // nil until first read
 }
 
 // Open prepares dir (0700) and opens, creating or migrating as needed, the

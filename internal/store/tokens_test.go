@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -235,17 +234,8 @@ func TestRevokeTokenTakesNewest(t *testing.T) {
 func TestTokensMigrateFromNameKeys(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
+	writeVersion1(t, dir, `INSERT INTO tokens (name, secret_hash, cert_days, uses_left, expires_at, revoked_at, created_at) VALUES ('bob', x'01', 7, 1, 4102444800, 1, 1)`)
 	s := openTest(t, dir)
-	v1 := migrations[0][strings.Index(migrations[0], "CREATE TABLE tokens"):]
-	for _, q := range []string{`DROP TABLE tokens`, v1,
-		`INSERT INTO tokens (name, secret_hash, cert_days, uses_left, expires_at, revoked_at, created_at) VALUES ('bob', x'01', 7, 1, 4102444800, 1, 1)`,
-		`UPDATE schema_version SET version = 1`} {
-		if _, err := s.DB().Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	s.Close()
-	s = openTest(t, dir)
 	toks, err := s.Tokens(ctx)
 	if err != nil || len(toks) != 1 || toks[0].Name != "bob" || !toks[0].Revoked() {
 		t.Fatalf("Tokens() after migration = %+v, %v; want the revoked bob", toks, err)
