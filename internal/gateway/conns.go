@@ -267,16 +267,19 @@ func (g *Gateway) refreshRevocations(ctx context.Context) error {
 	return nil
 }
 
-// refusedSerials maps the serials the inventory knows but refuses at now
-// (revoked, superseded, pending) to when that began; requests check it.
+// refusedSerials maps the serials the inventory refuses for good at now
+// (revoked, superseded) to when that began; requests check it. Pending
+// and unknown serials are left out: they are refused at the handshake
+// (which reads the inventory afresh before refusing), and a poll that read
+// a row just before it was completed must not refuse a certificate the
+// handshake accepted after.
 func refusedSerials(inv map[string]store.Standing, now time.Time) map[string]time.Time {
 	refused := make(map[string]time.Time)
 	for serial, st := range inv {
 		switch inventoryRefusal(st, now) {
-		case "":
 		case reasonSuperseded:
 			refused[serial] = st.SupersededAt
-		default:
+		case reasonRevoked:
 			refused[serial] = st.RevokedAt
 		}
 	}
@@ -284,20 +287,19 @@ func refusedSerials(inv map[string]store.Standing, now time.Time) map[string]tim
 }
 
 // cutInvalid closes every live connection whose certificate the inventory
-// no longer accepts, including connections past their handshake that have
-// not sent a request yet.
+// revoked or superseded, including connections past their handshake that
+// have not sent a request yet.
 func (g *Gateway) cutInvalid(inv map[string]store.Standing, now time.Time) {
 	for _, cc := range g.conns.snapshot() {
 		id := cc.certIdentity()
 		if id == nil {
 			continue // mid-handshake: its check reads the inventory just stored
 		}
-		st, known := inv[id.Serial]
-		why := reasonUnknownSerial
-		if known {
-			why = inventoryRefusal(st, now)
-		}
-		if why == "" {
+		// Only what is final: a serial this snapshot does not know yet, or
+		// knows as pending, may have been completed since the poll read it;
+		// the handshake refused it if it was not.
+		why := inventoryRefusal(inv[id.Serial], now)
+		if why != reasonRevoked && why != reasonSuperseded {
 			continue
 		}
 		g.log.Warn("closing connection of a certificate no longer valid", "reason", why, "cn", id.CN,

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -195,5 +196,24 @@ func TestSupersededConnectionsAreCutWhenTheOverlapEnds(t *testing.T) {
 	waitCut(t, conn, 5*time.Second)
 	if err := tg.handshake(tg.clientTLS(old)); !isRefusal(err) {
 		t.Errorf("superseded certificate after the overlap: %v, want a refusal", err)
+	}
+}
+
+// TestRefusedSerialsAreFinalOnly: requests are refused for what cannot
+// change back (revoked, superseded), never for a row a poll read while it
+// was pending or before it existed.
+func TestRefusedSerialsAreFinalOnly(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	inv := map[string]store.Standing{
+		"aa": {State: store.StateIssued},
+		"bb": {State: store.StatePending},
+		"cc": {State: store.StateIssued, RevokedAt: now.Add(-time.Minute)},
+		"dd": {State: store.StateIssued, SupersededAt: now.Add(-time.Second)},
+		"ee": {State: store.StateIssued, SupersededAt: now.Add(time.Hour)},
+	}
+	got := refusedSerials(inv, now)
+	want := map[string]time.Time{"cc": now.Add(-time.Minute), "dd": now.Add(-time.Second)}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("refusedSerials = %v, want %v", got, want)
 	}
 }
