@@ -19,6 +19,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -94,6 +95,7 @@ type Gateway struct {
 
 	server *http.Server
 	admin  *http.Server
+	unix   *unixSocket // nil while listen_unix is off (unix.go)
 
 	reloadMu sync.Mutex
 }
@@ -175,12 +177,24 @@ func (g *Gateway) Serve(ctx context.Context) error {
 }
 
 // ServeListeners is Serve on listeners the caller opened (tests use
-// 127.0.0.1:0). adminLn may be nil.
+// 127.0.0.1:0). adminLn may be nil. The local socket, when listen_unix
+// sets one, is created here.
 func (g *Gateway) ServeListeners(ctx context.Context, ln, adminLn net.Listener) error {
 	cfg := g.material.Load().Config
-	tl := &trackingListener{Listener: ln, g: g, sem: newSemaphore(cfg.Limits.MaxConnections)}
-	errc := make(chan error, 2)
+	sem := newSemaphore(cfg.Limits.MaxConnections)
+	tl := &trackingListener{Listener: ln, g: g, sem: sem}
+	unix, err := g.openUnixSocket(cfg, sem)
+	if err != nil {
+		ln.Close()
+		if adminLn != nil {
+			adminLn.Close()
+		}
+		return err
+	}
+	g.unix = unix
+	errc := make(chan error, 3)
 	go func() { errc <- g.server.Serve(tl) }()
+	unix.serve(errc)
 	if adminLn != nil {
 		go func() { errc <- g.admin.Serve(adminLn) }()
 		g.log.Info("admin listener ready", "addr", adminLn.Addr().String())
@@ -209,7 +223,8 @@ func (g *Gateway) drain(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	g.admin.Close()
-	err := g.server.Shutdown(ctx)
+	unixErr := g.unix.shutdown(ctx)
+	err := cmp.Or(g.server.Shutdown(ctx), unixErr)
 	for g.conns.hijackedCount() > 0 && ctx.Err() == nil {
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -224,6 +239,7 @@ func (g *Gateway) drain(timeout time.Duration) error {
 func (g *Gateway) closeAll() {
 	g.server.Close()
 	g.admin.Close()
+	g.unix.close()
 	g.conns.closeAll()
 	g.upstream.close()
 	g.pool.closeIdle()
@@ -312,6 +328,9 @@ var restartOnlyFields = []struct {
 	{"enroll.listen", func(c *config.Config) any { return c.Enroll.Listen }},
 	{"enroll.max_failures", func(c *config.Config) any { return c.Enroll.MaxFailures }},
 	{"enroll.failure_window", func(c *config.Config) any { return c.Enroll.FailureWindow }},
+	{"listen_unix", func(c *config.Config) any { return c.ListenUnix }},
+	{"listen_unix_mode", func(c *config.Config) any { return c.ListenUnixMode }},
+	{"listen_unix_group", func(c *config.Config) any { return c.ListenUnixGroup }},
 }
 
 // staticFieldsChanged names every field that differs between old and cur
