@@ -28,7 +28,9 @@ func TestRoleOfLocalPeersAndCertificates(t *testing.T) {
 	peer := func(uid uint32, user string, groups ...string) identity.Identity {
 		return *identity.FromPeer(identity.Peer{UID: uid, User: user, Groups: groups})
 	}
-	cert := func(cn string, groups ...string) identity.Identity { return identity.Identity{CN: cn, Groups: groups, Serial: "1"} }
+	cert := func(cn string, groups ...string) identity.Identity {
+		return identity.Identity{CN: cn, Groups: groups, Serial: "1"}
+	}
 	tests := []struct {
 		name     string
 		id       identity.Identity
