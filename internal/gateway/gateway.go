@@ -11,6 +11,10 @@
 // Revoked serials are refused at the handshake and, when revoked later,
 // their live connections (hijacked streams included) are closed.
 //
+// The local socket (listen_unix, unix.go) serves the same handler and
+// policy to processes on the gateway's host, identified by the kernel's
+// peer credentials instead of a certificate.
+//
 // # Reload
 //
 // The server certificate, the CA and the client rules form one Material,

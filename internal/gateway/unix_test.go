@@ -78,7 +78,7 @@ func TestLocalSocketGivesThePeerItsUIDRole(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &who); err != nil || status != http.StatusOK {
 		t.Fatalf("whoami = %d %s (%v)", status, body, err)
 	}
-	if want := "uid:" + strconv.Itoa(int(uid)); who.CN != want || who.Role != config.RoleReadOnly {
+	if want := "uid:" + strconv.Itoa(int(uid)); who.CN != want || who.Role != config.RoleReadOnly || who.UID == nil || *who.UID != uid {
 		t.Errorf("whoami = %+v, want cn %s role read-only", who, want)
 	}
 	tg.stop()

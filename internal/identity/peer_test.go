@@ -33,3 +33,14 @@ func TestFromPeer(t *testing.T) {
 		t.Error("IsPeerCN accepts a certificate-style name")
 	}
 }
+
+func TestWhoamiOfAPeer(t *testing.T) {
+	id := FromPeer(Peer{UID: 1001, User: "alice", Groups: []string{"alice", "developers"}})
+	w := id.Whoami("operator")
+	if w.CN != "uid:1001" || w.UID == nil || *w.UID != 1001 || w.User != "alice" || len(w.UnixGroups) != 2 || w.Role != "operator" {
+		t.Errorf("Whoami = %+v", w)
+	}
+	if w := (&Identity{CN: "ci-7"}).Whoami(""); w.UID != nil || w.User != "" || w.UnixGroups != nil {
+		t.Errorf("a certificate's Whoami has peer fields: %+v", w)
+	}
+}
