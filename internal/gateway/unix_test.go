@@ -187,3 +187,52 @@ func TestPeerOfReadsTheKernelsCredentials(t *testing.T) {
 		t.Errorf("peer = %+v, want uid %d gid %d pid %d", p, os.Getuid(), os.Getgid(), os.Getpid())
 	}
 }
+
+func TestOpenUnixSocket(t *testing.T) {
+	tg := startTestGateway(t, nil)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "not-a-socket")
+	os.WriteFile(file, nil, 0o600)
+	tests := []struct {
+		name    string
+		path    string
+		mode    string
+		group   string
+		wantErr string
+	}{
+		{"a file in the way", file, "0660", "", "exists and is not a socket"},
+		{"unknown group", filepath.Join(dir, "g.sock"), "0660", "no-such-group-dockgate", `listen_unix_group: group "no-such-group-dockgate"`},
+		{"gid and mode", filepath.Join(dir, "sub", "ok.sock"), "0600", strconv.Itoa(os.Getgid()), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := *tg.material.Config
+			cfg.ListenUnix, cfg.ListenUnixMode, cfg.ListenUnixGroup = tt.path, tt.mode, tt.group
+			s, err := tg.openUnixSocket(&cfg, nil)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("openUnixSocket = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := os.Lstat(tt.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Mode().Perm() != 0o600 {
+				t.Errorf("mode %v, want 0600", info.Mode())
+			}
+			entries, _ := os.ReadDir(filepath.Dir(tt.path))
+			if len(entries) != 1 {
+				t.Errorf("directory holds %d entries, want only the socket (no temporary name left)", len(entries))
+			}
+			s.close()
+			if _, err := os.Lstat(tt.path); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("socket after close: %v", err)
+			}
+		})
+	}
+}
