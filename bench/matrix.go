@@ -36,7 +36,7 @@ func (s scenario) String() string {
 // Who takes part where: the unix socket has no TLS handshake to compare,
 // and the RSA gateway is there for the handshake rate only.
 var (
-	keepAliveContenders = []string{contenderUnix, contenderNative, contenderDockgate}
+	keepAliveContenders = []string{contenderUnix, contenderNative, contenderDockgate, contenderLocal}
 	handshakeContenders = []string{contenderNative, contenderDockgate, contenderRSA}
 	newConnContenders   = []string{contenderNative, contenderDockgate}
 )

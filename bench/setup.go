@@ -25,6 +25,10 @@ const (
 	contenderNative   = "native"
 	contenderDockgate = "dockgate"
 	contenderRSA      = "dockgate-rsa"
+	// contenderLocal is the ECDSA gateway's local socket (listen_unix),
+	// plain HTTP like the daemon's socket, the bench's uid 0 admin by a
+	// uid: rule.
+	contenderLocal = "dockgate-unix"
 )
 
 var contenderNames = map[string]string{
@@ -32,6 +36,7 @@ var contenderNames = map[string]string{
 	contenderNative:        "dockerd native TLS (RSA-4096)",
 	contenderDockgate:      "dockgate (ECDSA P-256)",
 	contenderRSA:           "dockgate (RSA-4096)",
+	contenderLocal:         "dockgate local socket",
 	contenderPolicyOff:     "policy off: admin, audit off",
 	contenderPolicyOn:      "policy on: role bench, audit on",
 	contenderPolicyNoAudit: "policy on: role bench, audit off",
@@ -52,6 +57,7 @@ const (
 var contenderGateways = map[string]string{
 	contenderDockgate:      gatewayECDSA,
 	contenderRSA:           gatewayRSA,
+	contenderLocal:         gatewayECDSA,
 	contenderPolicyOff:     contenderPolicyOff,
 	contenderPolicyOn:      contenderPolicyOn,
 	contenderPolicyNoAudit: contenderPolicyNoAudit,
@@ -123,7 +129,7 @@ func (env *environment) setUp(ctx context.Context, opts options) error {
 		return err
 	}
 	gateways := []struct{ kind, name, policy string }{
-		{gatewayECDSA, gatewayECDSA, ""},
+		{gatewayECDSA, gatewayECDSA, localSocketConfig(env.localSocket())},
 		{gatewayRSA, gatewayRSA, ""},
 	}
 	for _, id := range policyContenders {
@@ -247,6 +253,13 @@ func (env *environment) makeEndpoints(nativePort int) error {
 			return dialer.DialContext(ctx, "unix", socket)
 		},
 	}
+	local := env.localSocket()
+	env.eps[contenderLocal] = load.Endpoint{
+		Name: contenderNames[contenderLocal], BaseURL: "http://docker",
+		Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return dialer.DialContext(ctx, "unix", local)
+		},
+	}
 	targets := []struct {
 		id, state, addr string
 	}{
@@ -316,4 +329,20 @@ func (env *environment) describe() envDescription {
 		d.tls[id] = tlsSummary(ep)
 	}
 	return d
+}
+
+// localSocket is the path of the ECDSA gateway's local socket.
+func (env *environment) localSocket() string { return filepath.Join(env.work, "dockgate.sock") }
+
+// localSocketConfig gives the ECDSA gateway a local socket beside its
+// default rules (group admins is admin): the bench runs as root, and root
+// needs a rule like any local user.
+func localSocketConfig(path string) string {
+	return fmt.Sprintf(`listen_unix: %q
+clients:
+  - group: admins
+    role: admin
+  - uid: 0
+    role: admin
+`, path)
 }

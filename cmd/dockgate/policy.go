@@ -128,12 +128,13 @@ type explainFlags struct {
 	cn         string
 	groups     []string
 	bodyPath   string
+	peer       peerFlags
 }
 
 func newPolicyExplainCmd(a *app) *cobra.Command {
 	var f explainFlags
 	cmd := &cobra.Command{
-		Use:   "explain --cn CN [--group G]... METHOD PATH[?QUERY] [--body FILE]",
+		Use:   "explain (--cn CN [--group G]... | --uid UID [--user NAME] [--unix-group G]...) METHOD PATH[?QUERY] [--body FILE]",
 		Short: "Show what the gateway would decide for a request",
 		Example: `  dockgate policy explain --cn alice --group devs GET /v1.47/containers/json
   dockgate policy explain --cn ci-1 POST /v1.47/containers/create --body create.json`,
@@ -142,19 +143,24 @@ with the given CN and groups: which clients: entry and role apply, the
 decision, the rule that made it, and for a denial the reason, the field and
 the setting that would allow it. With owner isolation it also lists what
 the gateway does to the request (owner label, list filter, ownership
-checks).
+checks). --uid (with --user and --unix-group as the user database would
+give them) decides for a user of the local socket (listen_unix) instead.
 
 The config is --config FILE, else $DOCKGATE_CONFIG, else the defaults.
 PATH is the request path as the client sends it, with its query:
 '/v1.47/containers/json?all=1'. --body FILE ('-' for standard input) is
 the JSON body. Exit status 0 when the gateway would forward the request
 (allow, or would_deny in audit mode), 1 when it would refuse it.`,
+		Example: `  dockgate policy explain --cn ci-7 GET /v1.47/containers/json
+  dockgate policy explain --cn ci-7 POST /containers/create --body create.json
+  dockgate policy explain --uid 1001 --user alice --unix-group developers GET /_ping`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.explain(&f, args[0], args[1])
 		},
 	}
 	fl := cmd.Flags()
+	f.peer.register(fl)
 	fl.StringVar(&f.configPath, "config", "", "serve config file (env DOCKGATE_CONFIG; default: built-in defaults)")
 	fl.StringVar(&f.cn, "cn", "", "the client certificate's CN (required)")
 	fl.StringArrayVar(&f.groups, "group", nil, "a group (O) of the client certificate; repeat for several")
@@ -163,8 +169,9 @@ the JSON body. Exit status 0 when the gateway would forward the request
 }
 
 func (a *app) explain(f *explainFlags, method, target string) error {
-	if f.cn == "" {
-		return usageErrorf("--cn is required: explain decides for a client certificate")
+	id, err := f.identity()
+	if err != nil {
+		return err
 	}
 	cfg, p, err := a.explainPolicy(f.configPath)
 	if err != nil {
@@ -175,12 +182,11 @@ func (a *app) explain(f *explainFlags, method, target string) error {
 		return err
 	}
 	escapedPath, rawQuery, _ := strings.Cut(target, "?")
-	id := identity.Identity{CN: f.cn, Groups: f.groups}
 	in := policy.Input{Identity: id, Method: strings.ToUpper(method), Path: escapedPath, RawQuery: rawQuery}
 	if body != nil {
 		in.ContentType, in.Body = "application/json", bytes.NewReader(body)
 	}
-	v := p.Evaluate(context.Background(), in, dryRunHost{cn: f.cn, resolve: gateway.HostPathResolver(cfg.Upstream)})
+	v := p.Evaluate(context.Background(), in, dryRunHost{cn: id.CN, resolve: gateway.HostPathResolver(cfg.Upstream)})
 	if refusedBeforePolicy(&v) {
 		return withHint(fmt.Errorf("the gateway refuses %s %s before any policy (%d): %s", method, target, v.Status, v.Reason),
 			"dockgate reads paths and bodies as dockerd does and refuses whatever it could read differently")
@@ -274,7 +280,7 @@ func writeVerdict(w io.Writer, cfg *config.Config, id identity.Identity, v *poli
 }
 
 func roleLine(cfg *config.Config, id identity.Identity, role string) string {
-	i, ok := cfg.MatchRule(id.CN, id.Groups)
+	i, ok := matchRule(cfg, id)
 	if !ok {
 		return "none: no clients: entry matches"
 	}

@@ -59,6 +59,12 @@ type Config struct {
 	Roles       map[string]RoleSpec `yaml:"roles"` // beside the built-in ones (roles.go)
 	Clients     []ClientRule        `yaml:"clients"`
 	Enroll      Enroll              `yaml:"enroll"`
+
+	// ListenUnix, ListenUnixMode and ListenUnixGroup configure the local
+	// socket (unix.go); it is off while ListenUnix is empty.
+	ListenUnix      string `yaml:"listen_unix"`
+	ListenUnixMode  string `yaml:"listen_unix_mode"`
+	ListenUnixGroup string `yaml:"listen_unix_group"`
 }
 
 // Enroll configures the enrollment listener, where a new client trades a
@@ -132,12 +138,19 @@ type Log struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
 }
 
-// ClientRule lets certified clients in: by group (the certificate's O) or
-// by a glob over the certificate's CN. The first matching rule wins.
+// ClientRule lets clients in. Certified clients match by group (the
+// certificate's O) or by a glob over the certificate's CN; peers of the
+// local socket match by uid, user name or unix group (unix.go). Each rule
+// sets exactly one of these. The first matching rule wins.
 type ClientRule struct {
 	CN    string `yaml:"cn,omitempty"`
 	Group string `yaml:"group,omitempty"`
-	Role  string `yaml:"role"`
+	// UID is a pointer so that uid 0 (root) can be named: root is not
+	// let in unless a rule says so.
+	UID       *uint32 `yaml:"uid,omitempty"`
+	User      string  `yaml:"user,omitempty"`
+	UnixGroup string  `yaml:"unix_group,omitempty"`
+	Role      string  `yaml:"role"`
 }
 
 // Default returns the configuration `dockgate up` runs with.
@@ -147,6 +160,9 @@ func Default() Config {
 		AdminListen: DefaultAdminListen,
 		ServerCert:  DefaultServerCert,
 		Upstream:    Upstream{URL: DefaultUpstream},
+
+		ListenUnixMode: DefaultListenUnixMode,
+
 		Limits: Limits{
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
@@ -192,6 +208,9 @@ func Parse(r io.Reader) (Config, error) {
 // merge copies the fields the file set over the defaults.
 func merge(dst *Config, src Config) {
 	setString(&dst.Listen, src.Listen)
+	setString(&dst.ListenUnix, src.ListenUnix)
+	setString(&dst.ListenUnixMode, src.ListenUnixMode)
+	setString(&dst.ListenUnixGroup, src.ListenUnixGroup)
 	setString(&dst.AdminListen, src.AdminListen)
 	setString(&dst.ServerCert, src.ServerCert)
 	setString(&dst.Upstream.URL, src.Upstream.URL)
@@ -305,6 +324,7 @@ func (c *Config) Validate() error {
 	if c.ServerCert == "" {
 		add("server_cert", "is empty", "name a certificate issued with 'dockgate issue server NAME'")
 	}
+	c.validateListenUnix(add)
 	c.validateUpstream(add)
 	c.validateLimits(add)
 	c.validateLog(add)
@@ -399,17 +419,18 @@ func (c *Config) validateLog(add func(field, msg, hint string)) {
 func (c *Config) validateClients(add func(field, msg, hint string)) {
 	for i, r := range c.Clients {
 		field := fmt.Sprintf("clients[%d]", i)
-		switch {
-		case r.CN == "" && r.Group == "":
-			add(field, "matches nobody", "set cn: GLOB or group: NAME")
-		case r.CN != "" && r.Group != "":
-			add(field, "sets both cn and group", "use one entry per match")
+		switch n := r.selectors(); {
+		case n == 0:
+			add(field, "matches nobody", "set cn: GLOB or group: NAME for certificates, or uid:, user: or unix_group: for the local socket")
+		case n > 1:
+			add(field, "sets more than one of cn, group, uid, user and unix_group", "use one entry per match")
 		}
 		if r.CN != "" {
 			if _, err := path.Match(r.CN, ""); err != nil {
 				add(field+".cn", fmt.Sprintf("%q is not a valid glob", r.CN), `use * and ?, e.g. "ci-*"`)
 			}
 		}
+		r.validateUnix(field, add)
 		if !c.KnownRole(r.Role) {
 			add(field+".role", fmt.Sprintf("role %q is not defined", r.Role),
 				"use a built-in role or one declared under roles: "+strings.Join(c.RoleNames(), ", "))
@@ -447,11 +468,15 @@ func (c *Config) MatchClient(cn string, groups []string) (role string, ok bool) 
 }
 
 // Matches reports whether the rule matches a certificate's CN (by glob)
-// or one of its groups (exactly).
+// or one of its groups (exactly). A local socket rule (uid, user,
+// unix_group) never matches a certificate.
 func (r ClientRule) Matches(cn string, groups []string) bool {
 	if r.CN != "" {
 		ok, _ := path.Match(r.CN, cn)
 		return ok
+	}
+	if r.Group == "" {
+		return false
 	}
 	for _, g := range groups {
 		if g == r.Group {

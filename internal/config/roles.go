@@ -330,8 +330,15 @@ func (c *Config) MatchRule(cn string, groups []string) (int, bool) {
 
 // String writes the rule as it reads in the file: `cn "ci-*" -> ci`.
 func (r ClientRule) String() string {
-	if r.CN != "" {
+	switch {
+	case r.CN != "":
 		return fmt.Sprintf("cn %q -> %s", r.CN, r.Role)
+	case r.UID != nil:
+		return fmt.Sprintf("uid %d -> %s", *r.UID, r.Role)
+	case r.User != "":
+		return fmt.Sprintf("user %q -> %s", r.User, r.Role)
+	case r.UnixGroup != "":
+		return fmt.Sprintf("unix_group %q -> %s", r.UnixGroup, r.Role)
 	}
 	return fmt.Sprintf("group %q -> %s", r.Group, r.Role)
 }

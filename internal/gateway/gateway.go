@@ -15,6 +15,10 @@
 // are closed, hijacked streams and connections that have not sent a request
 // yet included.
 //
+// The local socket (listen_unix, unix.go) serves the same handler and
+// policy to processes on the gateway's host, identified by the kernel's
+// peer credentials instead of a certificate.
+//
 // # Reload
 //
 // The server certificate, the CA and the client rules form one Material,
@@ -23,6 +27,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -104,6 +109,7 @@ type Gateway struct {
 
 	server *http.Server
 	admin  *http.Server
+	unix   *unixSocket // nil while listen_unix is off (unix.go)
 
 	reloadMu sync.Mutex
 
@@ -192,12 +198,24 @@ func (g *Gateway) Serve(ctx context.Context) error {
 }
 
 // ServeListeners is Serve on listeners the caller opened (tests use
-// 127.0.0.1:0). adminLn may be nil.
+// 127.0.0.1:0). adminLn may be nil. The local socket, when listen_unix
+// sets one, is created here.
 func (g *Gateway) ServeListeners(ctx context.Context, ln, adminLn net.Listener) error {
 	cfg := g.material.Load().Config
-	tl := &trackingListener{Listener: ln, g: g, sem: newSemaphore(cfg.Limits.MaxConnections)}
-	errc := make(chan error, 2)
+	sem := newSemaphore(cfg.Limits.MaxConnections)
+	tl := &trackingListener{Listener: ln, g: g, sem: sem}
+	unix, err := g.openUnixSocket(cfg, sem)
+	if err != nil {
+		ln.Close()
+		if adminLn != nil {
+			adminLn.Close()
+		}
+		return err
+	}
+	g.unix = unix
+	errc := make(chan error, 3)
 	go func() { errc <- g.server.Serve(tl) }()
+	unix.serve(errc)
 	if adminLn != nil {
 		go func() { errc <- g.admin.Serve(adminLn) }()
 		g.log.Info("admin listener ready", "addr", adminLn.Addr().String())
@@ -226,7 +244,8 @@ func (g *Gateway) drain(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	g.admin.Close()
-	err := g.server.Shutdown(ctx)
+	unixErr := g.unix.shutdown(ctx)
+	err := cmp.Or(g.server.Shutdown(ctx), unixErr)
 	for g.conns.hijackedCount() > 0 && ctx.Err() == nil {
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -241,6 +260,7 @@ func (g *Gateway) drain(timeout time.Duration) error {
 func (g *Gateway) closeAll() {
 	g.server.Close()
 	g.admin.Close()
+	g.unix.close()
 	g.conns.closeAll()
 	g.upstream.close()
 	g.pool.closeIdle()
@@ -329,6 +349,9 @@ var restartOnlyFields = []struct {
 	{"enroll.listen", func(c *config.Config) any { return c.Enroll.Listen }},
 	{"enroll.max_failures", func(c *config.Config) any { return c.Enroll.MaxFailures }},
 	{"enroll.failure_window", func(c *config.Config) any { return c.Enroll.FailureWindow }},
+	{"listen_unix", func(c *config.Config) any { return c.ListenUnix }},
+	{"listen_unix_mode", func(c *config.Config) any { return c.ListenUnixMode }},
+	{"listen_unix_group", func(c *config.Config) any { return c.ListenUnixGroup }},
 }
 
 // staticFieldsChanged names every field that differs between old and cur

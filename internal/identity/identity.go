@@ -1,9 +1,11 @@
 // Package identity says who a client of the gateway is.
 //
-// An Identity is derived from a verified client certificate only, never
-// from request headers: the certificate's CN is the client's name, its
-// Organization entries are its groups, and its serial and fingerprint tie
-// the identity to the one certificate that proved it.
+// An Identity is derived from what the gateway verified, never from
+// request headers. For a client certificate, the certificate's CN is the
+// client's name, its Organization entries are its groups, and its serial
+// and fingerprint tie the identity to the one certificate that proved it.
+// For a peer of the local socket, the kernel's peer credentials give the
+// uid (FromPeer, peer.go).
 //
 // The gateway puts the identity of each request into its context
 // (NewContext) for the handlers it serves itself, such as certificate
@@ -22,13 +24,18 @@ import (
 	"time"
 )
 
-// Identity is who a verified client certificate says the client is.
+// Identity is who a verified client certificate, or the kernel for a
+// peer of the local socket, says the client is.
 type Identity struct {
 	CN          string
 	Groups      []string  // the certificate's Organization entries
 	Serial      string    // lower-case hex, without separators
 	Fingerprint string    // SHA-256 of the DER certificate, lower-case hex
 	NotAfter    time.Time // the certificate's expiry
+
+	// Peer is set, and the certificate fields above except CN are empty,
+	// for a peer of the local socket.
+	Peer *Peer
 }
 
 // FromCertificate returns the identity of a verified certificate.

@@ -16,6 +16,12 @@ type Whoami struct {
 	Fingerprint string    `json:"fingerprint_sha256"`
 	NotAfter    time.Time `json:"not_after"`
 	Role        string    `json:"role,omitempty"` // empty: no clients: entry matches
+
+	// A local socket peer's uid, user name and groups (Peer); absent for
+	// a certificate.
+	UID        *uint32  `json:"uid,omitempty"`
+	User       string   `json:"user,omitempty"`
+	UnixGroups []string `json:"unix_groups,omitempty"`
 }
 
 // Whoami is the answer of WhoamiPath for id, given the role its clients:
@@ -25,8 +31,13 @@ func (id *Identity) Whoami(role string) Whoami {
 	if groups == nil {
 		groups = []string{}
 	}
-	return Whoami{
+	w := Whoami{
 		CN: id.CN, Groups: groups, Serial: id.Serial, Fingerprint: id.Fingerprint,
 		NotAfter: id.NotAfter.UTC(), Role: role,
 	}
+	if p := id.Peer; p != nil {
+		uid := p.UID
+		w.UID, w.User, w.UnixGroups = &uid, p.User, p.Groups
+	}
+	return w
 }

@@ -14,6 +14,8 @@ import (
 	"net"
 	"slices"
 	"time"
+
+	"github.com/dockgate/dockgate/internal/identity"
 )
 
 // Kind is what a certificate is for.
@@ -244,6 +246,9 @@ func checkLeafRequest(req LeafRequest) error {
 	}
 	if err := checkCommonName(req.Name); err != nil {
 		return err
+	}
+	if identity.IsPeerCN(req.Name) {
+		return fmt.Errorf("name %q starts with %q, which names local socket users", req.Name, identity.PeerCNPrefix)
 	}
 	if req.PublicKey == nil {
 		return errors.New("no public key")

@@ -157,7 +157,7 @@ func (p *Policy) Evaluate(ctx context.Context, in Input, host Host) Verdict {
 // ok is false when none matches.
 func (p *Policy) RoleOf(id identity.Identity) (role string, ok bool) {
 	for _, c := range p.clients {
-		if c.Matches(id.CN, id.Groups) {
+		if matches(c, id) {
 			return c.Role, true
 		}
 	}
@@ -165,6 +165,10 @@ func (p *Policy) RoleOf(id identity.Identity) (role string, ok bool) {
 }
 
 func unmatchedMessage(id identity.Identity) string {
+	if id.Peer != nil {
+		return "dockgate: access denied for " + id.Peer.String() +
+			": no clients: entry matches; add one with uid:, user: or unix_group: in the gateway config"
+	}
 	return fmt.Sprintf("dockgate: access denied for CN=%q groups=%v (serial %s): no clients: entry matches this identity; add one with cn: or group: in the gateway config",
 		id.CN, id.Groups, id.Serial)
 }
