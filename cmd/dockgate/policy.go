@@ -136,8 +136,6 @@ func newPolicyExplainCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "explain (--cn CN [--group G]... | --uid UID [--user NAME] [--unix-group G]...) METHOD PATH[?QUERY] [--body FILE]",
 		Short: "Show what the gateway would decide for a request",
-		Example: `  dockgate policy explain --cn alice --group devs GET /v1.47/containers/json
-  dockgate policy explain --cn ci-1 POST /v1.47/containers/create --body create.json`,
 		Long: `explain decides one request as the gateway would for a client certificate
 with the given CN and groups: which clients: entry and role apply, the
 decision, the rule that made it, and for a denial the reason, the field and
@@ -151,7 +149,7 @@ PATH is the request path as the client sends it, with its query:
 '/v1.47/containers/json?all=1'. --body FILE ('-' for standard input) is
 the JSON body. Exit status 0 when the gateway would forward the request
 (allow, or would_deny in audit mode), 1 when it would refuse it.`,
-		Example: `  dockgate policy explain --cn ci-7 GET /v1.47/containers/json
+		Example: `  dockgate policy explain --cn alice --group devs GET /v1.47/containers/json
   dockgate policy explain --cn ci-7 POST /containers/create --body create.json
   dockgate policy explain --uid 1001 --user alice --unix-group developers GET /_ping`,
 		Args: cobra.ExactArgs(2),
