@@ -176,7 +176,7 @@ func (g *Gateway) connTLSConfig(cc *clientConn) *tls.Config {
 		if len(cs.PeerCertificates) > 0 {
 			cc.peer.Store(identity.FromCertificate(cs.PeerCertificates[0]))
 		}
-		err := g.verifyConnection(cs)
+		err := g.verifyConnectionFrom(cs, cc.remote)
 		if err != nil {
 			cc.peer.Store(nil) // refused already: not for the sweep to cut and count
 		}

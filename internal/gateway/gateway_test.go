@@ -131,6 +131,9 @@ func TestHandshakeRefusals(t *testing.T) {
 			}
 		})
 	}
+	if logs := tg.logs.String(); !strings.Contains(logs, `msg="client refused at handshake" remote=127.0.0.1:`) {
+		t.Errorf("a refusal's log line does not name the client's address:\n%s", logs)
+	}
 	t.Run("TLS 1.1 client", func(t *testing.T) {
 		cfg := tg.clientTLS(tg.pki.client("alice", "admins"))
 		cfg.MaxVersion = tls.VersionTLS11

@@ -84,6 +84,12 @@ func (g *Gateway) checkClientHello(hello *tls.ClientHelloInfo) (*tls.Config, err
 }
 
 func (g *Gateway) verifyConnection(cs tls.ConnectionState) error {
+	return g.verifyConnectionFrom(cs, "")
+}
+
+// verifyConnectionFrom verifies a client and logs a refusal once, with
+// the client's address when the connection is known.
+func (g *Gateway) verifyConnectionFrom(cs tls.ConnectionState, remote string) error {
 	err := g.verifyClient(cs)
 	if err != nil {
 		reason := reasonInvalid
@@ -92,7 +98,11 @@ func (g *Gateway) verifyConnection(cs tls.ConnectionState) error {
 			reason = he.reason
 			g.metrics.handshakeFailures.WithLabelValues(he.reason).Inc()
 		}
-		g.log.Info("client refused at handshake", "reason", reason, "err", err)
+		if remote != "" {
+			g.log.Info("client refused at handshake", "remote", remote, "reason", reason, "err", err)
+		} else {
+			g.log.Info("client refused at handshake", "reason", reason, "err", err)
+		}
 	}
 	return err
 }
