@@ -220,7 +220,7 @@ func (g *Gateway) lookupOwner(ctx context.Context, c policy.OwnerCheck, cn strin
 // objects share, both count as not found: a client must not learn from
 // the answer that objects it may not see exist.
 func (g *Gateway) lookup(ctx context.Context, kind policy.ObjectKind, path string) (policy.Lookup, bool, error) {
-	status, body, err := g.upstream.call(ctx, http.MethodGet, path, nil)
+	status, body, err := g.daemon.call(ctx, http.MethodGet, path, nil)
 	switch {
 	case err != nil:
 		return policy.Lookup{}, false, err
@@ -244,7 +244,7 @@ func (g *Gateway) createOwnedVolume(ctx context.Context, name, cn string) (polic
 	if err != nil {
 		return policy.Lookup{}, false, err
 	}
-	status, answer, err := g.upstream.call(ctx, http.MethodPost, "/volumes/create", body)
+	status, answer, err := g.daemon.call(ctx, http.MethodPost, "/volumes/create", body)
 	if err != nil {
 		return policy.Lookup{}, false, err
 	}

@@ -84,9 +84,7 @@ type Gateway struct {
 	revoked  atomic.Pointer[map[string]time.Time]
 	conns    *registry
 	metrics  *metrics
-	upstream *upstream
-	pool     *connPool
-	proxy    http.Handler
+	daemon   *daemon
 	tls      *tls.Config
 	// resolveLinks: the gateway sees the daemon's filesystem and checks
 	// the links in bind sources (resolvesHostPaths).
@@ -125,14 +123,11 @@ func New(opts Options) (*Gateway, error) {
 	empty := map[string]time.Time{}
 	g.revoked.Store(&empty)
 	g.metrics = newMetrics(g)
-	up, err := newUpstream(m.Config.Upstream)
-	if err != nil {
+	if g.daemon, err = newDaemon(m.Config.Upstream, opts.Logger); err != nil {
 		return nil, err
 	}
-	g.upstream = up
+	g.daemon.onStream = g.trackStream
 	g.resolveLinks = resolvesHostPaths(m.Config.Upstream)
-	g.pool = &connPool{max: upstreamMaxIdlePerHost, dial: up.dial}
-	g.proxy = g.newReverseProxy()
 	g.tls = g.newTLSConfig()
 	g.server = g.newServer(m.Config)
 	g.admin = g.newAdminServer()
@@ -225,8 +220,7 @@ func (g *Gateway) closeAll() {
 	g.server.Close()
 	g.admin.Close()
 	g.conns.closeAll()
-	g.upstream.close()
-	g.pool.closeIdle()
+	g.daemon.close()
 }
 
 // Reload reads fresh Material and swaps it in. On error the old Material
