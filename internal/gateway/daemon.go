@@ -307,6 +307,15 @@ func (d *daemon) try(ctx context.Context, dc *daemonConn, req *daemonRequest, h 
 	if err != nil {
 		dc.unguard()
 		dc.conn.Close()
+		if req.guard && (ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded)) {
+			// The context ended the exchange; its own timer may not
+			// have fired yet when the connection's deadline did.
+			cause := ctx.Err()
+			if cause == nil {
+				cause = context.DeadlineExceeded
+			}
+			return fmt.Errorf("%w (%v)", cause, err)
+		}
 	}
 	return err
 }

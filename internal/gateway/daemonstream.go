@@ -20,6 +20,10 @@ func (d *daemon) stream(w http.ResponseWriter, r *http.Request) {
 		d.forward(w, r)
 		return
 	}
+	// The answer's head may go out while the body is still read (image
+	// load reports progress as it goes): without full duplex, net/http
+	// would swallow the unread body when the head is written.
+	http.NewResponseController(w).EnableFullDuplex()
 	ctx := r.Context()
 	req := newRequest(r)
 	dc, err := d.sendHead(ctx, &req, r.ContentLength)
