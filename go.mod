@@ -3,6 +3,7 @@ module github.com/dockgate/dockgate
 go 1.26.0
 
 require (
+	github.com/google/renameio/v2 v2.0.2
 	github.com/moby/moby/api v1.56.1
 	github.com/moby/moby/client v0.6.2
 	github.com/opencontainers/image-spec v1.1.1

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/dockgate/dockgate/internal/atomicfile"
 	"github.com/dockgate/dockgate/internal/pki"
 	"github.com/dockgate/dockgate/internal/store"
 )
@@ -165,7 +166,7 @@ func (s *stateDir) write(rel string, data []byte, perm os.FileMode) error {
 	if err := store.EnsureDir(filepath.Dir(path)); err != nil {
 		return err
 	}
-	return store.WriteFileAtomic(path, data, perm)
+	return atomicfile.Write(path, data, perm)
 }
 
 // clientTLS is the bench client's TLS configuration: its certificate and

@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dockgate/dockgate/internal/atomicfile"
 	"github.com/dockgate/dockgate/internal/dockerconf"
-	"github.com/dockgate/dockgate/internal/store"
 	"github.com/dockgate/dockgate/internal/version"
 )
 
@@ -130,7 +130,7 @@ func copyExecutable(src, dst string) error {
 	if err != nil {
 		return fmt.Errorf("failed to read %s: %w", src, err)
 	}
-	if err := store.WriteFileAtomic(dst, data, pluginFileMode); err != nil {
+	if err := atomicfile.Write(dst, data, pluginFileMode); err != nil {
 		return fmt.Errorf("failed to install %s: %w", dst, err)
 	}
 	return nil

@@ -2,14 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/dockgate/dockgate/internal/config"
+	"github.com/dockgate/dockgate/internal/gateway"
+	"github.com/dockgate/dockgate/internal/identity"
 	"github.com/dockgate/dockgate/internal/policy"
 )
 
@@ -167,20 +172,48 @@ func (a *app) explain(f *explainFlags, method, target string) error {
 		return err
 	}
 	escapedPath, rawQuery, _ := strings.Cut(target, "?")
-	req, err := policy.NewRequest(strings.ToUpper(method), escapedPath, rawQuery, body, 0)
-	if err != nil {
-		return withHint(fmt.Errorf("the gateway refuses %s %s before any policy (400): %w", method, target, err),
+	id := identity.Identity{CN: f.cn, Groups: f.groups}
+	in := policy.Input{Identity: id, Method: strings.ToUpper(method), Path: escapedPath, RawQuery: rawQuery}
+	if body != nil {
+		in.ContentType, in.Body = "application/json", bytes.NewReader(body)
+	}
+	v := p.Evaluate(context.Background(), in, dryRunHost{cn: f.cn, resolve: gateway.HostPathResolver(cfg.Upstream)})
+	if refusedBeforePolicy(&v) {
+		return withHint(fmt.Errorf("the gateway refuses %s %s before any policy (%d): %s", method, target, v.Status, v.Reason),
 			"dockgate reads paths and bodies as dockerd does and refuses whatever it could read differently")
 	}
-	id := policy.Identity{CN: f.cn, Groups: f.groups}
-	role, _ := cfg.MatchClient(f.cn, f.groups)
-	d := p.Decide(id, role, req)
-	writeDecision(a.stdout, cfg, id, &d)
-	if !d.Forward() {
-		return fmt.Errorf("%s would be refused with %d", d.Op, d.Status)
+	writeVerdict(a.stdout, cfg, id, &v)
+	if !v.Forward() {
+		return fmt.Errorf("%s would be refused with %d", v.Route.Op, v.Status)
 	}
 	return nil
 }
+
+// refusedBeforePolicy: the request was refused for how it is written
+// (path, query or body), before a role judged it; a client without a
+// matching rule is explained as a decision.
+func refusedBeforePolicy(v *policy.Verdict) bool {
+	return v.Matched && v.Effect == policy.Deny && v.Rule == "" && v.Status != http.StatusForbidden
+}
+
+// dryRunHost answers explain's lookups as if every object the request
+// names existed and were the caller's: explain lists the ownership checks
+// the gateway would make (the owner lines) instead of asking a daemon.
+// Host paths are resolved as the gateway would resolve them.
+type dryRunHost struct {
+	cn      string
+	resolve func(string) (string, error)
+}
+
+func (h dryRunHost) Inspect(_ context.Context, _ policy.ObjectKind, ref string) (policy.Object, error) {
+	return policy.Object{ID: ref, ContainerID: ref, Labels: map[string]string{policy.OwnerLabel: h.cn}}, nil
+}
+
+func (h dryRunHost) CreateVolume(_ context.Context, name string, labels map[string]string) (policy.Object, error) {
+	return policy.Object{ID: name, Labels: labels}, nil
+}
+
+func (h dryRunHost) ResolvePath(p string) (string, error) { return h.resolve(p) }
 
 // explainPolicy reads the config to explain with: --config, then
 // $DOCKGATE_CONFIG, then the defaults.
@@ -188,11 +221,16 @@ func (a *app) explainPolicy(path string) (*config.Config, *policy.Policy, error)
 	if path == "" {
 		path = a.getenv("DOCKGATE_CONFIG")
 	}
-	if path != "" {
-		return readPolicy(path)
-	}
 	cfg := config.Default()
-	p, err := policy.Compile(&cfg)
+	if path != "" {
+		c, _, err := readPolicy(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg = *c
+	}
+	// As the gateway loads it: allowed bind paths resolved on this host.
+	p, err := gateway.LoadPolicy(&cfg, slog.New(slog.DiscardHandler))
 	return &cfg, p, err
 }
 
@@ -210,29 +248,29 @@ func (a *app) readBody(path string) ([]byte, error) {
 	return body, nil
 }
 
-func writeDecision(w io.Writer, cfg *config.Config, id policy.Identity, d *policy.Decision) {
+func writeVerdict(w io.Writer, cfg *config.Config, id identity.Identity, v *policy.Verdict) {
 	line := func(key, value string) {
 		if value != "" {
 			fmt.Fprintf(w, "%-10s %s\n", key+":", value)
 		}
 	}
-	line("decision", d.Effect.String())
-	line("operation", d.Op.String())
-	line("role", roleLine(cfg, id, d.Role))
-	line("rule", d.Rule)
-	line("reason", d.Reason)
-	line("field", d.Field)
-	line("fix", d.Fix)
-	if d.Effect != policy.Allow {
-		line("status", fmt.Sprint(d.Status))
-		line("message", d.Message())
+	line("decision", v.Effect.String())
+	line("operation", v.Route.Op.String())
+	line("role", roleLine(cfg, id, v.Role))
+	line("rule", v.Rule)
+	line("reason", v.Reason)
+	line("field", v.Field)
+	line("fix", v.Fix)
+	if v.Effect != policy.Allow {
+		line("status", fmt.Sprint(v.Status))
+		line("message", v.Message)
 	}
-	for _, s := range ownerLines(d) {
+	for _, s := range ownerLines(id.CN, v) {
 		line("owner", s)
 	}
 }
 
-func roleLine(cfg *config.Config, id policy.Identity, role string) string {
+func roleLine(cfg *config.Config, id identity.Identity, role string) string {
 	i, ok := cfg.MatchRule(id.CN, id.Groups)
 	if !ok {
 		return "none: no clients: entry matches"
@@ -241,16 +279,16 @@ func roleLine(cfg *config.Config, id policy.Identity, role string) string {
 }
 
 // ownerLines says what owner isolation has the gateway do.
-func ownerLines(d *policy.Decision) []string {
+func ownerLines(cn string, v *policy.Verdict) []string {
 	var out []string
-	if d.Owner.Label {
-		out = append(out, fmt.Sprintf("label %s=%s on the new object (any client value replaced)", policy.OwnerLabel, d.CN))
+	if v.Owner.Label {
+		out = append(out, fmt.Sprintf("label %s=%s on the new object (any client value replaced)", policy.OwnerLabel, cn))
 	}
-	if d.Owner.Filter {
-		out = append(out, fmt.Sprintf("filter label=%s=%s added to the query's filters", policy.OwnerLabel, d.CN))
+	if v.Owner.Filter {
+		out = append(out, fmt.Sprintf("filter label=%s=%s added to the query's filters", policy.OwnerLabel, cn))
 	}
-	for _, c := range d.Owner.Checks {
-		s := fmt.Sprintf("check %s %q (%s) is the caller's, else %d %q", c.Kind, c.Ref, c.Field, policy.OwnershipStatus(d.Op), c.NotFound())
+	for _, c := range v.Owner.Checks {
+		s := fmt.Sprintf("check %s %q (%s) is the caller's, else %d %q", c.Kind, c.Ref, c.Field, c.Status(v.Route.Op), c.NotFound())
 		if c.CreateMissing {
 			s += "; created for the caller if missing"
 		}

@@ -8,9 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dockgate/dockgate/internal/atomicfile"
 	"github.com/dockgate/dockgate/internal/authority"
 	"github.com/dockgate/dockgate/internal/pki"
-	"github.com/dockgate/dockgate/internal/store"
 )
 
 // crlFileMode: a CRL is public, signed data.
@@ -108,7 +108,7 @@ func (a *app) runCRL(ctx context.Context, out string, days int, passphraseFile s
 		_, err := a.stdout.Write(crlPEM)
 		return err
 	}
-	if err := store.WriteFileAtomic(out, crlPEM, crlFileMode); err != nil {
+	if err := atomicfile.Write(out, crlPEM, crlFileMode); err != nil {
 		return err
 	}
 	return a.describeCRL(crlPEM, out)

@@ -128,7 +128,7 @@ func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags)
 	if path := a.configFile(f); path != "" {
 		watch = append(watch, path)
 	}
-	alog, err := openAudit(cfg.AuditPath(dir), log)
+	alog, err := openAudit(cfg.AuditPath(dir), cfg.Audit, log)
 	if err != nil {
 		return err
 	}
@@ -167,18 +167,22 @@ func (a *app) materialSource(f *serveFlags, serverCert string, st *store.Store) 
 }
 
 // openAudit opens the audit log; "" (audit: {path: off}) means none.
-func openAudit(path string, log *slog.Logger) (*audit.Log, error) {
+// Lost records are logged by the log itself, at most every ten seconds.
+func openAudit(path string, cfg config.Audit, log *slog.Logger) (*audit.Log, error) {
 	if path == "" {
 		log.Warn("audit log is off (audit.path: off)")
 		return nil, nil
 	}
-	alog, err := audit.Open(path, audit.Options{OnError: func(err error) {
-		log.Error("audit log write failed", "path", path, "err", err)
-	}})
+	alog, err := audit.Open(path, audit.Options{
+		Queue:  cfg.Queue,
+		OnFull: audit.OnFull(cfg.OnFull),
+		Sync:   cfg.Sync,
+		Logger: log.With("component", "audit", "path", path),
+	})
 	if err != nil {
 		return nil, withHint(fmt.Errorf("failed to open the audit log: %w", err), "set audit.path in the config to a writable file, or \"-\" for stdout")
 	}
-	log.Info("audit log", "path", path)
+	log.Info("audit log", "path", path, "on_full", cfg.OnFull, "queue", cfg.Queue, "sync", cfg.Sync)
 	return alog, nil
 }
 
@@ -193,12 +197,14 @@ func reloadOnHUP(ctx context.Context, g *gateway.Gateway, alog *audit.Log, log *
 		case <-ctx.Done():
 			return
 		case <-hup:
-			g.Reload() // logs failures and keeps the old state
+			// The audit log first: requests served with the reloaded
+			// config are recorded in the new file.
 			if alog != nil {
 				if err := alog.Reopen(); err != nil {
 					log.Error("failed to reopen the audit log", "err", err)
 				}
 			}
+			g.Reload() // logs failures and keeps the old state
 		}
 	}
 }

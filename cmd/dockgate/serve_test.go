@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/dockgate/dockgate/internal/dockertest"
-	"github.com/dockgate/dockgate/internal/gateway"
+	"github.com/dockgate/dockgate/internal/identity"
 )
 
 // serveConfig is a serve config whose only clients: entry gives group
@@ -158,12 +158,12 @@ func whoamiClient(t *testing.T, certDir string) *http.Client {
 
 // roleSeen asks the gateway who alice is; "" when it does not answer.
 func roleSeen(c *http.Client, listen string) string {
-	resp, err := c.Get("https://" + listen + gateway.WhoamiPath)
+	resp, err := c.Get("https://" + listen + identity.WhoamiPath)
 	if err != nil {
 		return ""
 	}
 	defer resp.Body.Close()
-	var w gateway.Whoami
+	var w identity.Whoami
 	if json.NewDecoder(resp.Body).Decode(&w) != nil {
 		return ""
 	}

@@ -27,11 +27,11 @@ func WriteBundle(dir string, is *Issued, overwrite bool) error {
 		}
 		return nil
 	}
-	tmps, err := stageFiles(dir, files)
+	staged, err := stageFiles(dir, files)
 	if err != nil {
 		return fmt.Errorf("failed to write the bundle: %w", err)
 	}
-	if err := placeFiles(dir, files, tmps, true); err != nil {
+	if err := placeFiles(dir, files, staged, true); err != nil {
 		return fmt.Errorf("failed to write the bundle: %w", err)
 	}
 	return nil

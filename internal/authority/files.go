@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/dockgate/dockgate/internal/atomicfile"
 	"github.com/dockgate/dockgate/internal/store"
 )
 
@@ -20,87 +21,52 @@ type fileSpec struct {
 }
 
 // stageFiles writes each file to a temporary file in dir, with its final
-// mode set before any data is written, and fsyncs it. The caller renames or
-// links the temporaries into place, or removes them.
-func stageFiles(dir string, files []fileSpec) (tmps []string, err error) {
+// mode set before any data is written, and fsyncs it. The caller places the
+// staged files (placeFiles) or discards them.
+func stageFiles(dir string, files []fileSpec) (staged []*atomicfile.Pending, err error) {
 	defer func() {
 		if err != nil {
-			removeAll(tmps)
+			discardAll(staged)
 		}
 	}()
 	for _, f := range files {
-		tmp, err := stageFile(dir, f)
+		p, err := atomicfile.Stage(filepath.Join(dir, f.name), f.data, f.perm)
 		if err != nil {
-			return tmps, err
+			return staged, err
 		}
-		tmps = append(tmps, tmp)
+		staged = append(staged, p)
 	}
-	return tmps, nil
+	return staged, nil
 }
 
-func stageFile(dir string, f fileSpec) (string, error) {
-	tmp, err := os.CreateTemp(dir, "."+f.name+".tmp-*")
-	if err != nil {
-		return "", fmt.Errorf("failed to write %s: %w", f.name, err)
-	}
-	err = writeAndSync(tmp, f)
-	if cerr := tmp.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("failed to write %s: %w", f.name, cerr)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return "", err
-	}
-	return tmp.Name(), nil
-}
-
-func writeAndSync(tmp *os.File, f fileSpec) error {
-	if err := tmp.Chmod(f.perm); err != nil {
-		return fmt.Errorf("failed to write %s: %w", f.name, err)
-	}
-	if _, err := tmp.Write(f.data); err != nil {
-		return fmt.Errorf("failed to write %s: %w", f.name, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("failed to write %s: %w", f.name, err)
-	}
-	return nil
-}
-
-// placeFiles moves staged temporaries to their final names in dir and
-// fsyncs dir. Without overwrite it uses link(2), which fails if the name
-// exists, so a file another process created a moment ago is never replaced;
-// on failure the files already placed are removed again. The temporaries are
-// always gone afterwards.
-func placeFiles(dir string, files []fileSpec, tmps []string, overwrite bool) error {
-	defer removeAll(tmps)
+// placeFiles moves staged files to their final names in dir and fsyncs
+// dir. Without overwrite it links them, which fails if the name exists, so
+// a file another process created a moment ago is never replaced; on failure
+// the files already placed are removed again. The temporaries are always
+// gone afterwards.
+func placeFiles(dir string, files []fileSpec, staged []*atomicfile.Pending, overwrite bool) error {
 	var placed []string
 	for i, f := range files {
 		final := filepath.Join(dir, f.name)
-		if err := placeFile(tmps[i], final, overwrite); err != nil {
+		if err := placeFile(staged[i], final, overwrite); err != nil {
+			discardAll(staged[i+1:])
 			removeAll(placed)
 			return err
 		}
 		placed = append(placed, final)
 	}
-	return syncDir(dir)
+	return atomicfile.SyncDir(dir)
 }
 
-func placeFile(tmp, final string, overwrite bool) error {
+func placeFile(p *atomicfile.Pending, final string, overwrite bool) error {
 	if overwrite {
-		if err := os.Rename(tmp, final); err != nil {
-			return fmt.Errorf("failed to write %s: %w", final, err)
-		}
-		return nil
+		return p.Replace()
 	}
-	err := os.Link(tmp, final)
+	err := p.Link()
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("%s %w", final, ErrFileExists)
 	}
-	if err != nil {
-		return fmt.Errorf("failed to write %s: %w", final, err)
-	}
-	return nil
+	return err
 }
 
 // writeFilesExclusive writes files into dir, refusing (ErrFileExists) if any
@@ -111,11 +77,11 @@ func writeFilesExclusive(dir string, files []fileSpec) error {
 			return err
 		}
 	}
-	tmps, err := stageFiles(dir, files)
+	staged, err := stageFiles(dir, files)
 	if err != nil {
 		return err
 	}
-	return placeFiles(dir, files, tmps, false)
+	return placeFiles(dir, files, staged, false)
 }
 
 func refuseExisting(path string) error {
@@ -159,7 +125,7 @@ func installDir(dir string, files []fileSpec) (*dirSwap, error) {
 
 func fillAndSwap(tmp, dir string, files []fileSpec) (*dirSwap, error) {
 	for _, f := range files {
-		if err := store.WriteFileAtomic(filepath.Join(tmp, f.name), f.data, f.perm); err != nil {
+		if err := atomicfile.Write(filepath.Join(tmp, f.name), f.data, f.perm); err != nil {
 			return nil, err
 		}
 	}
@@ -174,7 +140,7 @@ func fillAndSwap(tmp, dir string, files []fileSpec) (*dirSwap, error) {
 		swap.restoreOld()
 		return nil, fmt.Errorf("failed to create %s: %w", dir, err)
 	}
-	if err := syncDir(filepath.Dir(dir)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(dir)); err != nil {
 		swap.rollback()
 		return nil, err
 	}
@@ -197,7 +163,7 @@ func (s *dirSwap) rollback() {
 func (s *dirSwap) restoreOld() {
 	if s.old != "" {
 		os.Rename(s.old, s.dir)
-		syncDir(filepath.Dir(s.dir))
+		atomicfile.SyncDir(filepath.Dir(s.dir))
 	}
 }
 
@@ -209,21 +175,14 @@ func asideName(dir string) string {
 	return filepath.Join(parent, "."+base+".old-"+hex.EncodeToString(b[:]))
 }
 
-// syncDir makes renames and links in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("failed to sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, fs.ErrInvalid) {
-		return fmt.Errorf("failed to sync %s: %w", dir, err)
-	}
-	return nil
-}
-
 func removeAll(paths []string) {
 	for _, p := range paths {
 		os.Remove(p)
+	}
+}
+
+func discardAll(staged []*atomicfile.Pending) {
+	for _, p := range staged {
+		p.Discard()
 	}
 }

@@ -167,6 +167,7 @@ func Default() Config {
 			MaxJSONBody:       dockerapi.DefaultMaxBody,
 		},
 		Log:     Log{Format: "auto", Level: "info"},
+		Audit:   Audit{OnFull: AuditBlock, Queue: DefaultAuditQueue},
 		Clients: []ClientRule{{Group: DefaultAdminGroup, Role: RoleAdmin}},
 		Enroll: Enroll{
 			Enabled:       true,
@@ -233,6 +234,11 @@ func merge(dst *Config, src Config) {
 		dst.Limits.ShutdownTimeout = src.Limits.ShutdownTimeout
 	}
 	setString(&dst.Audit.Path, src.Audit.Path)
+	setString(&dst.Audit.OnFull, src.Audit.OnFull)
+	if src.Audit.Queue != 0 {
+		dst.Audit.Queue = src.Audit.Queue
+	}
+	dst.Audit.Sync = src.Audit.Sync
 	if src.Roles != nil {
 		dst.Roles = src.Roles
 	}
@@ -450,7 +456,9 @@ func (c *Config) MatchClient(cn string, groups []string) (role string, ok bool) 
 	return c.Clients[i].Role, true
 }
 
-func (r ClientRule) matches(cn string, groups []string) bool {
+// Matches reports whether the rule matches a certificate's CN (by glob)
+// or one of its groups (exactly).
+func (r ClientRule) Matches(cn string, groups []string) bool {
 	if r.CN != "" {
 		ok, _ := path.Match(r.CN, cn)
 		return ok

@@ -33,13 +33,37 @@ const (
 	ModeAudit   = "audit"   // denials are forwarded and recorded as would_deny
 )
 
-// Audit says where the audit log goes.
+// Audit says where the audit log goes and what happens when it cannot
+// keep up (docs/CONFIG.md).
 type Audit struct {
 	// Path is an absolute file path, "-" for standard output, "off" for
 	// no audit log, or empty for the default: audit.jsonl in the state
 	// directory (see AuditPath).
 	Path string `yaml:"path"`
+	// OnFull is what a request does when Queue records already wait for
+	// the disk: block (wait for room, at most a second, then drop the
+	// record), drop (drop the record) or deny (refuse the request, 503).
+	OnFull string `yaml:"on_full"`
+	// Queue is how many records may wait for the disk.
+	Queue int `yaml:"queue"`
+	// Sync fsyncs the file after each batch of lines.
+	Sync bool `yaml:"sync"`
 }
+
+// audit.on_full values.
+const (
+	AuditBlock = "block"
+	AuditDrop  = "drop"
+	AuditDeny  = "deny"
+)
+
+// Audit queue bounds. The default matches audit.DefaultQueue: 4096 lines
+// of about 400 bytes, 1.6 MB, several seconds of a busy gateway's
+// traffic. The maximum, 256Ki records, is about 100 MB of memory.
+const (
+	DefaultAuditQueue = 4096
+	MaxAuditQueue     = 256 << 10
+)
 
 // Audit path values with a meaning of their own.
 const (
@@ -75,10 +99,20 @@ type RoleSpec struct {
 	// AdminOperations allows what otherwise only the admin role may do,
 	// even when Allow matches it: installing, configuring and enabling
 	// plugins, and changing the swarm or its nodes.
-	AdminOperations bool          `yaml:"admin_operations"`
-	Containers      ContainerKnob `yaml:"containers"`
-	Builds          BuildKnob     `yaml:"builds"`
+	AdminOperations bool `yaml:"admin_operations"`
+	// Discovery allows system.ping and system.version, the two calls the
+	// docker CLI makes before any command (to learn the API version):
+	// without them every command of the role fails, and the CLI falls
+	// back to an API version the daemon may refuse. Nil (unset) means
+	// true; false leaves them to Allow.
+	Discovery  *bool         `yaml:"discovery"`
+	Containers ContainerKnob `yaml:"containers"`
+	Builds     BuildKnob     `yaml:"builds"`
 }
+
+// AllowsDiscovery reports whether the role allows the docker CLI's ping
+// and version calls without listing them (Discovery unset or true).
+func (r *RoleSpec) AllowsDiscovery() bool { return r.Discovery == nil || *r.Discovery }
 
 // ContainerKnob relaxes the guardrails on container create and update,
 // exec create, service create and update, and volume create. Each field
@@ -188,6 +222,15 @@ func (c *Config) validateAudit(add addFunc) {
 	case strings.HasSuffix(p, "/"):
 		add("audit.path", fmt.Sprintf("%q names a directory", p), "name the file, e.g. /var/log/dockgate/audit.jsonl")
 	}
+	switch c.Audit.OnFull {
+	case AuditBlock, AuditDrop, AuditDeny:
+	default:
+		add("audit.on_full", fmt.Sprintf("%q is not block, drop or deny", c.Audit.OnFull),
+			"use block (wait for room, up to a second), drop (lose the record) or deny (refuse the request)")
+	}
+	if q := c.Audit.Queue; q < 1 || q > MaxAuditQueue {
+		add("audit.queue", fmt.Sprintf("%d is out of range", q), fmt.Sprintf("use 1 to %d records; the default is %d", MaxAuditQueue, DefaultAuditQueue))
+	}
 }
 
 func (c *Config) validateRoles(add addFunc) {
@@ -278,7 +321,7 @@ func checkBindPath(p string) string {
 // use, for messages that say which entry let a client in.
 func (c *Config) MatchRule(cn string, groups []string) (int, bool) {
 	for i, r := range c.Clients {
-		if r.matches(cn, groups) {
+		if r.Matches(cn, groups) {
 			return i, true
 		}
 	}

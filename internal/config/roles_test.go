@@ -65,6 +65,40 @@ func TestParseRejectsUnknownRoleKeys(t *testing.T) {
 	}
 }
 
+func TestParseAudit(t *testing.T) {
+	cases := []struct {
+		yaml string
+		want Audit
+	}{
+		{"", Audit{OnFull: AuditBlock, Queue: DefaultAuditQueue}},
+		{"audit:\n  path: \"-\"\n", Audit{Path: "-", OnFull: AuditBlock, Queue: DefaultAuditQueue}},
+		{"audit:\n  on_full: deny\n  queue: 16\n  sync: true\n", Audit{OnFull: AuditDeny, Queue: 16, Sync: true}},
+		{"audit:\n  on_full: drop\n", Audit{OnFull: AuditDrop, Queue: DefaultAuditQueue}},
+	}
+	for _, tc := range cases {
+		cfg, err := Parse(strings.NewReader(tc.yaml))
+		if err != nil {
+			t.Fatalf("Parse(%q) = %v", tc.yaml, err)
+		}
+		if cfg.Audit != tc.want {
+			t.Errorf("Parse(%q).Audit = %+v, want %+v", tc.yaml, cfg.Audit, tc.want)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("Validate(%q) = %v", tc.yaml, err)
+		}
+	}
+}
+
+func TestParseNamesAuditKeyPath(t *testing.T) {
+	cfg, err := Parse(strings.NewReader("audit:\n  on_full: wait\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "audit.on_full") {
+		t.Errorf("Validate() = %v, want an error naming audit.on_full", err)
+	}
+}
+
 func TestAuditPath(t *testing.T) {
 	cases := []struct{ path, want string }{
 		{"", "/state/audit.jsonl"},
@@ -131,6 +165,10 @@ func TestValidateRoles(t *testing.T) {
 		{"client names undeclared role", func(c *Config) { c.Clients = []ClientRule{{CN: "x", Role: "ci"}} }, "clients[0].role", `role "ci" is not defined`},
 		{"relative audit path", func(c *Config) { c.Audit.Path = "audit.jsonl" }, "audit.path", "not an absolute path"},
 		{"audit directory", func(c *Config) { c.Audit.Path = "/var/log/" }, "audit.path", "names a directory"},
+		{"unknown on_full", func(c *Config) { c.Audit.OnFull = "wait" }, "audit.on_full", `"wait" is not block, drop or deny`},
+		{"empty on_full", func(c *Config) { c.Audit.OnFull = "" }, "audit.on_full", `"" is not block, drop or deny`},
+		{"negative queue", func(c *Config) { c.Audit.Queue = -1 }, "audit.queue", "out of range"},
+		{"huge queue", func(c *Config) { c.Audit.Queue = MaxAuditQueue + 1 }, "audit.queue", "out of range"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 
-	"github.com/dockgate/dockgate/internal/store"
+	"github.com/dockgate/dockgate/internal/atomicfile"
 )
 
 // File and directory modes of the docker CLI's context store (docker/cli
@@ -128,7 +128,7 @@ func WriteContext(configDir string, c Context, force bool) error {
 	if err := os.MkdirAll(where.MetadataPath, metaDirPerm); err != nil {
 		return fmt.Errorf("failed to write context %q: %w", c.Name, err)
 	}
-	if err := store.WriteFileAtomic(metaPath, meta, metaFilePerm); err != nil {
+	if err := atomicfile.Write(metaPath, meta, metaFilePerm); err != nil {
 		return fmt.Errorf("failed to write context %q: %w", c.Name, err)
 	}
 	return nil
@@ -233,7 +233,7 @@ func UseContext(configDir, name string) error {
 	if err := ensureConfigDir(configDir); err != nil {
 		return err
 	}
-	if err := store.WriteFileAtomic(path, updated, perm); err != nil {
+	if err := atomicfile.Write(path, updated, perm); err != nil {
 		return fmt.Errorf("failed to update %s: %w", path, err)
 	}
 	return nil

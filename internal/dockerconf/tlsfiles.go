@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/dockgate/dockgate/internal/store"
+	"github.com/dockgate/dockgate/internal/atomicfile"
 )
 
 // writeTLS replaces the context's TLS directory (contexts/tls/<id>) with one
@@ -40,7 +40,7 @@ func writeTLS(contextTLSDir string, c Context) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := syncDir(root); err != nil {
+	if err := atomicfile.SyncDir(root); err != nil {
 		return err
 	}
 	if old != "" {
@@ -63,11 +63,11 @@ func stageTLS(dir string, c Context) error {
 		data []byte
 	}{{caFile, c.CA}, {certFile, c.Cert}, {keyFile, c.Key}}
 	for _, f := range files {
-		if err := store.WriteFileAtomic(filepath.Join(endpoint, f.name), f.data, tlsFilePerm); err != nil {
+		if err := atomicfile.Write(filepath.Join(endpoint, f.name), f.data, tlsFilePerm); err != nil {
 			return err
 		}
 	}
-	return syncDir(dir)
+	return atomicfile.SyncDir(dir)
 }
 
 // swapIn moves staged to target. If target exists, the two are exchanged
@@ -102,18 +102,4 @@ func moveAsideAndRename(staged, target string) (string, error) {
 		return "", fmt.Errorf("failed to replace %s: %w", target, err)
 	}
 	return aside, nil
-}
-
-// syncDir makes renames in dir durable. Some systems cannot fsync a
-// directory; there is nothing more to do on those.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, fs.ErrInvalid) && !errors.Is(err, errors.ErrUnsupported) {
-		return fmt.Errorf("failed to sync %s: %w", dir, err)
-	}
-	return nil
 }

@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/dockgate/dockgate/internal/identity"
 )
 
 // loadClientMaterial checks the client certificate and key on their own.
@@ -294,18 +296,18 @@ func (r *endpointRun) checkPing(a *answer) {
 func (r *endpointRun) checkIdentity(a *answer, err error) {
 	switch {
 	case err != nil:
-		r.fail(CheckIdentity, "no answer from "+whoamiPath+": "+err.Error(), "check the gateway's log")
+		r.fail(CheckIdentity, "no answer from "+identity.WhoamiPath+": "+err.Error(), "check the gateway's log")
 		return
 	case a.status == http.StatusNotFound:
-		r.skip(CheckIdentity, "not a dockgate gateway (no "+whoamiPath+"): dockerd itself?")
+		r.skip(CheckIdentity, "not a dockgate gateway (no "+identity.WhoamiPath+"): dockerd itself?")
 		return
 	case a.status != http.StatusOK:
-		r.fail(CheckIdentity, fmt.Sprintf("%s answered %d: %s", whoamiPath, a.status, dockerMessage(a.body)), "check the gateway's log")
+		r.fail(CheckIdentity, fmt.Sprintf("%s answered %d: %s", identity.WhoamiPath, a.status, dockerMessage(a.body)), "check the gateway's log")
 		return
 	}
 	w, perr := parseWhoami(a.body)
 	if perr != nil {
-		r.fail(CheckIdentity, "unreadable answer from "+whoamiPath+": "+perr.Error(), "check that dockgate on both sides is recent")
+		r.fail(CheckIdentity, "unreadable answer from "+identity.WhoamiPath+": "+perr.Error(), "check that dockgate on both sides is recent")
 		return
 	}
 	id := fmt.Sprintf("CN=%s groups=[%s]", w.CN, strings.Join(w.Groups, ","))

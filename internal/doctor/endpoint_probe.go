@@ -11,11 +11,9 @@ import (
 	"net"
 	"net/http"
 	"time"
-)
 
-// whoamiPath is the gateway's own "how do you see me" endpoint
-// (gateway.WhoamiPath); a plain dockerd answers it with 404.
-const whoamiPath = "/dockgate/v1/whoami"
+	"github.com/dockgate/dockgate/internal/identity"
+)
 
 // maxAnswerBytes bounds what the probe reads of an answer.
 const maxAnswerBytes = 64 << 10
@@ -98,7 +96,7 @@ func probeTLS(ctx context.Context, addr, host string, pair *tls.Certificate, tim
 		}
 		return p
 	}
-	p.whoami, p.whoErr = get(conn, br, host, whoamiPath)
+	p.whoami, p.whoErr = get(conn, br, host, identity.WhoamiPath)
 	return p
 }
 
@@ -137,16 +135,10 @@ func isClientCertRefusal(err error) bool {
 	return false
 }
 
-// whoamiAnswer is the part of the gateway's whoami answer doctor shows.
-type whoamiAnswer struct {
-	CN     string   `json:"cn"`
-	Groups []string `json:"groups"`
-	Serial string   `json:"serial"`
-	Role   string   `json:"role"`
-}
-
-func parseWhoami(body []byte) (whoamiAnswer, error) {
-	var w whoamiAnswer
+// parseWhoami reads the gateway's answer on identity.WhoamiPath; a plain
+// dockerd answers that path with 404 and never gets here.
+func parseWhoami(body []byte) (identity.Whoami, error) {
+	var w identity.Whoami
 	if err := json.Unmarshal(body, &w); err != nil {
 		return w, err
 	}

@@ -21,7 +21,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dockgate/dockgate/internal/gateway"
+	"github.com/dockgate/dockgate/internal/identity"
 	"github.com/dockgate/dockgate/internal/pki"
 )
 
@@ -308,8 +308,8 @@ func NewGateway(host string, caPEM, certPEM, keyPEM []byte) (*Gateway, error) {
 func (g *Gateway) Close() { g.client.CloseIdleConnections() }
 
 // Whoami asks the gateway how it sees this client.
-func (g *Gateway) Whoami(ctx context.Context) (*gateway.Whoami, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, g.base+gateway.WhoamiPath, nil)
+func (g *Gateway) Whoami(ctx context.Context) (*identity.Whoami, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, g.base+identity.WhoamiPath, nil)
 	resp, err := g.client.Do(req)
 	if err != nil {
 		return nil, g.explain(unwrapURLError(err))
@@ -322,7 +322,7 @@ func (g *Gateway) Whoami(ctx context.Context) (*gateway.Whoami, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, refusalError(resp.StatusCode, data)
 	}
-	var w gateway.Whoami
+	var w identity.Whoami
 	if err := json.Unmarshal(data, &w); err != nil {
 		return nil, fmt.Errorf("failed to decode whoami: %w", err)
 	}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/dockgate/dockgate/internal/authority"
-	"github.com/dockgate/dockgate/internal/gateway"
+	"github.com/dockgate/dockgate/internal/identity"
 	"github.com/dockgate/dockgate/internal/pki"
 	"github.com/dockgate/dockgate/internal/store"
 )
@@ -74,7 +74,7 @@ func (s *Server) EnrollHandler() http.Handler {
 }
 
 // RenewHandler serves POST RenewPath behind the gateway, which has verified
-// the caller's certificate: gateway.IdentityFrom says who asks.
+// the caller's certificate: identity.FromContext says who asks.
 func (s *Server) RenewHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+RenewPath, s.serveRenew)
@@ -224,7 +224,7 @@ func (s *Server) signForToken(ctx context.Context, csr *x509.CertificateRequest,
 
 func (s *Server) serveRenew(w http.ResponseWriter, r *http.Request) {
 	a := attempt{remote: remoteIP(r)}
-	id, ok := gateway.IdentityFrom(r.Context())
+	id, ok := identity.FromContext(r.Context())
 	if !ok {
 		a.result = codeUnauthorized
 		s.audit("renew", a)
@@ -242,7 +242,7 @@ func (s *Server) serveRenew(w http.ResponseWriter, r *http.Request) {
 	writeRefusal(w, status, code, msg)
 }
 
-func (s *Server) renew(w http.ResponseWriter, r *http.Request, id *gateway.Identity, a *attempt) (int, string, string) {
+func (s *Server) renew(w http.ResponseWriter, r *http.Request, id *identity.Identity, a *attempt) (int, string, string) {
 	var req renewRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		a.err = err

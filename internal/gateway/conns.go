@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dockgate/dockgate/internal/identity"
 )
 
 // clientConn is one client connection as the gateway tracks it.
@@ -16,20 +18,20 @@ type clientConn struct {
 	raw      *trackedConn // the TCP connection under tls
 	remote   string
 	opened   time.Time
-	id       atomic.Pointer[Identity] // set on the first request, after the handshake
+	id       atomic.Pointer[identity.Identity] // set on the first request, after the handshake
 	hijacked atomic.Bool
 }
 
 // identity returns the connection's identity, deriving it once from the
 // verified handshake; first is true for the call that derived it.
-func (c *clientConn) identity(cs *tls.ConnectionState) (id *Identity, first bool) {
+func (c *clientConn) identity(cs *tls.ConnectionState) (id *identity.Identity, first bool) {
 	if id := c.id.Load(); id != nil {
 		return id, false
 	}
 	if cs == nil || len(cs.PeerCertificates) == 0 {
 		return nil, false
 	}
-	id = identityOf(cs.PeerCertificates[0])
+	id = identity.FromCertificate(cs.PeerCertificates[0])
 	if !c.id.CompareAndSwap(nil, id) {
 		return c.id.Load(), false
 	}

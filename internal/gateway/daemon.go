@@ -380,7 +380,11 @@ func readHeld(r *http.Request) ([]byte, error) {
 		_, err := io.ReadFull(r.Body, body)
 		return body, err
 	}
-	return readBounded(r.Body, maxHeldBody)
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxHeldBody+1))
+	if err == nil && len(body) > maxHeldBody {
+		err = fmt.Errorf("request body larger than %d bytes", maxHeldBody)
+	}
+	return body, err
 }
 
 // call sends one small request of the gateway's own (an ownership

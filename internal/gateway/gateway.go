@@ -32,6 +32,7 @@ import (
 
 	"github.com/dockgate/dockgate/internal/audit"
 	"github.com/dockgate/dockgate/internal/config"
+	"github.com/dockgate/dockgate/internal/identity"
 	"github.com/dockgate/dockgate/internal/policy"
 )
 
@@ -65,7 +66,7 @@ type Options struct {
 	Now func() time.Time
 	// Local serves the gateway's own API under LocalPrefix on the mTLS
 	// port (e.g. certificate renewal), for any verified client, matched by
-	// a clients: entry or not; IdentityFrom(r.Context()) says who asks.
+	// a clients: entry or not; identity.FromContext(r.Context()) says who asks.
 	// Nil: those paths answer 404.
 	Local http.Handler
 	// Audit receives one record per request; nil: no audit log.
@@ -86,9 +87,8 @@ type Gateway struct {
 	metrics  *metrics
 	daemon   *daemon
 	tls      *tls.Config
-	// resolveLinks: the gateway sees the daemon's filesystem and checks
-	// the links in bind sources (resolvesHostPaths).
-	resolveLinks bool
+	// host is what the policy asks of the daemon and its host.
+	host daemonHost
 
 	server *http.Server
 	admin  *http.Server
@@ -127,7 +127,7 @@ func New(opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.daemon.onStream = g.trackStream
-	g.resolveLinks = resolvesHostPaths(m.Config.Upstream)
+	g.host = daemonHost{call: g.daemon.call, resolve: HostPathResolver(m.Config.Upstream)}
 	g.tls = g.newTLSConfig()
 	g.server = g.newServer(m.Config)
 	g.admin = g.newAdminServer()
@@ -235,52 +235,88 @@ func (g *Gateway) Reload() error {
 		return err
 	}
 	old := g.material.Load()
-	if changed := staticFieldsChanged(old.Config, m.Config); changed != "" {
-		g.log.Warn("reload: a restart is needed for this change to apply", "field", changed)
+	if changed := staticFieldsChanged(old.Config, m.Config); len(changed) > 0 {
+		g.log.Warn("reload: a restart is needed for these changes to apply", "fields", changed)
 	}
 	g.material.Store(m)
 	g.metrics.reloads.WithLabelValues("ok").Inc()
-	g.log.Info("reloaded", "server_cert_serial", serialHex(m.ServerCert.Leaf),
+	g.log.Info("reloaded", "server_cert_serial", identity.SerialHex(m.ServerCert.Leaf),
 		"server_cert_expires", m.ServerCert.Leaf.NotAfter.UTC().Format(time.RFC3339))
 	return nil
 }
 
-// load reads Material and compiles its policy when the loader did not, so
-// that no Material without a policy is ever in force. On the daemon's host
-// the policy's allowed bind paths are resolved now (resolveBindPaths).
+// load reads Material and compiles its policy when the loader did not
+// (LoadPolicy), so that no Material without a policy is ever in force.
 func load(l Loader, log *slog.Logger) (*Material, error) {
 	m, err := l()
 	if err != nil {
 		return nil, err
 	}
 	if m.Policy == nil {
-		if m.Policy, err = policy.Compile(m.Config); err != nil {
-			return nil, fmt.Errorf("invalid roles: %w", err)
+		if m.Policy, err = LoadPolicy(m.Config, log); err != nil {
+			return nil, err
 		}
-	}
-	if resolvesHostPaths(m.Config.Upstream) {
-		m.Policy = resolveBindPaths(m.Policy, log)
 	}
 	return m, nil
 }
 
-// withoutReloadable leaves out the limits a reload applies at once.
-func withoutReloadable(l config.Limits) config.Limits {
-	l.MaxJSONBody = 0
-	return l
+// LoadPolicy compiles a config's roles as a gateway in front of its
+// upstream enforces them: on the daemon's host, the allowed bind paths
+// are resolved now (resolveBindPaths), so that a link planted later
+// cannot widen them. `policy explain` uses it too.
+func LoadPolicy(cfg *config.Config, log *slog.Logger) (*policy.Policy, error) {
+	p, err := policy.Compile(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("invalid roles: %w", err)
+	}
+	if resolvesHostPaths(cfg.Upstream) {
+		p = resolveBindPaths(p, log)
+	}
+	return p, nil
 }
 
-// staticFieldsChanged names a field that only takes effect on restart.
-func staticFieldsChanged(old, cur *config.Config) string {
-	switch {
-	case old.Listen != cur.Listen:
-		return "listen"
-	case old.AdminListen != cur.AdminListen:
-		return "admin_listen"
-	case old.Upstream != cur.Upstream:
-		return "upstream"
-	case withoutReloadable(old.Limits) != withoutReloadable(cur.Limits):
-		return "limits"
+// restartOnlyFields are the config fields, by YAML path, that a running
+// gateway reads only at start: the listeners, the HTTP server's limits, the
+// upstream client, the server certificate's files, the logger, the audit
+// log and the enrollment listener. Roles, clients and limits.max_json_body
+// apply on Reload; every other field is listed here.
+var restartOnlyFields = []struct {
+	name  string
+	value func(*config.Config) any // comparable
+}{
+	{"listen", func(c *config.Config) any { return c.Listen }},
+	{"admin_listen", func(c *config.Config) any { return c.AdminListen }},
+	{"server_cert", func(c *config.Config) any { return c.ServerCert }},
+	{"upstream.url", func(c *config.Config) any { return c.Upstream.URL }},
+	{"upstream.tls_ca", func(c *config.Config) any { return c.Upstream.TLSCA }},
+	{"upstream.tls_cert", func(c *config.Config) any { return c.Upstream.TLSCert }},
+	{"upstream.tls_key", func(c *config.Config) any { return c.Upstream.TLSKey }},
+	{"upstream.idle_timeout", func(c *config.Config) any { return c.Upstream.IdleTimeout }},
+	{"limits.read_header_timeout", func(c *config.Config) any { return c.Limits.ReadHeaderTimeout }},
+	{"limits.idle_timeout", func(c *config.Config) any { return c.Limits.IdleTimeout }},
+	{"limits.max_header_bytes", func(c *config.Config) any { return c.Limits.MaxHeaderBytes }},
+	{"limits.max_connections", func(c *config.Config) any { return c.Limits.MaxConnections }},
+	{"limits.shutdown_timeout", func(c *config.Config) any { return c.Limits.ShutdownTimeout }},
+	{"log.format", func(c *config.Config) any { return c.Log.Format }},
+	{"log.level", func(c *config.Config) any { return c.Log.Level }},
+	{"audit.path", func(c *config.Config) any { return c.Audit.Path }},
+	{"audit.on_full", func(c *config.Config) any { return c.Audit.OnFull }},
+	{"audit.queue", func(c *config.Config) any { return c.Audit.Queue }},
+	{"audit.sync", func(c *config.Config) any { return c.Audit.Sync }},
+	{"enroll.enabled", func(c *config.Config) any { return c.Enroll.Enabled }},
+	{"enroll.listen", func(c *config.Config) any { return c.Enroll.Listen }},
+	{"enroll.max_failures", func(c *config.Config) any { return c.Enroll.MaxFailures }},
+	{"enroll.failure_window", func(c *config.Config) any { return c.Enroll.FailureWindow }},
+}
+
+// staticFieldsChanged names every field that differs between old and cur
+// but takes effect only on restart, in config order.
+func staticFieldsChanged(old, cur *config.Config) []string {
+	var changed []string
+	for _, f := range restartOnlyFields {
+		if f.value(old) != f.value(cur) {
+			changed = append(changed, f.name)
+		}
 	}
-	return ""
+	return changed
 }

@@ -22,6 +22,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/dockgate/dockgate/internal/config"
+	"github.com/dockgate/dockgate/internal/identity"
 	"github.com/dockgate/dockgate/internal/pki"
 )
 
@@ -437,11 +438,11 @@ func TestWhoami(t *testing.T) {
 		{"bob", []string{"devs"}, ""}, // unmatched clients may still ask who they are
 	} {
 		cert := tg.pki.client(tc.cn, tc.groups...)
-		resp, err := tg.httpClient(cert).Get(tg.url(WhoamiPath))
+		resp, err := tg.httpClient(cert).Get(tg.url(identity.WhoamiPath))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got Whoami
+		var got identity.Whoami
 		err = json.NewDecoder(resp.Body).Decode(&got)
 		resp.Body.Close()
 		if err != nil {
@@ -464,7 +465,7 @@ func TestWhoami(t *testing.T) {
 
 func TestLocalHandlerGetsIdentityAndIsNeverForwarded(t *testing.T) {
 	local := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, ok := IdentityFrom(r.Context())
+		id, ok := identity.FromContext(r.Context())
 		if !ok {
 			http.Error(w, "no identity", http.StatusInternalServerError)
 			return

@@ -69,6 +69,9 @@ func newMetrics(g *Gateway) *metrics {
 	reg.MustRegister(m.requests, m.latency, m.activeConns, m.hijackedStreams, m.handshakeFailures,
 		m.rejectedConns, m.revokedCuts, m.reloads, certExpiry, idleUpstream,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if g.opts.Audit != nil {
+		reg.MustRegister(g.opts.Audit.Collector()) // dockgate_audit_records_total
+	}
 	for _, r := range []string{reasonNoCertificate, reasonUnknownAuthority, reasonExpired, reasonWrongKeyUsage, reasonRevoked, reasonInvalid, reasonProtocolVersion} {
 		m.handshakeFailures.WithLabelValues(r)
 	}

@@ -1,96 +1,196 @@
 package gateway
 
 import (
-	"context"
+	"bytes"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/dockgate/dockgate/internal/audit"
 	"github.com/dockgate/dockgate/internal/dockerapi"
+	"github.com/dockgate/dockgate/internal/identity"
 	"github.com/dockgate/dockgate/internal/policy"
 )
 
-// serveHTTP is the gateway's request path: identity, revocation, client
-// rules, policy, then the proxy (plain or hijacked), and an audit record.
+// serveHTTP is the gateway's request path: identity and revocation, one
+// policy evaluation against the Material in force when the request
+// started, then the daemon client (plain, streamed or hijacked); the
+// answer the gateway gives itself, the metrics and the audit record all
+// come from one outcome.
 func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	rw := newStatusRecorder(w)
 	defer rw.release()
-	rec := audit.Record{Time: time.Now(), Method: r.Method, RawPath: r.URL.EscapedPath(), Remote: r.RemoteAddr}
-	label := g.handle(rw, r, &rec)
-	rec.Status, rec.BytesOut = rw.status, rec.BytesOut+rw.written
-	rec.Duration = time.Since(rec.Time)
-	g.metrics.observe(label, rw.status, rec.Time)
+	out := g.handle(rw, r, g.material.Load())
+	g.metrics.observe(out.label, rw.status, start)
 	if g.opts.Audit != nil {
-		rec.RequestID = audit.NewRequestID()
+		rec := out.record(r, start)
+		rec.Status, rec.BytesOut = rw.status, out.bytesOut+rw.written
+		rec.Duration = time.Since(start)
 		g.opts.Audit.Write(&rec)
 	}
 }
 
-// handle answers one request and returns its metrics label: the
-// operation, or what stopped it.
-func (g *Gateway) handle(w *statusRecorder, r *http.Request, rec *audit.Record) string {
-	cc := connFrom(r.Context())
-	var id *Identity
-	if cc != nil {
-		var first bool
-		if id, first = cc.identity(r.TLS); first {
-			g.log.Info("client connected", "remote", cc.remote, "cn", id.CN, "serial", id.Serial,
-				"groups", id.Groups, "tls", tls.VersionName(r.TLS.Version))
-		}
+// outcome is what became of one request: who asked, the verdict (a
+// refusal the gateway answered itself, or what was forwarded), and the
+// bytes a hijacked stream carried.
+type outcome struct {
+	id      *identity.Identity
+	verdict policy.Verdict
+	// label is the metrics label: the operation, or what stopped it.
+	label string
+	// local: the gateway answered one of its own paths (LocalPrefix).
+	local             bool
+	bytesIn, bytesOut int64
+}
+
+// record makes the audit record of an outcome.
+func (o *outcome) record(r *http.Request, start time.Time) audit.Record {
+	v := &o.verdict
+	rec := audit.Record{
+		Time: start, RequestID: audit.NewRequestID(), Method: r.Method, RawPath: r.URL.EscapedPath(), Remote: r.RemoteAddr,
+		Decision: v.Effect.String(), Role: v.Role, Rule: v.Rule, Reason: v.Reason,
+		BytesIn: v.BytesIn + o.bytesIn,
 	}
+	if o.id != nil {
+		rec.CN, rec.Serial, rec.Groups = o.id.CN, o.id.Serial, o.id.Groups
+	}
+	if o.local {
+		rec.Operation = "dockgate.local"
+	} else if v.Route.Path != "" {
+		rec.Path, rec.Operation, rec.Target = v.Route.Path, v.Route.Op.String(), v.Route.Target
+	}
+	return rec
+}
+
+// refused is a request the gateway refuses before the policy sees it.
+func refused(id *identity.Identity, status int, message, reason string) outcome {
+	return outcome{id: id, label: "denied", verdict: policy.Verdict{Effect: policy.Deny, Status: status, Message: message, Reason: reason}}
+}
+
+// handle answers one request and says what became of it.
+func (g *Gateway) handle(w *statusRecorder, r *http.Request, m *Material) outcome {
+	cc := connFrom(r.Context())
+	id := g.identify(cc, r)
 	if id == nil {
 		// Unreachable through the TLS listener, which refuses clients
 		// without a verified certificate; kept as a fail-closed guard.
-		rec.Decision, rec.Reason = "deny", "no verified client certificate"
-		writeError(w, http.StatusForbidden, "dockgate: a verified client certificate is required")
-		return "denied"
+		return g.refuse(w, refused(nil, http.StatusForbidden, "dockgate: a verified client certificate is required", "no verified client certificate"))
 	}
-	rec.CN, rec.Serial, rec.Groups = id.CN, id.Serial, id.Groups
 	if _, revoked := (*g.revoked.Load())[id.Serial]; revoked {
-		rec.Decision, rec.Reason = "deny", "certificate revoked"
 		w.Header().Set("Connection", "close")
-		writeError(w, http.StatusForbidden, fmt.Sprintf("dockgate: certificate %s (serial %s) is revoked", id.CN, id.Serial))
-		return "denied"
+		return g.refuse(w, refused(id, http.StatusForbidden, fmt.Sprintf("dockgate: certificate %s (serial %s) is revoked", id.CN, id.Serial), "certificate revoked"))
 	}
-	m := g.material.Load()
-	role, ok := m.Config.MatchClient(id.CN, id.Groups)
-	rec.Role = role
+	if g.opts.Audit != nil && !g.opts.Audit.Admit() {
+		return g.refuse(w, refused(id, http.StatusServiceUnavailable,
+			"dockgate: the audit log cannot record requests right now (audit.on_full: deny), so the gateway refuses them; see the gateway's log",
+			"the audit log cannot take records"))
+	}
 	if strings.HasPrefix(r.URL.Path, LocalPrefix) {
-		rec.Decision, rec.Operation = "allow", "dockgate.local"
+		role, _ := m.Policy.RoleOf(*id)
 		g.serveLocal(w, r, id, role)
-		return "local"
+		return outcome{id: id, label: "local", local: true, verdict: policy.Verdict{Effect: policy.Allow, Role: role}}
 	}
-	if !ok {
-		// The record says what was asked even though nothing is decided.
-		if req, err := policy.ParseRequest(r.Method, r.URL.EscapedPath(), r.URL.RawQuery); err == nil {
-			rec.Path, rec.Operation, rec.Target = req.Route.Path, req.Route.Op.String(), req.Route.Target
-		}
-		rec.Decision, rec.Reason = "deny", "no clients: entry matches"
-		writeError(w, http.StatusForbidden, fmt.Sprintf(
-			"dockgate: access denied for CN=%q groups=%v (serial %s): no clients: entry matches this identity; add one with cn: or group: in the gateway config",
-			id.CN, id.Groups, id.Serial))
-		return "denied"
+	v := m.Policy.Evaluate(r.Context(), policy.Input{
+		Identity: *id, Method: r.Method, Path: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery,
+		ContentType: r.Header.Get("Content-Type"), Body: r.Body,
+	}, g.host)
+	out := outcome{id: id, verdict: v, label: "denied"}
+	if v.Err != nil {
+		g.log.Error("ownership lookup failed", "cn", id.CN, "op", v.Route.Op.String(), "err", v.Err)
 	}
-	route, allowed := g.authorize(w, r, id, role, m.Policy, rec)
-	if !allowed {
-		return "denied"
+	if !v.Forward() {
+		return g.refuse(w, out)
+	}
+	if v.Effect == policy.WouldDeny {
+		g.log.Warn("audit mode: forwarding a request the role would deny", "cn", id.CN, "role", v.Role, "op", v.Route.Op.String(), "reason", v.Reason)
+	}
+	out.label = v.Route.Op.String()
+	g.forwardVerdict(w, r, cc, &out)
+	return out
+}
+
+// identify returns the verified identity of the request's connection,
+// logging the connection's first request.
+func (g *Gateway) identify(cc *clientConn, r *http.Request) *identity.Identity {
+	if cc == nil {
+		return nil
+	}
+	id, first := cc.identity(r.TLS)
+	if first {
+		g.log.Info("client connected", "remote", cc.remote, "cn", id.CN, "serial", id.Serial,
+			"groups", id.Groups, "tls", tls.VersionName(r.TLS.Version))
+	}
+	return id
+}
+
+// refuse answers a refusal with Docker's error shape.
+func (g *Gateway) refuse(w http.ResponseWriter, out outcome) outcome {
+	writeError(w, out.verdict.Status, out.verdict.Message)
+	return out
+}
+
+// forwardVerdict sends the request as the verdict says (path, query and
+// JSON body, or the client's raw body streamed) and relays the answer.
+func (g *Gateway) forwardVerdict(w http.ResponseWriter, r *http.Request, cc *clientConn, out *outcome) {
+	v := &out.verdict
+	r.URL.Path, r.URL.RawPath, r.URL.RawQuery = unescapedPath(v.Path), v.Path, v.RawQuery
+	switch v.Route.Op.Body() {
+	case dockerapi.BodyRaw:
+		r.Body = &countingReader{ReadCloser: r.Body, n: &out.bytesIn}
+	default:
+		setBody(r, v.Body)
 	}
 	switch {
-	case isHijack(route.Op, r):
-		in, out := g.daemon.hijack(w, r, cc)
-		rec.BytesIn += in
-		rec.BytesOut += out
-	case route.Op.Body() == dockerapi.BodyRaw:
+	case isHijack(v.Route.Op, r):
+		in, n := g.daemon.hijack(w, r, cc)
+		out.bytesIn += in
+		out.bytesOut += n
+	case v.Route.Op.Body() == dockerapi.BodyRaw:
 		g.daemon.stream(w, r) // streams the body while the daemon answers
 	default:
 		g.daemon.forward(w, r) // no body, or a checked JSON body held in memory
 	}
-	return route.Op.String()
+}
+
+// unescapedPath is URL.Path for an escaped path the policy accepted.
+func unescapedPath(escaped string) string {
+	p, err := url.PathUnescape(escaped)
+	if err != nil {
+		return escaped
+	}
+	return p
+}
+
+// setBody makes r carry exactly body, with a Content-Length, whatever
+// framing the client used (chunked, Content-Length, both).
+func setBody(r *http.Request, body []byte) {
+	r.TransferEncoding = nil
+	r.Header.Del("Transfer-Encoding")
+	r.ContentLength = int64(len(body))
+	if len(body) == 0 {
+		r.Body = http.NoBody
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+}
+
+// countingReader counts the bytes of a streamed request body.
+type countingReader struct {
+	io.ReadCloser
+	n *int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	*c.n += int64(n)
+	return n, err
 }
 
 // isHijack reports whether the request may turn the connection into a raw
@@ -165,26 +265,18 @@ func (r *statusRecorder) Flush() {
 	}
 }
 
-type identityKey struct{}
-
-// IdentityFrom returns the verified client identity of a request that
-// reached Options.Local.
-func IdentityFrom(ctx context.Context) (*Identity, bool) {
-	id, ok := ctx.Value(identityKey{}).(*Identity)
-	return id, ok
-}
-
 // serveLocal answers the gateway's own paths: whoami, then Options.Local.
-func (g *Gateway) serveLocal(w http.ResponseWriter, r *http.Request, id *Identity, role string) {
-	if r.URL.Path == WhoamiPath && r.Method == http.MethodGet {
-		g.serveWhoami(w, id, role)
+func (g *Gateway) serveLocal(w http.ResponseWriter, r *http.Request, id *identity.Identity, role string) {
+	if r.URL.Path == identity.WhoamiPath && r.Method == http.MethodGet {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(id.Whoami(role))
 		return
 	}
 	if g.opts.Local == nil {
 		writeError(w, http.StatusNotFound, "dockgate: no such endpoint "+r.URL.Path)
 		return
 	}
-	g.opts.Local.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+	g.opts.Local.ServeHTTP(w, r.WithContext(identity.NewContext(r.Context(), id)))
 }
 
 // ServerCertificate returns the server certificate in force, for other

@@ -1,13 +1,12 @@
 package gateway
 
 import (
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"time"
+
+	"github.com/dockgate/dockgate/internal/identity"
 )
 
 // CA is the trust anchor for client certificates.
@@ -102,7 +101,7 @@ func (g *Gateway) verifyClient(cs tls.ConnectionState) error {
 	if _, err := leaf.Verify(opts); err != nil {
 		return &handshakeError{verifyReason(err), fmt.Errorf("client certificate %q: %w", leaf.Subject.CommonName, err)}
 	}
-	serial := serialHex(leaf)
+	serial := identity.SerialHex(leaf)
 	if _, revoked := (*g.revoked.Load())[serial]; revoked {
 		return &handshakeError{reasonRevoked, fmt.Errorf("client certificate %q (serial %s) is revoked", leaf.Subject.CommonName, serial)}
 	}
@@ -121,32 +120,4 @@ func verifyReason(err error) string {
 		return reasonWrongKeyUsage
 	}
 	return reasonInvalid
-}
-
-// Identity is who a verified client certificate says the client is.
-// It is derived from the certificate only, never from request headers.
-type Identity struct {
-	CN          string
-	Groups      []string
-	Serial      string // lower-case hex
-	Fingerprint string // SHA-256 of the DER certificate, lower-case hex
-	NotAfter    time.Time
-}
-
-func identityOf(leaf *x509.Certificate) *Identity {
-	sum := sha256.Sum256(leaf.Raw)
-	return &Identity{
-		CN:          leaf.Subject.CommonName,
-		Groups:      leaf.Subject.Organization,
-		Serial:      serialHex(leaf),
-		Fingerprint: hex.EncodeToString(sum[:]),
-		NotAfter:    leaf.NotAfter,
-	}
-}
-
-func serialHex(c *x509.Certificate) string {
-	if c == nil || c.SerialNumber == nil {
-		return ""
-	}
-	return c.SerialNumber.Text(16)
 }

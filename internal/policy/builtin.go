@@ -68,10 +68,10 @@ var deployerOps = []dockerapi.Operation{
 	dockerapi.OpNetworkDisconnect,
 }
 
-// BuiltinOperations returns the operations a built-in role allows, in
+// builtinOperations returns the operations a built-in role allows, in
 // table order; nil for a name that is not built in. admin allows every
 // operation.
-func BuiltinOperations(name string) []dockerapi.Operation {
+func builtinOperations(name string) []dockerapi.Operation {
 	set, ok := builtinSet(name)
 	if !ok {
 		return nil

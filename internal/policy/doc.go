@@ -1,7 +1,11 @@
-// Package policy owns dockgate's authorization: the roles of the serve
-// config compiled into an immutable Policy, and Decide, which answers for
-// one request whether it may reach the Docker daemon, why, and what the
-// gateway must do to it on the way. It is pure: no I/O, no clocks.
+// Package policy owns dockgate's authorization: the roles and client rules
+// of the serve config compiled into an immutable Policy, and Evaluate,
+// which answers for one request whether it may reach the Docker daemon,
+// why, and exactly what to forward. The policy does no I/O of its own:
+// what it needs from the daemon's host (inspect an object, create an owned
+// volume, resolve a host path) comes in through the Host interface, so
+// every decision runs the same in the gateway, in `policy explain` (a dry
+// run) and in unit tests (a fake).
 //
 // # Roles
 //
@@ -15,7 +19,7 @@
 //
 // Being allowed an operation is not enough when its body or query can make
 // a container root on the host: a privileged container, a bind mount of
-// "/", the host's PID namespace. For those operations Decide inspects the
+// "/", the host's PID namespace. For those operations Evaluate inspects the
 // body dockerapi decoded (the same moby types dockerd decodes) and the
 // parsed query, and denies anything that escapes the container unless the
 // role's containers: or builds: section allows exactly that. A denial
@@ -29,13 +33,13 @@
 //
 // # Owner isolation
 //
-// A role with owner_isolation sees only what its clients created. The
-// policy cannot look objects up, so a Decision says what the gateway must
-// do: stamp the owner label on creates and filter lists and events (both
-// pure rewrites, see Decision.Rewrite), and check that every container,
-// exec, volume or network the request names belongs to the caller
-// (Decision.Owner.Checks), answering an unowned object with Docker's own
-// "not found" so that its existence is not leaked.
+// A role with owner_isolation sees only what its clients created.
+// Evaluate stamps the owner label on creates, filters lists and events,
+// and looks up every container, exec, volume or network the request names
+// (Host.Inspect): an object that is missing or not the caller's is
+// answered with Docker's own "not found", so that its existence is not
+// leaked. The forwarded request names each checked object by the full ID
+// the lookup found, so that dockerd acts on the object that was checked.
 //
 // # Modes
 //
@@ -45,19 +49,10 @@
 //
 // # One request through the gateway
 //
-//  1. ParseRequest(r.Method, r.URL.EscapedPath(), r.URL.RawQuery): 400 on
-//     error. Refuse form-encoded bodies (dockerapi.IsFormContentType).
-//  2. By req.Route.Op.Body(): for BodyJSON read the whole body, bounded
-//     (413 above the limit), check dockerapi.CheckJSONContentType and call
-//     req.SetBody (400 on error); for BodyNone refuse any body byte; for
-//     BodyRaw stream the body as is.
-//  3. d := p.Decide(identity, role, req). Deny: answer d.Status with
-//     d.Message().
-//  4. For each of d.Owner.Checks in order, look the object up; when it is
-//     missing or not the caller's, d.DenyOwnership(c) and, unless
-//     d.Forward(), answer d.Status with d.Message() (dockerd's own 404).
-//     After a check with Pin, forward PinnedPath(req.Route, lookup.ID).
-//  5. d.Rewrite(&req); forward req.Query.Encode() if the query changed and
-//     dockerapi.Encode(req.Body) as the JSON body.
-//  6. Write the audit record with d.Effect, d.Rule and d.Reason.
+// The gateway takes one Policy per request (the one in force when the
+// request started), calls Evaluate once with the request as sent and its
+// Host, and applies the Verdict: a denial is answered with Status and
+// Message; otherwise Path, RawQuery and Body (or the client's streamed
+// body, for raw bodies) are forwarded. The Verdict also fills the audit
+// record.
 package policy

@@ -49,9 +49,9 @@ func builtinRolesDoc() string {
 	var b strings.Builder
 	var prev []dockerapi.Operation
 	fmt.Fprintf(&b, "| role | allows |\n|---|---|\n")
-	fmt.Fprintf(&b, "| `admin` | every operation (%d), no guardrails, admin operations included |\n", len(BuiltinOperations("admin")))
+	fmt.Fprintf(&b, "| `admin` | every operation (%d), no guardrails, admin operations included |\n", len(builtinOperations("admin")))
 	for _, role := range []struct{ name, base string }{{"read-only", ""}, {"operator", "read-only"}, {"deployer", "operator"}} {
-		ops := BuiltinOperations(role.name)
+		ops := builtinOperations(role.name)
 		var added []string
 		for _, op := range ops {
 			if !contains(prev, op) {

@@ -1,10 +1,13 @@
 package policy_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/dockgate/dockgate/internal/config"
+	"github.com/dockgate/dockgate/internal/identity"
 	"github.com/dockgate/dockgate/internal/policy"
 )
 
@@ -36,59 +39,65 @@ func compileExample() (*config.Config, *policy.Policy) {
 	return &cfg, p
 }
 
-// The gateway's path for one request: read it as dockerd will, decode
-// its JSON body, decide.
-func ExamplePolicy_Decide() {
-	cfg, p := compileExample()
-	id := policy.Identity{CN: "ci-7"}
-	role, _ := cfg.MatchClient(id.CN, id.Groups)
+// exampleHost is a daemon with one container, web, owned by t1.
+type exampleHost struct{}
 
-	req, err := policy.ParseRequest("POST", "/v1.47/containers/create", "name=web")
-	if err != nil {
-		panic(err) // 400
+func (exampleHost) Inspect(_ context.Context, kind policy.ObjectKind, ref string) (policy.Object, error) {
+	if kind == policy.KindContainer && (ref == "web" || ref == "4f2a") {
+		return policy.Object{ID: "4f2a9c0e1b7d", Labels: map[string]string{policy.OwnerLabel: "t1"}}, nil
 	}
-	if err := req.SetBody([]byte(`{"Image":"busybox","HostConfig":{"Binds":["/etc:/etc"]}}`), 0); err != nil {
-		panic(err) // 400, or 413 for dockerapi.ErrBodyTooLarge
-	}
-	d := p.Decide(id, role, req)
-	fmt.Println(d.Effect, d.Status)
-	fmt.Println(d.Message())
+	return policy.Object{}, policy.ErrNotFound
+}
 
-	req, _ = policy.ParseRequest("GET", "/v1.47/containers/web/logs", "follow=1")
-	d = p.Decide(id, role, req)
-	fmt.Println(d.Effect, d.Rule)
+func (exampleHost) CreateVolume(context.Context, string, map[string]string) (policy.Object, error) {
+	return policy.Object{}, errors.New("not in this example")
+}
+
+func (exampleHost) ResolvePath(p string) (string, error) { return p, nil }
+
+// The gateway's path for one request: one call reads it as dockerd will,
+// decodes its JSON body and decides.
+func ExamplePolicy_Evaluate() {
+	_, p := compileExample()
+	v := p.Evaluate(context.Background(), policy.Input{
+		Identity:    identity.Identity{CN: "ci-7"},
+		Method:      "POST",
+		Path:        "/v1.47/containers/create",
+		RawQuery:    "name=web",
+		ContentType: "application/json",
+		Body:        strings.NewReader(`{"Image":"busybox","HostConfig":{"Binds":["/etc:/etc"]}}`),
+	}, exampleHost{})
+	fmt.Println(v.Effect, v.Status)
+	fmt.Println(v.Message)
+
+	v = p.Evaluate(context.Background(), policy.Input{
+		Identity: identity.Identity{CN: "ci-7"}, Method: "GET", Path: "/v1.47/containers/web/logs", RawQuery: "follow=1",
+	}, exampleHost{})
+	fmt.Println(v.Effect, v.Rule)
 	// Output:
 	// deny 403
 	// dockgate: denied container.create for ci-7 (role ci): HostConfig.Binds[0] mounts host path "/etc", which is outside the allowed bind paths; allow it by adding "/etc" to roles.ci.containers.bind_mounts
 	// allow roles.ci.allow[0] container.*
 }
 
-// Under owner isolation a decision says what to check and rewrite.
-func ExampleDecision_Rewrite() {
-	cfg, p := compileExample()
-	id := policy.Identity{CN: "t1", Groups: []string{"tenants"}}
-	role, _ := cfg.MatchClient(id.CN, id.Groups)
+// Under owner isolation the verdict says what to forward: lists get the
+// owner filter, and a path names the object by the ID that was checked.
+func ExamplePolicy_Evaluate_ownerIsolation() {
+	_, p := compileExample()
+	t1 := identity.Identity{CN: "t1", Groups: []string{"tenants"}}
+	v := p.Evaluate(context.Background(), policy.Input{
+		Identity: t1, Method: "GET", Path: "/containers/json", RawQuery: `all=1&filters={"status":["running"]}`,
+	}, exampleHost{})
+	fmt.Println(v.Effect, v.RawQuery)
 
-	req, _ := policy.ParseRequest("GET", "/containers/json", `all=1&filters={"status":["running"]}`)
-	d := p.Decide(id, role, req)
-	queryChanged, _, err := d.Rewrite(&req)
-	if err != nil {
-		panic(err)
-	}
-	fmt.Println(queryChanged, req.Query.Get("filters"))
+	v = p.Evaluate(context.Background(), policy.Input{Identity: t1, Method: "POST", Path: "/containers/4f2a/stop"}, exampleHost{})
+	fmt.Println(v.Effect, v.Path)
 
-	req, _ = policy.ParseRequest("POST", "/containers/4f2a/stop", "")
-	d = p.Decide(id, role, req)
-	for _, c := range d.Owner.Checks {
-		fmt.Println(c.Kind, c.Ref, c.LookupPath(), c.Pin)
-	}
-	pinned, _ := policy.PinnedPath(req.Route, "4f2a9c0e1b7d")
-	fmt.Println(pinned)
-	d.DenyOwnership(d.Owner.Checks[0]) // the lookup said: not t1's
-	fmt.Println(d.Status, d.Message())
+	t2 := identity.Identity{CN: "t2", Groups: []string{"tenants"}}
+	v = p.Evaluate(context.Background(), policy.Input{Identity: t2, Method: "POST", Path: "/containers/web/stop"}, exampleHost{})
+	fmt.Println(v.Status, v.Message)
 	// Output:
-	// true {"label":{"dockgate.owner=t1":true},"status":{"running":true}}
-	// container 4f2a /containers/4f2a/json true
-	// /containers/4f2a9c0e1b7d/stop
-	// 404 No such container: 4f2a
+	// allow all=1&filters=%7B%22label%22%3A%7B%22dockgate.owner%3Dt1%22%3Atrue%7D%2C%22status%22%3A%7B%22running%22%3Atrue%7D%7D
+	// allow /containers/4f2a9c0e1b7d/stop
+	// 404 No such container: web
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/dockgate/dockgate/internal/dockerapi"
+	"github.com/dockgate/dockgate/internal/identity"
 )
 
 // fuzzRoles are the roles FuzzDecide decides for; none but loose and
@@ -25,23 +26,23 @@ func FuzzDecide(f *testing.F) {
 	p := mustPolicy(f, testConfig)
 	f.Fuzz(func(t *testing.T, method, path, query string, body []byte, roleIndex uint8) {
 		role := fuzzRoles[int(roleIndex)%len(fuzzRoles)]
-		req, err := NewRequest(method, path, query, body, 0)
+		req, err := newRequest(method, path, query, body, 0)
 		if err != nil {
 			return
 		}
-		d := p.Decide(Identity{CN: "fuzz"}, role, req)
-		_ = d.Message()
+		d := p.decide(identity.Identity{CN: "fuzz"}, role, req)
+		_ = d.message()
 		if d.Effect == Deny && d.Status == 0 {
 			t.Fatalf("denial without a status: %+v", d)
 		}
 		if d.Effect == Allow && privileged(req) && role != "loose" && role != "admin" {
 			t.Fatalf("role %s allowed a privileged %s: %s %s %s", role, req.Route.Op, method, path, body)
 		}
-		if d.Effect == Allow && len(d.HostPaths()) > 0 {
+		if d.Effect == Allow && len(d.hostPaths()) > 0 {
 			checkHostPathsAgree(t, d)
 		}
-		if d.Forward() {
-			if _, _, err := d.Rewrite(&req); err != nil && d.Owner.Label {
+		if d.forward() {
+			if _, _, err := d.rewrite(&req); err != nil && d.Owner.Label {
 				t.Fatalf("Rewrite of an allowed create failed: %v", err)
 			}
 		}
@@ -50,21 +51,21 @@ func FuzzDecide(f *testing.F) {
 
 // checkHostPathsAgree: resolved as written, host paths a decision allowed
 // stay allowed; resolved anywhere else, they are denied.
-func checkHostPathsAgree(t *testing.T, d Decision) {
+func checkHostPathsAgree(t *testing.T, d decision) {
 	same := d
-	same.CheckHostPaths(func(p string) (string, error) { return p, nil })
+	same.checkHostPaths(func(p string) (string, error) { return p, nil })
 	if same.Effect != Allow {
 		t.Fatalf("host paths allowed as written, denied as resolved to themselves: %s", same.Reason)
 	}
 	moved := d
-	moved.CheckHostPaths(func(p string) (string, error) { return "/elsewhere" + p, nil })
-	if moved.Forward() && !moved.Audit {
-		t.Fatalf("host paths %+v resolved outside /srv/ci were allowed", d.HostPaths())
+	moved.checkHostPaths(func(p string) (string, error) { return "/elsewhere" + p, nil })
+	if moved.forward() && !moved.Audit {
+		t.Fatalf("host paths %+v resolved outside /srv/ci were allowed", d.hostPaths())
 	}
 }
 
 // privileged reports whether a decoded request runs something privileged.
-func privileged(req Request) bool {
+func privileged(req request) bool {
 	switch b := req.Body.(type) {
 	case *dockerapi.ContainerCreate:
 		for _, hc := range b.HostConfigs() {

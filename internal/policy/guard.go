@@ -15,7 +15,7 @@ import (
 )
 
 // guard runs the guardrails of the request's operation.
-func (r *role) guard(req *Request) *violation {
+func (r *role) guard(req *request) *violation {
 	switch op := req.Route.Op; op {
 	case dockerapi.OpContainerCreate:
 		if c, ok := req.Body.(*dockerapi.ContainerCreate); ok && c.Config != nil && c.HostConfig != nil {
@@ -65,7 +65,7 @@ func (r *role) guard(req *Request) *violation {
 // errNoBody denies an operation whose decoded body the gateway did not
 // pass: a programming error, which must not let the request through.
 var errNoBody = &violation{reason: "the request body was not inspected", status: http.StatusInternalServerError,
-	hint: "the gateway must pass the decoded body of this operation (policy.NeedsBody)"}
+	hint: "the gateway must pass the decoded body of this operation (needsBody)"}
 
 // guardCreate checks a container create body: both host configurations
 // an engine may apply (the HostConfig object and top-level legacy

@@ -140,7 +140,7 @@ func TestGuardrails(t *testing.T) {
 				t.Fatalf("ci: effect = %v, want deny (%+v)", d.Effect, d)
 			}
 			if d.Field != tc.field {
-				t.Errorf("field = %q, want %q (%s)", d.Field, tc.field, d.Message())
+				t.Errorf("field = %q, want %q (%s)", d.Field, tc.field, d.message())
 			}
 			if want := "roles.ci." + tc.knob; d.Rule != want {
 				t.Errorf("rule = %q, want %q", d.Rule, want)
@@ -156,10 +156,10 @@ func TestGuardrails(t *testing.T) {
 			}
 			// The setting named in the fix allows it: the loose role sets them all.
 			if d := decide(t, p, "ci-7", "loose", tc.method, tc.path, tc.body); d.Effect != Allow {
-				t.Errorf("loose: effect = %v, want allow: %s", d.Effect, d.Message())
+				t.Errorf("loose: effect = %v, want allow: %s", d.Effect, d.message())
 			}
 			if d := decide(t, p, "ci-7", "admin", tc.method, tc.path, tc.body); d.Effect != Allow {
-				t.Errorf("admin: effect = %v, want allow: %s", d.Effect, d.Message())
+				t.Errorf("admin: effect = %v, want allow: %s", d.Effect, d.message())
 			}
 		})
 	}
@@ -197,7 +197,7 @@ func TestGuardrailControls(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := decide(t, p, "ci-7", "ci", tc.method, tc.path, tc.body)
 			if d.Effect != Allow {
-				t.Errorf("effect = %v, want allow: %s", d.Effect, d.Message())
+				t.Errorf("effect = %v, want allow: %s", d.Effect, d.message())
 			}
 			if d.Owner.Label || d.Owner.Filter || len(d.Owner.Checks) > 0 {
 				t.Errorf("owner plan %+v for a role without owner isolation", d.Owner)
@@ -235,19 +235,19 @@ func TestGuardrailsWithoutSetting(t *testing.T) {
 func TestParseBind(t *testing.T) {
 	cases := []struct {
 		in   string
-		want BindSpec
+		want bindSpec
 		bind bool
 	}{
-		{"/data", BindSpec{Target: "/data"}, false},
-		{"vol:/data", BindSpec{Source: "vol", Target: "/data"}, false},
-		{"/host:/data", BindSpec{Source: "/host", Target: "/data"}, true},
-		{"/host:/data:ro,z", BindSpec{Source: "/host", Target: "/data", Mode: "ro,z"}, true},
-		{"/a:/b:ro:extra", BindSpec{Source: "/a", Target: "/b", Mode: "ro:extra"}, true},
+		{"/data", bindSpec{Target: "/data"}, false},
+		{"vol:/data", bindSpec{Source: "vol", Target: "/data"}, false},
+		{"/host:/data", bindSpec{Source: "/host", Target: "/data"}, true},
+		{"/host:/data:ro,z", bindSpec{Source: "/host", Target: "/data", Mode: "ro,z"}, true},
+		{"/a:/b:ro:extra", bindSpec{Source: "/a", Target: "/b", Mode: "ro:extra"}, true},
 	}
 	for _, tc := range cases {
-		got := ParseBind(tc.in)
+		got := parseBind(tc.in)
 		if got != tc.want || got.IsBind() != tc.bind {
-			t.Errorf("ParseBind(%q) = %+v (bind %v), want %+v (bind %v)", tc.in, got, got.IsBind(), tc.want, tc.bind)
+			t.Errorf("parseBind(%q) = %+v (bind %v), want %+v (bind %v)", tc.in, got, got.IsBind(), tc.want, tc.bind)
 		}
 	}
 }

@@ -33,13 +33,13 @@ func TestHostPathsListsBindSources(t *testing.T) {
 	if d.Effect != Allow {
 		t.Fatalf("Decide = %v (%s), want allow", d.Effect, d.Reason)
 	}
-	want := []HostPath{
+	want := []hostPath{
 		{Field: "HostConfig.Binds[0]", Source: "/srv/ci/a"},
 		{Field: "HostConfig.Mounts[1].Source", Source: "/srv/ci/b"},
 		{Field: "Binds[0]", Source: "/srv/ci/legacy"},
 	}
-	if !reflect.DeepEqual(d.HostPaths(), want) {
-		t.Errorf("HostPaths = %+v, want %+v", d.HostPaths(), want)
+	if !reflect.DeepEqual(d.hostPaths(), want) {
+		t.Errorf("HostPaths = %+v, want %+v", d.hostPaths(), want)
 	}
 }
 
@@ -47,13 +47,13 @@ func TestHostPathsOnlyWhenBindPathsAreRestricted(t *testing.T) {
 	p := mustPolicy(t, testConfig)
 	body := create(`{"Binds":["/srv/ci/a:/a"]}`)
 	for _, role := range []string{"loose", "admin"} {
-		if d := decide(t, p, "x", role, "POST", "/containers/create", body); d.Effect != Allow || d.HostPaths() != nil {
-			t.Errorf("role %s: Decide = %v, HostPaths = %v; want allow and none to resolve", role, d.Effect, d.HostPaths())
+		if d := decide(t, p, "x", role, "POST", "/containers/create", body); d.Effect != Allow || d.hostPaths() != nil {
+			t.Errorf("role %s: Decide = %v, HostPaths = %v; want allow and none to resolve", role, d.Effect, d.hostPaths())
 		}
 	}
 	svc := `{"Name":"s","TaskTemplate":{"ContainerSpec":{"Image":"x","Mounts":[{"Type":"bind","Source":"/srv/ci/a","Target":"/a"}]}}}`
-	if d := decide(t, p, "ci-1", "ci", "POST", "/services/create", svc); d.Effect != Allow || d.HostPaths() != nil {
-		t.Errorf("service: Decide = %v (%s), HostPaths = %v; want allow and none to resolve", d.Effect, d.Reason, d.HostPaths())
+	if d := decide(t, p, "ci-1", "ci", "POST", "/services/create", svc); d.Effect != Allow || d.hostPaths() != nil {
+		t.Errorf("service: Decide = %v (%s), HostPaths = %v; want allow and none to resolve", d.Effect, d.Reason, d.hostPaths())
 	}
 }
 
@@ -81,7 +81,7 @@ func TestCheckHostPaths(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			d := decide(t, p, "ci-1", c.role, "POST", "/containers/create", create(c.hostConfig))
-			d.CheckHostPaths(host.resolve)
+			d.checkHostPaths(host.resolve)
 			if d.Effect != c.want {
 				t.Fatalf("Effect = %v (%s), want %v", d.Effect, d.Reason, c.want)
 			}
@@ -94,8 +94,8 @@ func TestCheckHostPaths(t *testing.T) {
 			if c.fix != "" && d.Fix != c.fix {
 				t.Errorf("Fix = %q, want %q", d.Fix, c.fix)
 			}
-			if !strings.Contains(d.Message(), "dockgate: denied container.create for ci-1 (role ci)") {
-				t.Errorf("Message() = %q", d.Message())
+			if !strings.Contains(d.message(), "dockgate: denied container.create for ci-1 (role ci)") {
+				t.Errorf("Message() = %q", d.message())
 			}
 		})
 	}
@@ -110,12 +110,12 @@ func TestCheckHostPathsResolvesAllowedPathsOnLoad(t *testing.T) {
 	resolved := p.WithResolvedBindPaths(host.resolve)
 	body := create(`{"Binds":["/srv/ci/x:/x"]}`)
 	d := decide(t, resolved, "ci-1", "ci", "POST", "/containers/create", body)
-	d.CheckHostPaths(host.resolve)
+	d.checkHostPaths(host.resolve)
 	if d.Effect != Allow {
 		t.Errorf("Effect = %v (%s), want allow", d.Effect, d.Reason)
 	}
 	d = decide(t, p, "ci-1", "ci", "POST", "/containers/create", body)
-	d.CheckHostPaths(host.resolve)
+	d.checkHostPaths(host.resolve)
 	if d.Effect != Deny {
 		t.Errorf("the original policy: Effect = %v, want deny (its allowed paths are as written)", d.Effect)
 	}
@@ -128,7 +128,7 @@ func TestCheckHostPathsAllowedPathTurnedIntoLink(t *testing.T) {
 	p := mustPolicy(t, "roles:\n  ci:\n    allow: [container.*]\n    containers:\n      bind_mounts: [/srv/ci, /srv/ci/cache]\n").
 		WithResolvedBindPaths(fakeHost{}.resolve)
 	d := decide(t, p, "ci-1", "ci", "POST", "/containers/create", create(`{"Binds":["/srv/ci/cache/etc:/x"]}`))
-	d.CheckHostPaths(fakeHost{"/srv/ci/cache": ""}.resolve) // a loop: unresolvable
+	d.checkHostPaths(fakeHost{"/srv/ci/cache": ""}.resolve) // a loop: unresolvable
 	if d.Effect != Deny {
 		t.Fatalf("loop: Effect = %v, want deny", d.Effect)
 	}
@@ -136,7 +136,7 @@ func TestCheckHostPathsAllowedPathTurnedIntoLink(t *testing.T) {
 		t.Errorf("loop: Rule %q, Fix %q", d.Rule, d.Fix)
 	}
 	d = decide(t, p, "ci-1", "ci", "POST", "/containers/create", create(`{"Binds":["/srv/ci/cache/etc:/x"]}`))
-	d.CheckHostPaths(fakeHost{"/srv/ci/cache": "/"}.resolve)
+	d.checkHostPaths(fakeHost{"/srv/ci/cache": "/"}.resolve)
 	if d.Effect != Deny || !strings.Contains(d.Reason, `resolves through a symbolic link to "/etc"`) {
 		t.Errorf("Effect = %v (%s), want deny", d.Effect, d.Reason)
 	}
@@ -145,8 +145,8 @@ func TestCheckHostPathsAllowedPathTurnedIntoLink(t *testing.T) {
 func TestCheckHostPathsAuditMode(t *testing.T) {
 	p := mustPolicy(t, "roles:\n  ci-audit:\n    allow: [container.*]\n    mode: audit\n    containers:\n      bind_mounts: [/srv/ci]\n")
 	d := decide(t, p, "audited", "ci-audit", "POST", "/containers/create", create(`{"Binds":["/srv/ci/evil:/e"]}`))
-	d.CheckHostPaths(fakeHost{"/srv/ci/evil": "/"}.resolve)
-	if d.Effect != WouldDeny || !d.Forward() {
+	d.checkHostPaths(fakeHost{"/srv/ci/evil": "/"}.resolve)
+	if d.Effect != WouldDeny || !d.forward() {
 		t.Errorf("Effect = %v, want would_deny (forwarded)", d.Effect)
 	}
 }
@@ -156,7 +156,7 @@ func TestCheckHostPathsSkipsDenied(t *testing.T) {
 	p := mustPolicy(t, testConfig)
 	d := decide(t, p, "ci-1", "ci", "POST", "/containers/create", create(`{"Privileged":true,"Binds":["/srv/ci/x:/x"]}`))
 	before := d.Reason
-	d.CheckHostPaths(func(string) (string, error) {
+	d.checkHostPaths(func(string) (string, error) {
 		t.Fatal("resolve called for a denied request")
 		return "", nil
 	})

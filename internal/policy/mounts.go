@@ -13,10 +13,10 @@ import (
 	"github.com/dockgate/dockgate/internal/dockerapi"
 )
 
-// BindSpec is one HostConfig.Binds entry, split as dockerd's Linux mount
+// bindSpec is one HostConfig.Binds entry, split as dockerd's Linux mount
 // parser splits it: "source:target[:mode]" or a bare "target" (an
 // anonymous volume).
-type BindSpec struct {
+type bindSpec struct {
 	// Source is a host path when it starts with '/', else a volume name;
 	// empty for an anonymous volume.
 	Source string
@@ -25,24 +25,24 @@ type BindSpec struct {
 }
 
 // IsBind reports whether the spec bind-mounts a host path.
-func (b BindSpec) IsBind() bool { return strings.HasPrefix(b.Source, "/") }
+func (b bindSpec) IsBind() bool { return strings.HasPrefix(b.Source, "/") }
 
-// ParseBind splits a Binds entry. dockerd accepts at most three
+// parseBind splits a Binds entry. dockerd accepts at most three
 // ':'-separated parts; Source is always the first of two or three.
-func ParseBind(spec string) BindSpec {
+func parseBind(spec string) bindSpec {
 	first, rest, ok := strings.Cut(spec, ":")
 	if !ok {
-		return BindSpec{Target: spec}
+		return bindSpec{Target: spec}
 	}
 	target, mode, _ := strings.Cut(rest, ":")
-	return BindSpec{Source: first, Target: target, Mode: mode}
+	return bindSpec{Source: first, Target: target, Mode: mode}
 }
 
 // guardBinds checks HostConfig.Binds: a host path must be under an
 // allowed bind path.
 func (r *role) guardBinds(prefix string, binds []string) *violation {
 	for i, b := range binds {
-		spec := ParseBind(b)
+		spec := parseBind(b)
 		if !spec.IsBind() {
 			continue
 		}
@@ -162,21 +162,21 @@ func hasDotDot(p string) bool {
 	return false
 }
 
-// HostPath is a bind-mount source that a role allowed by how the client
+// hostPath is a bind-mount source that a role allowed by how the client
 // wrote it. The kernel follows symbolic links when dockerd mounts it, so a
 // link planted under an allowed path can lead anywhere: a gateway that
 // sees the daemon's filesystem resolves each one and checks it again
-// (Decision.CheckHostPaths).
-type HostPath struct {
+// (decision.checkHostPaths).
+type hostPath struct {
 	Field  string // "HostConfig.Binds[0]", "HostConfig.Mounts[1].Source"
 	Source string // absolute and clean
 }
 
-// HostPaths lists the host paths an allowed container create
-// bind-mounts, for CheckHostPaths; nil for any other decision, and when
+// hostPaths lists the host paths an allowed container create
+// bind-mounts, for checkHostPaths; nil for any other decision, and when
 // the role allows any host path. Services are left out: their tasks
 // mount paths on whichever node runs them.
-func (d *Decision) HostPaths() []HostPath {
+func (d *decision) hostPaths() []hostPath {
 	r := d.role
 	if d.Effect != Allow || r == nil || d.Op != dockerapi.OpContainerCreate ||
 		r.unrestricted || slices.Contains(r.containers.bindPaths, "/") {
@@ -190,18 +190,18 @@ func (d *Decision) HostPaths() []HostPath {
 	return appendHostPaths(out, "", c.LegacyHostConfig)
 }
 
-func appendHostPaths(out []HostPath, prefix string, hc *container.HostConfig) []HostPath {
+func appendHostPaths(out []hostPath, prefix string, hc *container.HostConfig) []hostPath {
 	if hc == nil {
 		return out
 	}
 	for i, b := range hc.Binds {
-		if spec := ParseBind(b); spec.IsBind() {
-			out = append(out, HostPath{Field: fmt.Sprintf("%sBinds[%d]", prefix, i), Source: path.Clean(spec.Source)})
+		if spec := parseBind(b); spec.IsBind() {
+			out = append(out, hostPath{Field: fmt.Sprintf("%sBinds[%d]", prefix, i), Source: path.Clean(spec.Source)})
 		}
 	}
 	for i := range hc.Mounts {
 		if m := &hc.Mounts[i]; m.Type == mount.TypeBind {
-			out = append(out, HostPath{Field: fmt.Sprintf("%sMounts[%d].Source", prefix, i), Source: path.Clean(m.Source)})
+			out = append(out, hostPath{Field: fmt.Sprintf("%sMounts[%d].Source", prefix, i), Source: path.Clean(m.Source)})
 		}
 	}
 	return out
@@ -210,11 +210,12 @@ func appendHostPaths(out []HostPath, prefix string, hc *container.HostConfig) []
 // WithResolvedBindPaths returns a copy of p whose roles keep their
 // allowed bind paths with the symbolic links resolved now, by resolve,
 // which reads the daemon's filesystem (the policy itself does no I/O).
-// CheckHostPaths compares against this snapshot, so that a link a client
+// checkHostPaths compares against this snapshot, so that a link a client
 // plants later cannot widen what a role allows. A path resolve fails on
 // is kept as written. Resolve again on every reload.
 func (p *Policy) WithResolvedBindPaths(resolve func(string) (string, error)) *Policy {
-	out := &Policy{roles: make(map[string]*role, len(p.roles))}
+	out := *p
+	out.roles = make(map[string]*role, len(p.roles))
 	for name, r := range p.roles {
 		if len(r.containers.bindPaths) > 0 {
 			c := *r
@@ -229,17 +230,17 @@ func (p *Policy) WithResolvedBindPaths(resolve func(string) (string, error)) *Po
 		}
 		out.roles[name] = r
 	}
-	return out
+	return &out
 }
 
-// CheckHostPaths checks d.HostPaths() again after resolving their symbolic
+// checkHostPaths checks d.hostPaths() again after resolving their symbolic
 // links with resolve, which reads the daemon's filesystem (the policy
 // itself does no I/O), against the role's allowed paths as
 // WithResolvedBindPaths resolved them (as written, if it was not called).
 // A source that resolves outside every allowed path, or cannot be
 // resolved, denies the request (in audit mode: would deny).
-func (d *Decision) CheckHostPaths(resolve func(string) (string, error)) {
-	hostPaths := d.HostPaths()
+func (d *decision) checkHostPaths(resolve func(string) (string, error)) {
+	hostPaths := d.hostPaths()
 	if len(hostPaths) == 0 {
 		return
 	}
@@ -270,7 +271,7 @@ func (d *Decision) CheckHostPaths(resolve func(string) (string, error)) {
 }
 
 // unresolvable denies a host path whose links cannot be followed.
-func unresolvable(hp HostPath, err error) *violation {
+func unresolvable(hp hostPath, err error) *violation {
 	return &violation{
 		field:  hp.Field,
 		reason: fmt.Sprintf("%s mounts host path %s, whose symbolic links cannot be resolved (%v)", hp.Field, quote(hp.Source), err),

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -12,6 +11,7 @@ import (
 	"github.com/moby/moby/api/types/volume"
 
 	"github.com/dockgate/dockgate/internal/dockerapi"
+	"github.com/dockgate/dockgate/internal/identity"
 )
 
 // OwnerLabel is the label that says which client created an object; its
@@ -44,9 +44,9 @@ func (k ObjectKind) String() string {
 	return "unknown"
 }
 
-// OwnerPlan is what owner isolation asks of the gateway for one request.
-// Label and Filter are pure rewrites (Decision.Rewrite applies them);
-// Checks need the daemon.
+// OwnerPlan is what owner isolation does for one request. Label and
+// Filter are pure rewrites (decision.rewrite applies them); Checks need
+// the daemon (Host.Inspect).
 type OwnerPlan struct {
 	// Label: stamp OwnerLabel=CN on the create body (container, volume,
 	// network), overwriting whatever value the client sent.
@@ -60,17 +60,16 @@ type OwnerPlan struct {
 	Checks []OwnerCheck
 
 	// pinned maps container references in the body to the IDs their
-	// checks found (Decision.Checked).
+	// checks found (decision.checked).
 	pinned map[string]string
 }
 
-// OwnerCheck asks the gateway to make sure the caller owns one object.
+// OwnerCheck is one object the caller must own.
 //
-// The gateway looks the object up with GET LookupPath() (dockerd resolves
-// an ID, an ID prefix or a name as it will for the request itself), reads
-// the answer with ParseLookup and checks Owned. An exec is owned through
-// its container: look the exec up, then its ContainerID as a container.
-// When the object is missing or not owned, answer 404 with NotFound(), the
+// Evaluate looks the object up with Host.Inspect (dockerd resolves an ID,
+// an ID prefix or a name as it will for the request itself) and checks its
+// owner label. An exec is owned through its container. When the object is
+// missing or not owned, the request is answered with NotFound(), the
 // message dockerd gives for a missing object, so that a client cannot
 // tell another client's object from none at all.
 type OwnerCheck struct {
@@ -81,32 +80,16 @@ type OwnerCheck struct {
 	// "HostConfig.VolumesFrom[0]", "Container".
 	Field string
 	// CreateMissing (volumes a container create names): a missing volume
-	// is not an error; dockerd would create it unlabelled, so the gateway
-	// creates it first with NewOwnedVolume, then checks the owner in the
-	// answer (another client may have created it first).
+	// is not an error; dockerd would create it unlabelled, so Evaluate
+	// creates it first with the owner label (Host.CreateVolume), then
+	// checks the owner in the answer (another client may have created it
+	// first).
 	CreateMissing bool
 	// Pin: Ref is the object the request path names. After a successful
-	// check the gateway should forward PinnedPath(route, lookup.ID), so
-	// that dockerd acts on the object that was checked even if the name is
-	// taken over in between.
+	// check the path is forwarded with the object's full ID (pinnedPath),
+	// so that dockerd acts on the object that was checked even if the name
+	// is taken over in between.
 	Pin bool
-}
-
-// LookupPath is the Engine API path that inspects the object
-// (unversioned: dockerd answers it with its default version).
-func (c OwnerCheck) LookupPath() string {
-	ref := url.PathEscape(c.Ref)
-	switch c.Kind {
-	case KindContainer:
-		return "/containers/" + ref + "/json"
-	case KindExec:
-		return "/exec/" + ref + "/json"
-	case KindVolume:
-		return "/volumes/" + ref
-	case KindNetwork:
-		return "/networks/" + ref
-	}
-	return ""
 }
 
 // NotFound returns the 404 message dockerd gives for a missing object of
@@ -123,32 +106,36 @@ func (c OwnerCheck) NotFound() string {
 	return "No such container: " + c.Ref
 }
 
-// NotFoundStatus is the status of a failed ownership check.
-const NotFoundStatus = http.StatusNotFound
+// notFoundStatus is the status of a failed ownership check.
+const notFoundStatus = http.StatusNotFound
 
-// CreateRefStatus is the status of a failed ownership check on an object a
+// createRefStatus is the status of a failed ownership check on an object a
 // container create names in its body: dockerd answers a missing container
 // in PidMode, IpcMode, VolumesFrom or Links with 400 ("No such container:
 // NAME"), and the docker CLI reads a 404 from create as "no such image" and
 // goes on to pull the image.
-const CreateRefStatus = http.StatusBadRequest
+const createRefStatus = http.StatusBadRequest
 
-// OwnershipStatus is the status a failed ownership check answers for an
-// operation: CreateRefStatus for a container create, else NotFoundStatus.
-func OwnershipStatus(op dockerapi.Operation) int {
+// Status is the status the request is answered with when the check fails
+// for operation op (ownershipStatus).
+func (c OwnerCheck) Status(op dockerapi.Operation) int { return ownershipStatus(op) }
+
+// ownershipStatus is the status a failed ownership check answers for an
+// operation: createRefStatus for a container create, else notFoundStatus.
+func ownershipStatus(op dockerapi.Operation) int {
 	if op == dockerapi.OpContainerCreate {
-		return CreateRefStatus
+		return createRefStatus
 	}
-	return NotFoundStatus
+	return notFoundStatus
 }
 
-// DenyOwnership records that an ownership check failed: the object is
+// denyOwnership records that an ownership check failed: the object is
 // missing, or it is another client's. In enforce mode the decision becomes
-// a denial with OwnershipStatus(d.Op) whose Message is c.NotFound(); in audit
+// a denial with ownershipStatus(d.Op) whose message is c.NotFound(); in audit
 // mode it becomes WouldDeny, and the gateway forwards the request. Reason,
 // Field and Rule say what happened, for the audit log. A decision that
 // already is WouldDeny keeps its first reason.
-func (d *Decision) DenyOwnership(c OwnerCheck) {
+func (d *decision) denyOwnership(c OwnerCheck) {
 	if d.Effect == WouldDeny {
 		return
 	}
@@ -156,7 +143,7 @@ func (d *Decision) DenyOwnership(c OwnerCheck) {
 	if d.Audit {
 		d.Effect = WouldDeny
 	}
-	d.Status = OwnershipStatus(d.Op)
+	d.Status = ownershipStatus(d.Op)
 	d.Field = c.Field
 	d.Reason = fmt.Sprintf("%s %s (%s) is missing or not the caller's", c.Kind, quote(c.Ref), c.Field)
 	d.Rule = "roles." + d.Role + ".owner_isolation"
@@ -164,88 +151,18 @@ func (d *Decision) DenyOwnership(c OwnerCheck) {
 	d.notFound = c.NotFound()
 }
 
-// Lookup is what an inspect answer says about ownership.
-type Lookup struct {
-	// ID is the object's full ID (a volume's name).
-	ID string
-	// Labels are the object's labels (nil for an exec).
-	Labels map[string]string
-	// ContainerID is an exec's container.
-	ContainerID string
-}
-
-// ParseLookup reads the answer to GET LookupPath() for an object of the
-// given kind.
-func ParseLookup(kind ObjectKind, body []byte) (Lookup, error) {
-	var l Lookup
-	var err error
-	switch kind {
-	case KindContainer:
-		var v struct {
-			ID     string `json:"Id"`
-			Config *struct{ Labels map[string]string }
-		}
-		if err = json.Unmarshal(body, &v); err == nil {
-			l.ID = v.ID
-			if v.Config != nil {
-				l.Labels = v.Config.Labels
-			}
-		}
-	case KindExec:
-		var v struct{ ID, ContainerID string }
-		if err = json.Unmarshal(body, &v); err == nil {
-			l.ID, l.ContainerID = v.ID, v.ContainerID
-		}
-	case KindVolume:
-		var v struct {
-			Name   string
-			Labels map[string]string
-		}
-		if err = json.Unmarshal(body, &v); err == nil {
-			l.ID, l.Labels = v.Name, v.Labels
-		}
-	case KindNetwork:
-		var v struct {
-			ID     string `json:"Id"`
-			Labels map[string]string
-		}
-		if err = json.Unmarshal(body, &v); err == nil {
-			l.ID, l.Labels = v.ID, v.Labels
-		}
-	default:
-		return l, fmt.Errorf("failed to read %s lookup: unknown kind", kind)
-	}
-	if err != nil {
-		return Lookup{}, fmt.Errorf("failed to read %s lookup: %w", kind, err)
-	}
-	if l.ID == "" {
-		return Lookup{}, fmt.Errorf("failed to read %s lookup: no ID in the answer", kind)
-	}
-	return l, nil
-}
-
-// Owned reports whether the looked-up object belongs to cn. An exec's
-// lookup has no labels: check its ContainerID as a container instead.
-func (l Lookup) Owned(cn string) bool { return OwnedBy(l.Labels, cn) }
-
-// OwnedBy reports whether labels carry OwnerLabel=cn. An empty CN owns
+// ownedBy reports whether labels carry OwnerLabel=cn. An empty CN owns
 // nothing, so an unlabelled object is never anybody's.
-func OwnedBy(labels map[string]string, cn string) bool {
+func ownedBy(labels map[string]string, cn string) bool {
 	v, ok := labels[OwnerLabel]
 	return ok && cn != "" && v == cn
 }
 
-// NewOwnedVolume is the body of the volume create the gateway sends for an
-// OwnerCheck with CreateMissing.
-func NewOwnedVolume(name, cn string) *volume.CreateRequest {
-	return &volume.CreateRequest{Name: name, Labels: map[string]string{OwnerLabel: cn}}
-}
-
-// PinnedPath returns the request path with the object it names replaced
+// pinnedPath returns the request path with the object it names replaced
 // by id (the full ID a lookup returned), keeping the version prefix and
 // the rest of the path. ok is false when the route names no object or id
 // is not a plain ID or name.
-func PinnedPath(r dockerapi.Route, id string) (p string, ok bool) {
+func pinnedPath(r dockerapi.Route, id string) (p string, ok bool) {
 	prefix := targetPrefix(r.Op)
 	if prefix == "" || r.Target == "" || !plainName(id) ||
 		!strings.HasPrefix(r.Path, prefix) || !strings.HasPrefix(r.Path[len(prefix):], r.Target) {
@@ -287,11 +204,11 @@ func plainName(s string) bool {
 	return true
 }
 
-// AddOwnerFilter returns a "filters" value that keeps the client's
+// addOwnerFilter returns a "filters" value that keeps the client's
 // filters and adds label=OwnerLabel=cn. Docker requires every label
 // filter to match, so the client can narrow the result but never widen
 // it. raw may be empty or in either of the formats dockerd reads.
-func AddOwnerFilter(raw, cn string) (string, error) {
+func addOwnerFilter(raw, cn string) (string, error) {
 	f, err := dockerapi.ParseFilters(raw)
 	if err != nil {
 		return "", err
@@ -300,10 +217,10 @@ func AddOwnerFilter(raw, cn string) (string, error) {
 	return f.Encode(), nil
 }
 
-// StampOwner sets OwnerLabel=cn on a decoded create body (container,
+// stampOwner sets OwnerLabel=cn on a decoded create body (container,
 // volume or network), replacing a client-supplied value. It reports
 // whether body was such a body.
-func StampOwner(body any, cn string) bool {
+func stampOwner(body any, cn string) bool {
 	switch b := body.(type) {
 	case *dockerapi.ContainerCreate:
 		b.SetLabel(OwnerLabel, cn)
@@ -317,15 +234,15 @@ func StampOwner(body any, cn string) bool {
 	return true
 }
 
-// Rewrite applies the rewrites of d.Owner to req: the owner label on the
+// rewrite applies the rewrites of d.Owner to req: the owner label on the
 // create body, the owner filter on the query (req.Query is changed in
 // place, and created when nil), the IDs of the containers the body and
-// query name (Checked). It reports what changed, so that the
+// query name (checked). It reports what changed, so that the
 // gateway re-encodes only that: the query with req.Query.Encode(), the
 // body with dockerapi.Encode(req.Body).
-func (d *Decision) Rewrite(req *Request) (queryChanged, bodyChanged bool, err error) {
+func (d *decision) rewrite(req *request) (queryChanged, bodyChanged bool, err error) {
 	if d.Owner.Filter {
-		f, err := AddOwnerFilter(req.Query.Get("filters"), d.CN)
+		f, err := addOwnerFilter(req.Query.Get("filters"), d.CN)
 		if err != nil {
 			return false, false, err
 		}
@@ -336,7 +253,7 @@ func (d *Decision) Rewrite(req *Request) (queryChanged, bodyChanged bool, err er
 		queryChanged = true
 	}
 	if d.Owner.Label {
-		if !StampOwner(req.Body, d.CN) {
+		if !stampOwner(req.Body, d.CN) {
 			return queryChanged, false, fmt.Errorf("failed to stamp the owner label: %s has no labelled body", d.Op)
 		}
 		bodyChanged = true
@@ -378,7 +295,7 @@ var filteredOps = func() dockerapi.OpSet {
 }()
 
 // isolate plans owner isolation for a request.
-func (r *role) isolate(id Identity, req *Request, plan *OwnerPlan) *violation {
+func (r *role) isolate(id identity.Identity, req *request, plan *OwnerPlan) *violation {
 	op := req.Route.Op
 	if id.CN == "" {
 		return &violation{reason: "owner isolation needs a client certificate with a CN", hint: "issue the client a certificate with a name"}
@@ -424,7 +341,7 @@ func (r *role) isolate(id Identity, req *Request, plan *OwnerPlan) *violation {
 
 // isolateFilters checks the "filters" value the owner filter is added to,
 // and the references a container list can make to other containers.
-func (r *role) isolateFilters(req *Request, plan *OwnerPlan) *violation {
+func (r *role) isolateFilters(req *request, plan *OwnerPlan) *violation {
 	f, err := dockerapi.ParseFilters(req.Query.Get("filters"))
 	if err != nil {
 		return &violation{field: "query filters", reason: "query filters is invalid: " + err.Error(), status: http.StatusBadRequest,
@@ -495,7 +412,7 @@ func isolateHostConfig(prefix string, hc *container.HostConfig, plan *OwnerPlan)
 		plan.add(OwnerCheck{Kind: KindContainer, Ref: strings.TrimPrefix(ref, "/"), Field: fmt.Sprintf("%sLinks[%d]", prefix, i)})
 	}
 	for i, b := range hc.Binds {
-		if spec := ParseBind(b); spec.Source != "" && !spec.IsBind() {
+		if spec := parseBind(b); spec.Source != "" && !spec.IsBind() {
 			plan.add(OwnerCheck{Kind: KindVolume, Ref: spec.Source, Field: fmt.Sprintf("%sBinds[%d]", prefix, i), CreateMissing: true})
 		}
 	}

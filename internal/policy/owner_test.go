@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/moby/moby/api/types/volume"
 
 	"github.com/dockgate/dockgate/internal/dockerapi"
+	"github.com/dockgate/dockgate/internal/identity"
 )
 
 func TestOwnerIsolationChecks(t *testing.T) {
@@ -63,7 +63,7 @@ func TestOwnerIsolationChecks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := decide(t, p, "t1", "tenant", tc.method, tc.path, tc.body)
 			if d.Effect != Allow {
-				t.Fatalf("effect = %v, want allow: %s", d.Effect, d.Message())
+				t.Fatalf("effect = %v, want allow: %s", d.Effect, d.message())
 			}
 			if !reflect.DeepEqual(d.Owner.Checks, tc.want) {
 				t.Errorf("checks:\n got %+v\nwant %+v", d.Owner.Checks, tc.want)
@@ -90,7 +90,7 @@ func TestOwnerIsolationDenials(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := decide(t, p, tc.cn, "tenant", tc.method, tc.path, tc.body)
 			if d.Effect != Deny || d.Status != tc.status {
-				t.Errorf("effect %v status %d, want deny %d (%s)", d.Effect, d.Status, tc.status, d.Message())
+				t.Errorf("effect %v status %d, want deny %d (%s)", d.Effect, d.Status, tc.status, d.message())
 			}
 		})
 	}
@@ -127,18 +127,18 @@ func TestOwnerIsolationRewrites(t *testing.T) {
 			if tc.body != "" {
 				body = []byte(tc.body)
 			}
-			req, err := NewRequest(tc.method, path, query, body, 0)
+			req, err := newRequest(tc.method, path, query, body, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			d := p.Decide(Identity{CN: "t1"}, "tenant", req)
+			d := p.decide(identity.Identity{CN: "t1"}, "tenant", req)
 			if d.Effect != Allow {
-				t.Fatalf("effect = %v, want allow: %s", d.Effect, d.Message())
+				t.Fatalf("effect = %v, want allow: %s", d.Effect, d.message())
 			}
 			if d.Owner.Filter != (tc.wantFilters != "") || d.Owner.Label != tc.wantLabel {
 				t.Fatalf("plan = %+v", d.Owner)
 			}
-			qChanged, bChanged, err := d.Rewrite(&req)
+			qChanged, bChanged, err := d.rewrite(&req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -196,14 +196,14 @@ func TestAddOwnerFilter(t *testing.T) {
 		{`{"label":["a"],"name":["web"]}`, `{"label":{"a":true,"dockgate.owner=ci-7":true},"name":{"web":true}}`},
 	}
 	for _, tc := range cases {
-		got, err := AddOwnerFilter(tc.raw, "ci-7")
+		got, err := addOwnerFilter(tc.raw, "ci-7")
 		if err != nil || got != tc.want {
-			t.Errorf("AddOwnerFilter(%q) = %q, %v; want %q", tc.raw, got, err, tc.want)
+			t.Errorf("addOwnerFilter(%q) = %q, %v; want %q", tc.raw, got, err, tc.want)
 		}
 	}
 	for _, bad := range []string{"[]", "{", `{"label":{"a":true},"label":{"b":true}}`, `{"label":"x"}`} {
-		if _, err := AddOwnerFilter(bad, "ci-7"); err == nil {
-			t.Errorf("AddOwnerFilter(%q) accepted", bad)
+		if _, err := addOwnerFilter(bad, "ci-7"); err == nil {
+			t.Errorf("addOwnerFilter(%q) accepted", bad)
 		}
 	}
 }
@@ -216,15 +216,15 @@ func TestStampOwner(t *testing.T) {
 	v := &volume.CreateRequest{Name: "v"}
 	n := &network.CreateRequest{Labels: map[string]string{OwnerLabel: "victim"}}
 	for _, body := range []any{c, v, n} {
-		if !StampOwner(body, "ci-7") {
-			t.Fatalf("StampOwner(%T) = false", body)
+		if !stampOwner(body, "ci-7") {
+			t.Fatalf("stampOwner(%T) = false", body)
 		}
 		assertOwnerLabel(t, body, "ci-7")
 	}
 	if c.Config.Labels["app"] != "kept" {
 		t.Error("a label with another key was changed")
 	}
-	if StampOwner(&struct{}{}, "ci-7") {
+	if stampOwner(&struct{}{}, "ci-7") {
 		t.Error("StampOwner accepted a body without labels")
 	}
 }
@@ -252,73 +252,37 @@ func TestPinnedPath(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, ok := PinnedPath(r, id)
+		got, ok := pinnedPath(r, id)
 		if got != tc.want || ok != tc.ok {
-			t.Errorf("PinnedPath(%s %s) = %q, %v; want %q, %v", tc.method, tc.path, got, ok, tc.want, tc.ok)
+			t.Errorf("pinnedPath(%s %s) = %q, %v; want %q, %v", tc.method, tc.path, got, ok, tc.want, tc.ok)
 		}
 	}
 	r, _ := dockerapi.Classify("GET", "/containers/web/json")
-	if _, ok := PinnedPath(r, "../x"); ok {
+	if _, ok := pinnedPath(r, "../x"); ok {
 		t.Error("PinnedPath accepted an ID with '/'")
 	}
 }
 
-func TestParseLookup(t *testing.T) {
-	cases := []struct {
-		kind  ObjectKind
-		body  string
-		want  Lookup
-		owner bool
-	}{
-		{KindContainer, `{"Id":"abc","Name":"/web","Config":{"Labels":{"dockgate.owner":"t1"}}}`, Lookup{ID: "abc", Labels: map[string]string{OwnerLabel: "t1"}}, true},
-		{KindContainer, `{"Id":"abc","Config":{"Labels":{"dockgate.owner":"t2"}}}`, Lookup{ID: "abc", Labels: map[string]string{OwnerLabel: "t2"}}, false},
-		{KindContainer, `{"Id":"abc","Config":{}}`, Lookup{ID: "abc"}, false},
-		{KindExec, `{"ID":"e1","ContainerID":"abc","Running":true}`, Lookup{ID: "e1", ContainerID: "abc"}, false},
-		{KindVolume, `{"Name":"data","Driver":"local","Labels":{"dockgate.owner":"t1"}}`, Lookup{ID: "data", Labels: map[string]string{OwnerLabel: "t1"}}, true},
-		{KindNetwork, `{"Name":"n","Id":"n1","Labels":{}}`, Lookup{ID: "n1", Labels: map[string]string{}}, false},
-	}
-	for _, tc := range cases {
-		got, err := ParseLookup(tc.kind, []byte(tc.body))
-		if err != nil {
-			t.Fatalf("ParseLookup(%s, %s) = %v", tc.kind, tc.body, err)
-		}
-		if !reflect.DeepEqual(got, tc.want) || got.Owned("t1") != tc.owner {
-			t.Errorf("ParseLookup(%s, %s) = %+v (owned %v), want %+v (owned %v)", tc.kind, tc.body, got, got.Owned("t1"), tc.want, tc.owner)
-		}
-	}
-	for _, bad := range []string{"", "{}", "[]", `{"Id":1}`} {
-		if _, err := ParseLookup(KindContainer, []byte(bad)); err == nil {
-			t.Errorf("ParseLookup(%q) accepted", bad)
-		}
-	}
-}
-
 func TestOwnedByEmptyCN(t *testing.T) {
-	if OwnedBy(map[string]string{}, "") || OwnedBy(nil, "") || OwnedBy(map[string]string{OwnerLabel: ""}, "") {
+	if ownedBy(map[string]string{}, "") || ownedBy(nil, "") || ownedBy(map[string]string{OwnerLabel: ""}, "") {
 		t.Error("an empty CN owns an object")
 	}
 }
 
 func TestOwnerCheckMessages(t *testing.T) {
 	cases := []struct {
-		c            OwnerCheck
-		path, notFnd string
+		c      OwnerCheck
+		notFnd string
 	}{
-		{OwnerCheck{Kind: KindContainer, Ref: "web"}, "/containers/web/json", "No such container: web"},
-		{OwnerCheck{Kind: KindExec, Ref: "e1"}, "/exec/e1/json", "No such exec instance: e1"},
-		{OwnerCheck{Kind: KindVolume, Ref: "data"}, "/volumes/data", "get data: no such volume"},
-		{OwnerCheck{Kind: KindNetwork, Ref: "n 1"}, "/networks/n%201", "network n 1 not found"},
+		{OwnerCheck{Kind: KindContainer, Ref: "web"}, "No such container: web"},
+		{OwnerCheck{Kind: KindExec, Ref: "e1"}, "No such exec instance: e1"},
+		{OwnerCheck{Kind: KindVolume, Ref: "data"}, "get data: no such volume"},
+		{OwnerCheck{Kind: KindNetwork, Ref: "n 1"}, "network n 1 not found"},
 	}
 	for _, tc := range cases {
-		if got := tc.c.LookupPath(); got != tc.path {
-			t.Errorf("%s LookupPath = %q, want %q", tc.c.Kind, got, tc.path)
-		}
 		if got := tc.c.NotFound(); got != tc.notFnd {
 			t.Errorf("%s NotFound = %q, want %q", tc.c.Kind, got, tc.notFnd)
 		}
-	}
-	if u, err := url.Parse((OwnerCheck{Kind: KindContainer, Ref: "a?b#c"}).LookupPath()); err != nil || u.Path != "/containers/a?b#c/json" {
-		t.Errorf("LookupPath does not escape the ref: %v %v", u, err)
 	}
 }
 
@@ -327,11 +291,11 @@ func TestDenyOwnership(t *testing.T) {
 	check := OwnerCheck{Kind: KindContainer, Ref: "web", Field: "path", Pin: true}
 
 	d := decide(t, p, "t1", "tenant", "GET", "/containers/web/json", "")
-	d.DenyOwnership(check)
-	if d.Forward() || d.Status != http.StatusNotFound {
+	d.denyOwnership(check)
+	if d.forward() || d.Status != http.StatusNotFound {
 		t.Fatalf("effect %v status %d, want deny 404", d.Effect, d.Status)
 	}
-	if got := d.Message(); got != "No such container: web" {
+	if got := d.message(); got != "No such container: web" {
 		t.Errorf("message = %q, want dockerd's not-found message", got)
 	}
 	if d.Reason != `container "web" (path) is missing or not the caller's` || d.Rule != "roles.tenant.owner_isolation" {
@@ -339,11 +303,11 @@ func TestDenyOwnership(t *testing.T) {
 	}
 
 	d = decide(t, p, "t1", "auditee", "GET", "/containers/web/json", "")
-	d.DenyOwnership(check)
-	if d.Effect != WouldDeny || !d.Forward() {
+	d.denyOwnership(check)
+	if d.Effect != WouldDeny || !d.forward() {
 		t.Fatalf("audit mode: effect %v, want would_deny", d.Effect)
 	}
-	if got := d.Message(); !strings.HasPrefix(got, "dockgate: would deny container.inspect for t1 (role auditee): container \"web\"") {
+	if got := d.message(); !strings.HasPrefix(got, "dockgate: would deny container.inspect for t1 (role auditee): container \"web\"") {
 		t.Errorf("audit mode message = %q", got)
 	}
 
@@ -353,39 +317,39 @@ func TestDenyOwnership(t *testing.T) {
 	if len(d.Owner.Checks) != 1 {
 		t.Fatalf("checks = %+v, want the PidMode container", d.Owner.Checks)
 	}
-	d.DenyOwnership(d.Owner.Checks[0])
-	if d.Forward() || d.Status != http.StatusBadRequest || d.Message() != "No such container: web" {
+	d.denyOwnership(d.Owner.Checks[0])
+	if d.forward() || d.Status != http.StatusBadRequest || d.message() != "No such container: web" {
 		t.Errorf("create naming another's container: effect %v status %d message %q, want deny 400 %q",
-			d.Effect, d.Status, d.Message(), "No such container: web")
+			d.Effect, d.Status, d.message(), "No such container: web")
 	}
 
 	d = decide(t, p, "t1", "auditee", "POST", "/containers/create", create(`{"Privileged":true}`))
 	reason := d.Reason
-	d.DenyOwnership(OwnerCheck{Kind: KindVolume, Ref: "v", Field: "HostConfig.Binds[0]"})
+	d.denyOwnership(OwnerCheck{Kind: KindVolume, Ref: "v", Field: "HostConfig.Binds[0]"})
 	if d.Reason != reason {
 		t.Errorf("a would_deny lost its first reason: %q", d.Reason)
 	}
 }
 
 func TestParseRequestThenSetBody(t *testing.T) {
-	req, err := ParseRequest("POST", "/v1.47/containers/create", "name=web")
+	req, err := parseRequest("POST", "/v1.47/containers/create", "name=web")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if req.Route.Op != dockerapi.OpContainerCreate || req.Query.Get("name") != "web" || req.Body != nil {
 		t.Fatalf("ParseRequest = %+v", req)
 	}
-	if err := req.SetBody([]byte(`{"Image":"x"}`), 0); err != nil {
+	if err := req.setBody([]byte(`{"Image":"x"}`), 0); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := req.Body.(*dockerapi.ContainerCreate); !ok {
 		t.Errorf("body = %T, want *dockerapi.ContainerCreate", req.Body)
 	}
-	if err := req.SetBody(make([]byte, 100), 10); !errors.Is(err, dockerapi.ErrBodyTooLarge) {
+	if err := req.setBody(make([]byte, 100), 10); !errors.Is(err, dockerapi.ErrBodyTooLarge) {
 		t.Errorf("SetBody over the limit = %v, want ErrBodyTooLarge", err)
 	}
-	raw, _ := ParseRequest("PUT", "/containers/web/archive", "path=/")
-	if err := raw.SetBody([]byte("tar bytes"), 0); err != nil || raw.Body != nil {
+	raw, _ := parseRequest("PUT", "/containers/web/archive", "path=/")
+	if err := raw.setBody([]byte("tar bytes"), 0); err != nil || raw.Body != nil {
 		t.Errorf("SetBody on a raw body = %v, body %v; want it left to the stream", err, raw.Body)
 	}
 }

@@ -11,12 +11,12 @@ import (
 	"github.com/dockgate/dockgate/internal/dockerapi"
 )
 
-// Checked records the full ID an ownership check of a container named in
-// the request body or query resolved to. Rewrite then names that
+// checked records the full ID an ownership check of a container named in
+// the request body or query resolved to. rewrite then names that
 // container by its ID, so that dockerd uses the container that was
 // checked even if its name (or an ID prefix) comes to mean another one in
 // between.
-func (d *Decision) Checked(c OwnerCheck, id string) {
+func (d *decision) checked(c OwnerCheck, id string) {
 	if c.Kind != KindContainer || c.Pin || id == "" || id == c.Ref || !plainName(id) {
 		return
 	}
@@ -27,7 +27,7 @@ func (d *Decision) Checked(c OwnerCheck, id string) {
 }
 
 // pinBody rewrites the container references of a body to the IDs
-// Checked recorded. It reports whether anything changed.
+// checked recorded. It reports whether anything changed.
 func (p *OwnerPlan) pinBody(body any) bool {
 	if len(p.pinned) == 0 {
 		return false
@@ -47,7 +47,7 @@ func (p *OwnerPlan) pinBody(body any) bool {
 	return false
 }
 
-// pinQuery rewrites the container a query names to the ID Checked
+// pinQuery rewrites the container a query names to the ID checked
 // recorded: commit's container, a build's networkmode=container:X. It
 // reports whether anything changed.
 func (p *OwnerPlan) pinQuery(op dockerapi.Operation, q url.Values) bool {

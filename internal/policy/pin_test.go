@@ -7,14 +7,15 @@ import (
 	"testing"
 
 	"github.com/dockgate/dockgate/internal/dockerapi"
+	"github.com/dockgate/dockgate/internal/identity"
 )
 
 // checkAll plays the gateway: every container check of d resolves to
 // ids[ref] (a ref without an entry is left unchecked).
-func checkAll(d *Decision, ids map[string]string) {
+func checkAll(d *decision, ids map[string]string) {
 	for _, c := range d.Owner.Checks {
 		if id, ok := ids[c.Ref]; ok {
-			d.Checked(c, id)
+			d.checked(c, id)
 		}
 	}
 }
@@ -24,16 +25,16 @@ func checkAll(d *Decision, ids map[string]string) {
 func rewritten(t *testing.T, method, path string, body string, ids map[string]string) map[string]any {
 	t.Helper()
 	p := mustPolicy(t, pinConfig)
-	req, err := NewRequest(method, path, "", []byte(body), 0)
+	req, err := newRequest(method, path, "", []byte(body), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := p.Decide(Identity{CN: "t1"}, "tenant", req)
+	d := p.decide(identity.Identity{CN: "t1"}, "tenant", req)
 	if d.Effect != Allow {
-		t.Fatalf("Decide = %v: %s", d.Effect, d.Message())
+		t.Fatalf("Decide = %v: %s", d.Effect, d.message())
 	}
 	checkAll(&d, ids)
-	if _, _, err := d.Rewrite(&req); err != nil {
+	if _, _, err := d.rewrite(&req); err != nil {
 		t.Fatal(err)
 	}
 	encoded, err := dockerapi.Encode(req.Body)
@@ -109,11 +110,11 @@ func TestRewriteLeavesUncheckedReferences(t *testing.T) {
 }
 
 func TestCheckedIgnoresWhatIsNotABodyContainer(t *testing.T) {
-	var d Decision
-	d.Checked(OwnerCheck{Kind: KindVolume, Ref: "v"}, "v2")
-	d.Checked(OwnerCheck{Kind: KindContainer, Ref: "web", Pin: true}, webID)
-	d.Checked(OwnerCheck{Kind: KindContainer, Ref: "web"}, "")
-	d.Checked(OwnerCheck{Kind: KindContainer, Ref: "web"}, "../x")
+	var d decision
+	d.checked(OwnerCheck{Kind: KindVolume, Ref: "v"}, "v2")
+	d.checked(OwnerCheck{Kind: KindContainer, Ref: "web", Pin: true}, webID)
+	d.checked(OwnerCheck{Kind: KindContainer, Ref: "web"}, "")
+	d.checked(OwnerCheck{Kind: KindContainer, Ref: "web"}, "../x")
 	if d.Owner.pinned != nil {
 		t.Errorf("pinned = %v, want nothing", d.Owner.pinned)
 	}
@@ -148,16 +149,16 @@ func TestRewritePinsQueryContainers(t *testing.T) {
 	p := mustPolicy(t, cfg)
 	for _, c := range cases {
 		path, query, _ := strings.Cut(c.target, "?")
-		req, err := NewRequest("POST", path, query, nil, 0)
+		req, err := newRequest("POST", path, query, nil, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := p.Decide(Identity{CN: "t1"}, "tenant", req)
+		d := p.decide(identity.Identity{CN: "t1"}, "tenant", req)
 		if d.Effect != Allow {
-			t.Fatalf("%s: %s", c.target, d.Message())
+			t.Fatalf("%s: %s", c.target, d.message())
 		}
 		checkAll(&d, map[string]string{"web": webID})
-		queryChanged, _, err := d.Rewrite(&req)
+		queryChanged, _, err := d.rewrite(&req)
 		if err != nil || !queryChanged {
 			t.Fatalf("%s: Rewrite = %v, %v; want the query changed", c.target, queryChanged, err)
 		}

@@ -4,23 +4,35 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 
 	"github.com/dockgate/dockgate/internal/config"
 	"github.com/dockgate/dockgate/internal/dockerapi"
+	"github.com/dockgate/dockgate/internal/identity"
 )
 
 // Policy is the compiled roles of one config. It is immutable and safe
 // for concurrent use; a reload compiles a new one.
 type Policy struct {
-	roles map[string]*role
+	roles   map[string]*role
+	clients []config.ClientRule
+	// maxJSONBody bounds a JSON request body (limits.max_json_body).
+	maxJSONBody int
 }
 
 // Compile compiles the built-in roles and the roles the config declares.
 // It reports every problem as a *config.FieldError (joined); a config that
 // passed Validate compiles.
 func Compile(cfg *config.Config) (*Policy, error) {
-	p := &Policy{roles: make(map[string]*role, len(config.BuiltinRoles)+len(cfg.Roles))}
+	p := &Policy{
+		roles:       make(map[string]*role, len(config.BuiltinRoles)+len(cfg.Roles)),
+		clients:     slices.Clone(cfg.Clients),
+		maxJSONBody: cfg.Limits.MaxJSONBody,
+	}
+	if p.maxJSONBody <= 0 {
+		p.maxJSONBody = dockerapi.DefaultMaxBody // a config that skipped Default
+	}
 	for _, name := range config.BuiltinRoles {
 		p.roles[name] = compileBuiltin(name)
 	}
@@ -66,21 +78,15 @@ func (p *Policy) Allowed(roleName string) []dockerapi.Operation {
 	return r.allow.Ops()
 }
 
-// Identity is who asks: the verified certificate's CN and groups.
-type Identity struct {
-	CN     string
-	Groups []string
-}
-
-// Request is what Decide judges.
-type Request struct {
+// request is what decide judges.
+type request struct {
 	// Route is the request as dockerd routes it: dockerapi.Classify, then
 	// dockerapi.Refine with the query.
 	Route dockerapi.Route
 	// Query is the parsed query (dockerapi.ParseQuery); nil is none.
 	Query url.Values
 	// Body is the decoded JSON body (dockerapi.DecodeBody) of an operation
-	// for which NeedsBody is true; nil otherwise. Decide denies such an
+	// for which needsBody is true; nil otherwise. decide denies such an
 	// operation without one rather than guess.
 	Body any
 }
@@ -89,8 +95,8 @@ type Request struct {
 type Effect uint8
 
 const (
-	// Deny: answer Decision.Status with Decision.Message. The zero value,
-	// so that a forgotten Decision never lets anything through.
+	// Deny: answer decision.Status with decision.message. The zero value,
+	// so that a forgotten decision never lets anything through.
 	Deny Effect = iota
 	// Allow: forward the request.
 	Allow
@@ -111,8 +117,8 @@ func (e Effect) String() string {
 	return "deny"
 }
 
-// Decision is Decide's answer.
-type Decision struct {
+// decision is decide's answer.
+type decision struct {
 	Effect Effect
 	// Op is the operation decided on.
 	Op dockerapi.Operation
@@ -134,39 +140,42 @@ type Decision struct {
 	Fix string
 	// Status is the HTTP status of a denial: 403, or 400 for a request the
 	// policy cannot judge (an invalid filters value, an unknown mount
-	// type), 500 when the gateway did not pass the body NeedsBody asks for.
+	// type), 500 when the gateway did not pass the body needsBody asks for.
 	// 0 when allowed.
 	Status int
 	// Owner is what owner isolation asks of the gateway; zero for roles
 	// without it.
 	Owner OwnerPlan
 	// Audit: the role is in audit mode, so denials come back as WouldDeny
-	// (DenyOwnership follows it too).
+	// (denyOwnership follows it too).
 	Audit bool
 
 	// notFound is the 404 message of a failed ownership check.
 	notFound string
-	// role decided; CheckHostPaths denies on its terms.
+	// role decided; checkHostPaths denies on its terms.
 	role *role
-	// body is the decoded request body, for HostPaths.
+	// body is the decoded request body, for hostPaths.
 	body any
+	// path is the request path pinned to the ID an ownership check found;
+	// empty when nothing was pinned.
+	path string
 }
 
 // Forward reports whether the gateway forwards the request (Allow or
 // WouldDeny).
-func (d *Decision) Forward() bool { return d.Effect != Deny }
+func (d *decision) forward() bool { return d.Effect != Deny }
 
-// Message is the sentence a denial answers with, in Docker's error
+// message is the sentence a denial answers with, in Docker's error
 // message style, e.g. "dockgate: denied container.create for ci-7 (role
 // ci): HostConfig.Privileged is not allowed; allow it with
 // roles.ci.containers.privileged: true". For WouldDeny it says "would
 // deny"; for Allow it is empty.
 //
-// After a failed ownership check (DenyOwnership) a denial's message is
+// After a failed ownership check (denyOwnership) a denial's message is
 // dockerd's own not-found message, "No such container: web": the client
 // must not learn that another client's object exists. Reason says what
 // happened, for the audit log.
-func (d *Decision) Message() string {
+func (d *decision) message() string {
 	verb := "denied"
 	switch d.Effect {
 	case Allow:
@@ -189,12 +198,12 @@ func (d *Decision) Message() string {
 	return s
 }
 
-// NeedsBody reports whether Decide reads the decoded body of op: the
+// needsBody reports whether decide reads the decoded body of op: the
 // operations with guardrails on their body, and those whose body names
-// an object owner isolation checks. Decide denies them (500) when
-// Request.Body is missing. The gateway decodes every JSON body anyway
-// (Request.SetBody), to refuse ambiguous ones.
-func NeedsBody(op dockerapi.Operation) bool {
+// an object owner isolation checks. decide denies them (500) when
+// request.Body is missing. The gateway decodes every JSON body anyway
+// (request.setBody), to refuse ambiguous ones.
+func needsBody(op dockerapi.Operation) bool {
 	return bodyOps.Has(op)
 }
 
@@ -214,12 +223,12 @@ var bodyOps = func() dockerapi.OpSet {
 	return s
 }()
 
-// Decide judges one request of a client with the given role (the role
+// decide judges one request of a client with the given role (the role
 // config.MatchClient found; "" when none did). It never fails: anything it
 // cannot judge is denied. For an operation whose path says everything it
 // does not allocate.
-func (p *Policy) Decide(id Identity, roleName string, req Request) Decision {
-	d := Decision{Op: req.Route.Op, CN: id.CN, Role: roleName}
+func (p *Policy) decide(id identity.Identity, roleName string, req request) decision {
+	d := decision{Op: req.Route.Op, CN: id.CN, Role: roleName}
 	r := p.roles[roleName]
 	if r == nil {
 		d.Reason = "no role: no clients: entry matches this identity"
@@ -241,7 +250,7 @@ func (p *Policy) Decide(id Identity, roleName string, req Request) Decision {
 }
 
 // deny fills a denial in; in audit mode it becomes WouldDeny.
-func (r *role) deny(d *Decision, v *violation) {
+func (r *role) deny(d *decision, v *violation) {
 	d.Effect = Deny
 	if r.audit {
 		d.Effect = WouldDeny
@@ -294,7 +303,7 @@ const (
 // operations, the operation's guardrails, then owner isolation. In audit
 // mode owner isolation plans its rewrites and checks even for a request
 // that would be denied, because the gateway forwards it.
-func (r *role) decide(id Identity, req *Request, plan *OwnerPlan) *violation {
+func (r *role) decide(id identity.Identity, req *request, plan *OwnerPlan) *violation {
 	v := r.check(req)
 	if r.isolation && (v == nil || r.audit) && req.Route.Op != dockerapi.OpUnknownRoute {
 		if iv := r.isolate(id, req, plan); v == nil {
@@ -304,7 +313,7 @@ func (r *role) decide(id Identity, req *Request, plan *OwnerPlan) *violation {
 	return v
 }
 
-func (r *role) check(req *Request) *violation {
+func (r *role) check(req *request) *violation {
 	op := req.Route.Op
 	if op == dockerapi.OpUnknownRoute {
 		return &violation{reason: "dockerd has no route for " + req.Route.Path, hint: "see docs/OPERATIONS.md for the Engine API routes"}
@@ -338,6 +347,3 @@ var adminOnly = func() dockerapi.OpSet {
 	})
 	return s
 }()
-
-// AdminOnly reports whether op needs the admin role or admin_operations.
-func AdminOnly(op dockerapi.Operation) bool { return adminOnly.Has(op) }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dockgate/dockgate/internal/config"
 	"github.com/dockgate/dockgate/internal/dockerapi"
+	"github.com/dockgate/dockgate/internal/identity"
 )
 
 // testConfig is the example from docs/POLICY.md, plus roles the tests
@@ -75,18 +76,18 @@ func mustPolicy(t testing.TB, yaml string) *Policy {
 }
 
 // decide classifies "METHOD /path?query" with a body and decides it.
-func decide(t testing.TB, p *Policy, cn, role, method, target, body string) Decision {
+func decide(t testing.TB, p *Policy, cn, role, method, target, body string) decision {
 	t.Helper()
 	path, query, _ := strings.Cut(target, "?")
 	var b []byte
 	if body != "" {
 		b = []byte(body)
 	}
-	req, err := NewRequest(method, path, query, b, 0)
+	req, err := newRequest(method, path, query, b, 0)
 	if err != nil {
-		t.Fatalf("NewRequest(%s %s) = %v", method, target, err)
+		t.Fatalf("newRequest(%s %s) = %v", method, target, err)
 	}
-	return p.Decide(Identity{CN: cn}, role, req)
+	return p.decide(identity.Identity{CN: cn}, role, req)
 }
 
 func TestBuiltinRoles(t *testing.T) {
@@ -155,7 +156,7 @@ func TestBuiltinRoles(t *testing.T) {
 			}
 			d := decide(t, p, "alice", tc.role, tc.method, tc.path, body)
 			if got := d.Effect == Allow; got != tc.allow {
-				t.Errorf("effect = %v, want allow %v (%s)", d.Effect, tc.allow, d.Message())
+				t.Errorf("effect = %v, want allow %v (%s)", d.Effect, tc.allow, d.message())
 			}
 			if tc.allow && d.Rule != "built-in role "+tc.role {
 				t.Errorf("rule = %q, want the built-in role", d.Rule)
@@ -165,7 +166,7 @@ func TestBuiltinRoles(t *testing.T) {
 }
 
 func TestBuiltinOperations(t *testing.T) {
-	ro, op, dep := BuiltinOperations("read-only"), BuiltinOperations("operator"), BuiltinOperations("deployer")
+	ro, op, dep := builtinOperations("read-only"), builtinOperations("operator"), builtinOperations("deployer")
 	if len(ro) == 0 || len(op) <= len(ro) || len(dep) <= len(op) {
 		t.Fatalf("read-only %d, operator %d, deployer %d operations: want each to extend the previous", len(ro), len(op), len(dep))
 	}
@@ -182,11 +183,11 @@ func TestBuiltinOperations(t *testing.T) {
 			t.Errorf("%s is read-only but not operator or deployer", o)
 		}
 	}
-	if got := len(BuiltinOperations("admin")); got != len(dockerapi.Operations()) {
+	if got := len(builtinOperations("admin")); got != len(dockerapi.Operations()) {
 		t.Errorf("admin has %d operations, want all %d", got, len(dockerapi.Operations()))
 	}
-	if BuiltinOperations("ci") != nil {
-		t.Error("BuiltinOperations(ci) is not nil")
+	if builtinOperations("ci") != nil {
+		t.Error("builtinOperations(ci) is not nil")
 	}
 }
 
@@ -211,7 +212,7 @@ func TestDecideAllowList(t *testing.T) {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
 			d := decide(t, p, "ci-7", "ci", tc.method, tc.path, "")
 			if got := d.Effect == Allow; got != tc.allow {
-				t.Fatalf("effect = %v, want allow %v (%s)", d.Effect, tc.allow, d.Message())
+				t.Fatalf("effect = %v, want allow %v (%s)", d.Effect, tc.allow, d.message())
 			}
 			if d.Rule != tc.rule {
 				t.Errorf("rule = %q, want %q", d.Rule, tc.rule)
@@ -252,7 +253,7 @@ func TestDenialMessage(t *testing.T) {
 			if d.Effect != Deny {
 				t.Fatalf("effect = %v, want deny", d.Effect)
 			}
-			if got := d.Message(); got != tc.want {
+			if got := d.message(); got != tc.want {
 				t.Errorf("message:\n got %s\nwant %s", got, tc.want)
 			}
 		})
@@ -262,13 +263,13 @@ func TestDenialMessage(t *testing.T) {
 func TestAuditMode(t *testing.T) {
 	p := mustPolicy(t, testConfig)
 	d := decide(t, p, "w", "watcher", "DELETE", "/containers/web", "")
-	if d.Effect != WouldDeny || !d.Forward() {
+	if d.Effect != WouldDeny || !d.forward() {
 		t.Fatalf("effect = %v, want would_deny (forwarded)", d.Effect)
 	}
 	if d.Status != http.StatusForbidden || d.Reason == "" || d.Rule != "roles.watcher.allow" {
 		t.Errorf("decision = %+v, want the denial's status, reason and rule", d)
 	}
-	if got, want := d.Message(), "dockgate: would deny container.delete for w (role watcher): container.delete is not allowed; allow it by adding container.delete to roles.watcher.allow"; got != want {
+	if got, want := d.message(), "dockgate: would deny container.delete for w (role watcher): container.delete is not allowed; allow it by adding container.delete to roles.watcher.allow"; got != want {
 		t.Errorf("message = %q, want %q", got, want)
 	}
 	if d := decide(t, p, "w", "watcher", "GET", "/containers/json", ""); d.Effect != Allow {
@@ -280,22 +281,22 @@ func TestAuditMode(t *testing.T) {
 }
 
 func TestZeroDecisionDenies(t *testing.T) {
-	var d Decision
-	if d.Forward() || d.Effect != Deny {
-		t.Error("the zero Decision forwards")
+	var d decision
+	if d.forward() || d.Effect != Deny {
+		t.Error("the zero decision forwards")
 	}
 }
 
 func TestNeedsBodyAndMissingBody(t *testing.T) {
 	p := mustPolicy(t, testConfig)
 	for _, op := range dockerapi.Operations() {
-		if NeedsBody(op) && op.Body() != dockerapi.BodyJSON {
-			t.Errorf("NeedsBody(%s) but dockerd reads no JSON body for it", op)
+		if needsBody(op) && op.Body() != dockerapi.BodyJSON {
+			t.Errorf("needsBody(%s) but dockerd reads no JSON body for it", op)
 		}
-		if !NeedsBody(op) {
+		if !needsBody(op) {
 			continue
 		}
-		d := p.Decide(Identity{CN: "x"}, "loose", Request{Route: dockerapi.Route{Op: op, Target: "t"}})
+		d := p.decide(identity.Identity{CN: "x"}, "loose", request{Route: dockerapi.Route{Op: op, Target: "t"}})
 		if d.Effect != Deny || d.Status != http.StatusInternalServerError {
 			t.Errorf("%s without a body: effect %v status %d, want deny 500", op, d.Effect, d.Status)
 		}
@@ -339,10 +340,45 @@ func TestNewRequestErrors(t *testing.T) {
 			if tc.body != "" {
 				body = []byte(tc.body)
 			}
-			_, err := NewRequest(tc.method, tc.path, tc.query, body, 0)
+			_, err := newRequest(tc.method, tc.path, tc.query, body, 0)
 			if !errors.Is(err, tc.want) {
-				t.Errorf("NewRequest() = %v, want %v", err, tc.want)
+				t.Errorf("newRequest() = %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// newRequest is parseRequest and setBody in one call, for a request whose
+// whole body is at hand (tests).
+func newRequest(method, escapedPath, rawQuery string, body []byte, maxBody int) (request, error) {
+	req, err := parseRequest(method, escapedPath, rawQuery)
+	if err != nil {
+		return request{}, err
+	}
+	if err := req.setBody(body, maxBody); err != nil {
+		return request{}, err
+	}
+	return req, nil
+}
+
+// TestDiscoveryAllowedByDefault: every declared role may ping and ask
+// the version (the docker CLI's first two calls) unless it opts out.
+func TestDiscoveryAllowedByDefault(t *testing.T) {
+	p := mustPolicy(t, strings.Replace(testConfig, "roles:\n", `roles:
+  quiet:
+    allow: [container.list]
+    discovery: false
+`, 1))
+	for _, target := range []string{"/_ping", "/v1.47/version"} {
+		d := decide(t, p, "ci-7", "ci", "GET", target, "")
+		if d.Effect != Allow || d.Rule != "roles.ci.discovery (default: the docker CLI pings and asks the version first)" {
+			t.Errorf("ci GET %s = %v %q, want allowed by discovery", target, d.Effect, d.Rule)
+		}
+		if d := decide(t, p, "q", "quiet", "GET", target, ""); d.Effect != Deny || d.Rule != "roles.quiet.allow" {
+			t.Errorf("quiet (discovery: false) GET %s = %v %q, want denied", target, d.Effect, d.Rule)
+		}
+	}
+	if d := decide(t, p, "q", "ci", "GET", "/info", ""); d.Effect != Deny {
+		t.Errorf("discovery allowed more than ping and version: GET /info = %v", d.Effect)
 	}
 }

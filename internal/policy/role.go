@@ -20,7 +20,7 @@ type role struct {
 	name    string
 	builtin bool
 	allow   dockerapi.OpSet
-	// rules[op] says which entry allowed op, for Decision.Rule; built once
+	// rules[op] says which entry allowed op, for decision.Rule; built once
 	// so that an allowed decision does not build a string.
 	rules     []string
 	audit     bool
@@ -89,6 +89,14 @@ func compileRole(name string, spec *config.RoleSpec) (*role, error) {
 		}
 		r.allow.Union(set)
 	}
+	if spec.AllowsDiscovery() {
+		for _, op := range discoveryOps {
+			if r.rules[op] == "" {
+				r.rules[op] = field + ".discovery (default: the docker CLI pings and asks the version first)"
+			}
+			r.allow.Add(op)
+		}
+	}
 	switch spec.Mode {
 	case "", config.ModeEnforce, config.ModeAudit:
 	default:
@@ -101,6 +109,10 @@ func compileRole(name string, spec *config.RoleSpec) (*role, error) {
 	r.containers = c
 	return r, errors.Join(errs...)
 }
+
+// discoveryOps are the docker CLI's first two calls, allowed for every
+// declared role unless it says discovery: false (config.RoleSpec).
+var discoveryOps = []dockerapi.Operation{dockerapi.OpSystemPing, dockerapi.OpSystemVersion}
 
 func compileContainerRules(field string, k *config.ContainerKnob) (containerRules, error) {
 	c := containerRules{
@@ -156,7 +168,7 @@ func sysctlName(s string) string {
 	return strings.ReplaceAll(s, "/", ".")
 }
 
-// knobPath is where a setting of this role lives, for Decision.Rule.
+// knobPath is where a setting of this role lives, for decision.Rule.
 func (r *role) knobPath(knob string) string {
 	if r.builtin {
 		return "built-in role " + r.name + " (" + knob + ")"

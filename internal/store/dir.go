@@ -1,6 +1,6 @@
 // Package store owns dockgate's state directory: the SQLite inventory of
-// issued certificates, revocations and tokens, and the atomic, permission-safe
-// writing of key and certificate files.
+// issued certificates, revocations and tokens, and its private directories
+// (0700). Files in it are written with package atomicfile.
 package store
 
 import (

@@ -1,11 +1,9 @@
 package store
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 )
 
 // privateDirPerm is the mode of every directory dockgate creates: only the
@@ -35,59 +33,6 @@ func EnsureDir(path string) error {
 		if err := os.Chmod(path, privateDirPerm); err != nil {
 			return fmt.Errorf("failed to restrict permissions of %s: %w", path, err)
 		}
-	}
-	return nil
-}
-
-// WriteFileAtomic replaces path with data so that readers see either the old
-// file or the complete new one, never a torn write, even across a crash: it
-// writes a temporary file in the same directory with mode perm, fsyncs it,
-// renames it over path and fsyncs the directory. On failure the temporary
-// file is removed and path is left untouched.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("failed to write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	// Chmod before writing, so a key never exists with CreateTemp's mode
-	// and our content at once.
-	if err := tmp.Chmod(perm); err != nil {
-		return fmt.Errorf("failed to write %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("failed to write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("failed to write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("failed to write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("failed to write %s: %w", path, err)
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("failed to sync directory %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, fs.ErrInvalid) {
-		return fmt.Errorf("failed to sync directory %s: %w", dir, err)
 	}
 	return nil
 }

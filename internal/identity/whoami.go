@@ -1,10 +1,6 @@
-package gateway
+package identity
 
-import (
-	"encoding/json"
-	"net/http"
-	"time"
-)
+import "time"
 
 // WhoamiPath is answered by the gateway itself, never forwarded: it tells a
 // client how the gateway sees it (doctor and `docker gate status` use it).
@@ -22,14 +18,15 @@ type Whoami struct {
 	Role        string    `json:"role,omitempty"` // empty: no clients: entry matches
 }
 
-func (g *Gateway) serveWhoami(w http.ResponseWriter, id *Identity, role string) {
+// Whoami is the answer of WhoamiPath for id, given the role its clients:
+// entry grants (empty if none matches). Groups is never null on the wire.
+func (id *Identity) Whoami(role string) Whoami {
 	groups := id.Groups
 	if groups == nil {
 		groups = []string{}
 	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(Whoami{
+	return Whoami{
 		CN: id.CN, Groups: groups, Serial: id.Serial, Fingerprint: id.Fingerprint,
 		NotAfter: id.NotAfter.UTC(), Role: role,
-	})
+	}
 }
