@@ -1,6 +1,7 @@
 // Package gateway owns dockgate's network side: the mutual-TLS listener in
-// front of the Docker API, client identity, revocation, the reverse proxy
-// (including hijacked attach/exec streams), hot reload and metrics.
+// front of the Docker API, client identity, revocation, the one client for
+// the Docker daemon (daemon.go: plain, streamed and hijacked requests over
+// one pool of expiring connections), hot reload and metrics.
 //
 // # Connections
 //
