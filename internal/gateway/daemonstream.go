@@ -109,14 +109,15 @@ var errBodyAborted = errors.New("the daemon answered before it read the whole re
 // it, and the client's reading is cut after abortGrace, which ends a read
 // of the client's body (a handler must not return while it is read).
 func waitBody(w http.ResponseWriter, dc *daemonConn, sent <-chan error) error {
+	t := time.NewTimer(bodyReportGrace)
+	defer t.Stop()
 	select {
 	case err := <-sent:
 		return err
-	default:
+	case <-t.C:
 	}
 	dc.conn.Close()
-	t := time.NewTimer(abortGrace)
-	defer t.Stop()
+	t.Reset(abortGrace)
 	select {
 	case <-sent:
 	case <-t.C:
@@ -125,6 +126,13 @@ func waitBody(w http.ResponseWriter, dc *daemonConn, sent <-chan error) error {
 	}
 	return errBodyAborted
 }
+
+// bodyReportGrace is how long the body writer has to report once the
+// answer has ended. dockerd answers after it read the whole body, unless
+// it refuses the request early, so the writer is done but for its return:
+// microseconds. Only an early refusal waits this long before the
+// connection is cut.
+const bodyReportGrace = 100 * time.Millisecond
 
 // writeBody copies a request body of length bytes, or chunked when
 // length is -1, to the daemon.
