@@ -31,6 +31,10 @@
 // native TLS in the same round, then the median of those ratios is shown.
 // Everything listens on 127.0.0.1; the load generator is bench/internal/load.
 //
+// The run ends with dockerd killed and started again on the same socket
+// under keep-alive clients of the gateway (restart.go): every request
+// through the gateway once dockerd answers again must succeed.
+//
 // Requirements: Linux, root, Debian's docker.io and busybox-static (the same
 // as the integration tests; see internal/dockertest).
 package main
