@@ -31,6 +31,10 @@
 // native TLS in the same round, then the median of those ratios is shown.
 // Everything listens on 127.0.0.1; the load generator is bench/internal/load.
 //
+// The run ends with dockerd killed and started again on the same socket
+// under keep-alive clients of the gateway (restart.go): every request
+// through the gateway once dockerd answers again must succeed.
+//
 // Requirements: Linux, root, Debian's docker.io and busybox-static (the same
 // as the integration tests; see internal/dockertest).
 package main
@@ -61,6 +65,7 @@ type options struct {
 	quick         bool
 	skipStreaming bool
 	skipPolicy    bool
+	skipRestart   bool
 	profile       string
 	gatewayEnv    envList
 }
@@ -94,6 +99,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.quick, "quick", false, "smoke run: 1 round, short cells, a 20 MB image, 100 idle connections (flags given explicitly win)")
 	fs.BoolVar(&o.skipStreaming, "skip-streaming", false, "skip the image export")
 	fs.BoolVar(&o.skipPolicy, "skip-policy", false, "skip the policy on vs off comparison")
+	fs.BoolVar(&o.skipRestart, "skip-restart", false, "skip the dockerd restart (it runs last: it restarts the daemon every contender shares)")
 	fs.StringVar(&o.profile, "profile", "auto", "CPU profile of the gateway process with perf: auto (under the loads whose targets were missed), always, off")
 	fs.Var(&o.gatewayEnv, "gateway-env", "KEY=VALUE for the gateway processes, e.g. GOMAXPROCS=1 or GOGC=200 (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -205,6 +211,11 @@ func run(ctx context.Context, opts options, stdout, stderr io.Writer) (err error
 			if p != nil {
 				rep.profiles = append(rep.profiles, p)
 			}
+		}
+	}
+	if !opts.skipRestart {
+		if rep.restart, err = measureRestart(ctx, env, stderr); err != nil {
+			return err
 		}
 	}
 	rep.elapsed = time.Since(started)

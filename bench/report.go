@@ -29,6 +29,7 @@ type report struct {
 	peakRSS  int64 // VmHWM of the main ECDSA gateway after load and streaming
 	endRSS   int64
 	idle     *idleResult
+	restart  *restartResult
 	policy   *policyResult
 	profiles []*profileResult
 	elapsed  time.Duration
@@ -43,6 +44,9 @@ func (r *report) print(w io.Writer) {
 		r.printStreams(w)
 	}
 	r.printMemory(w)
+	if r.restart != nil {
+		r.restart.print(w)
+	}
 	printTargetTable(w, "Targets (issue 3). \"by CPU/req\" is native's CPU per request over dockgate's: the req/s ratio an otherwise idle, CPU-bound machine would show.", r.targets())
 	if r.policy != nil {
 		fmt.Fprintln(w)
@@ -225,6 +229,10 @@ func (r *report) targets() []target {
 	if r.idle != nil {
 		out = append(out, target{fmt.Sprintf("RSS < %s with %d idle connections", formatBytes(targetIdleRSS), r.idle.conns),
 			formatBytes(r.idle.idleRSS), r.idle.idleRSS < targetIdleRSS, nil})
+	}
+	if r.restart != nil {
+		out = append(out, target{"requests failed after a dockerd restart: 0",
+			fmt.Sprintf("%d of %d", r.restart.failed, r.restart.sent), r.restart.failed == 0, nil})
 	}
 	return out
 }

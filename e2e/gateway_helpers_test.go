@@ -33,7 +33,12 @@ type gatewayEnv struct {
 
 func startGatewayEnv(t *testing.T, extraServeArgs ...string) *gatewayEnv {
 	t.Helper()
-	d := dockertest.ForTest(t)
+	return startGatewayEnvOn(t, dockertest.ForTest(t), extraServeArgs...)
+}
+
+// startGatewayEnvOn is startGatewayEnv in front of daemon d.
+func startGatewayEnvOn(t *testing.T, d *dockertest.Daemon, extraServeArgs ...string) *gatewayEnv {
+	t.Helper()
 	bin := dockertest.BuildDockgate(t)
 	cli := newDockgateCLI(t, bin)
 	cli.run("init", "--insecure-no-passphrase")

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dockgate/dockgate/internal/dockertest"
 )
 
 func TestGatewayEverydayCommands(t *testing.T) {
@@ -421,13 +423,15 @@ func (g *gatewayEnv) dialTLS(t *testing.T, certDir string) *tls.Conn {
 	return conn
 }
 
+// The daemon goes down (its pooled connections die with it) and comes
+// back on the same socket: the first command after it is back works.
 func TestGatewayUpstreamDownThenBack(t *testing.T) {
-	g := startGatewayEnv(t)
-	target, err := os.Readlink(g.upstream)
-	if err != nil {
+	d := dockertest.StartForTest(t, dockertest.Options{})
+	g := startGatewayEnvOn(t, d)
+	g.docker("ps") // the gateway now holds connections to this dockerd
+	if err := d.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	os.Remove(g.upstream)
 	_, errOut, err := g.dockerAs(g.certDir, nil, "ps")
 	if err == nil {
 		t.Fatal("docker ps succeeded with the daemon away")
@@ -436,7 +440,7 @@ func TestGatewayUpstreamDownThenBack(t *testing.T) {
 	if !strings.Contains(errOut, want) {
 		t.Fatalf("docker ps error %q lacks %q", errOut, want)
 	}
-	if err := os.Symlink(target, g.upstream); err != nil {
+	if err := d.Restart(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	g.docker("ps")

@@ -32,6 +32,15 @@ const (
 	RoleAdmin          = "admin"
 )
 
+// DefaultUpstreamIdleTimeout is how long a connection to the daemon may
+// sit idle in the gateway's pool. dockerd never closes an idle
+// connection itself (its API server sets no IdleTimeout), so without it a
+// load spike would leave its sockets open for good. A minute keeps
+// connections across the gaps between the commands of a script or a CI
+// job, and gives a spike's sockets back soon after; it is below the 90 s
+// of Go's http.DefaultTransport, which the gateway used before.
+const DefaultUpstreamIdleTimeout = time.Minute
+
 // Enrollment defaults.
 const (
 	// DefaultEnrollPort is the enrollment listener's port. It is next to
@@ -102,6 +111,9 @@ type Upstream struct {
 	TLSCA   string `yaml:"tls_ca"`
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
+	// IdleTimeout closes pooled daemon connections idle for longer (a
+	// couple are kept whatever their age); 0 means the default.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
 // Limits bound what one client can hold. Streams (logs -f, attach, events)
@@ -159,7 +171,7 @@ func Default() Config {
 		Listen:      DefaultListen,
 		AdminListen: DefaultAdminListen,
 		ServerCert:  DefaultServerCert,
-		Upstream:    Upstream{URL: DefaultUpstream},
+		Upstream:    Upstream{URL: DefaultUpstream, IdleTimeout: DefaultUpstreamIdleTimeout},
 
 		ListenUnixMode: DefaultListenUnixMode,
 
@@ -217,6 +229,9 @@ func merge(dst *Config, src Config) {
 	setString(&dst.Upstream.TLSCA, src.Upstream.TLSCA)
 	setString(&dst.Upstream.TLSCert, src.Upstream.TLSCert)
 	setString(&dst.Upstream.TLSKey, src.Upstream.TLSKey)
+	if src.Upstream.IdleTimeout != 0 {
+		dst.Upstream.IdleTimeout = src.Upstream.IdleTimeout
+	}
 	setString(&dst.Log.Format, src.Log.Format)
 	setString(&dst.Log.Level, src.Log.Level)
 	if src.Limits.ReadHeaderTimeout != 0 {
@@ -377,6 +392,9 @@ func (c *Config) validateUpstream(add func(field, msg, hint string)) {
 		}
 	default:
 		add("upstream.url", fmt.Sprintf("scheme %q is not supported", u.Scheme), "use unix:///var/run/docker.sock or tcp://HOST:2376")
+	}
+	if c.Upstream.IdleTimeout < 0 {
+		add("upstream.idle_timeout", "must not be negative", `e.g. "1m"; 0 means the default`)
 	}
 }
 

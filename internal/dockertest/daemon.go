@@ -62,6 +62,8 @@ type Daemon struct {
 
 	// Set only for a daemon this package started.
 	dir     string
+	dockerd string // the binary and its arguments, for Restart
+	args    []string
 	cmd     *exec.Cmd
 	logFile *os.File
 	exited  chan struct{} // closed once dockerd has been reaped
@@ -145,6 +147,7 @@ func (d *Daemon) start(ctx context.Context, dockerd string, opts Options) error 
 	if err != nil {
 		return err
 	}
+	d.dockerd, d.args = dockerd, args
 	if err := d.launch(dockerd, args); err != nil {
 		return err
 	}
@@ -156,6 +159,48 @@ func (d *Daemon) start(ctx context.Context, dockerd string, opts Options) error 
 		return err
 	}
 	return importBusybox(ctx, d.api)
+}
+
+// Kill stops dockerd at once with SIGKILL, as a crash would, waits until
+// it has exited and kills what it started. Its socket stays where it was,
+// refusing connections, until [Daemon.Restart]. Only a daemon this package
+// started can be killed.
+func (d *Daemon) Kill() error {
+	if d.cmd == nil {
+		return errors.New("dockertest: only a daemon started by this package can be killed")
+	}
+	if err := d.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("failed to kill dockerd (pid %d): %w", d.cmd.Process.Pid, err)
+	}
+	<-d.exited
+	// What dockerd started (containerd, the shims) would keep the data
+	// root locked from the next dockerd: they go too, as a crash of the
+	// whole service under systemd's default KillMode=control-group would
+	// leave it. killStrays reports what it killed; that is no failure here.
+	_ = killStrays(d.dir, filepath.Base(d.dir))
+	// The next dockerd would take a killed containerd that nobody reaped
+	// (a zombie still has its PID) for a live one and wait for it.
+	if err := os.Remove(filepath.Join(d.dir, "exec", "containerd", "containerd.pid")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("failed to remove containerd's PID file: %w", err)
+	}
+	if err := d.logFile.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
+// Restart kills dockerd if it still runs ([Daemon.Kill]) and starts it
+// again with the same command line: the same socket, data and exec roots,
+// so clients reconnect to the same address and find the same images. It
+// returns once the new dockerd answers /_ping.
+func (d *Daemon) Restart(ctx context.Context) error {
+	if err := d.Kill(); err != nil {
+		return err
+	}
+	if err := d.launch(d.dockerd, d.args); err != nil {
+		return err
+	}
+	return d.waitReady(ctx, DefaultStartTimeout)
 }
 
 // dockerdArgs is dockerd's command line: everything it writes lives in

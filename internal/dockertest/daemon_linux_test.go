@@ -118,6 +118,28 @@ func TestStopAfterCrash(t *testing.T) {
 	}
 }
 
+// TestRestart kills dockerd and starts it again on the same socket, with
+// the same images.
+func TestRestart(t *testing.T) {
+	d := StartForTest(t, Options{})
+	before := d.PID()
+	if err := d.Kill(); err != nil {
+		t.Fatalf("Kill: %v", err)
+	}
+	if _, _, err := RunDocker(t.Context(), d.Env(), "version"); err == nil {
+		t.Fatal("docker version succeeded with dockerd killed")
+	}
+	if err := d.Restart(t.Context()); err != nil {
+		t.Fatalf("Restart: %v", err)
+	}
+	if d.PID() == before {
+		t.Errorf("dockerd has the same PID %d after Restart", before)
+	}
+	if out := d.Docker(t, "image", "inspect", "--format", "{{.Id}}", d.Image()); strings.TrimSpace(out) == "" {
+		t.Errorf("the test image is gone after Restart")
+	}
+}
+
 func hasProcess(procs []process, substr string) bool {
 	for _, p := range procs {
 		if strings.Contains(p.cmdline, substr) {

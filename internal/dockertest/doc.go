@@ -17,6 +17,10 @@
 // spawned (containerd, shims, container processes) is left behind,
 // unmounts what it mounted and removes its directory.
 //
+// [Daemon.Kill] crashes a private daemon (SIGKILL, and what it started) and
+// [Daemon.Restart] brings it back on the same socket and data root, for
+// tests of clients that must survive a dockerd restart.
+//
 // # Use in tests
 //
 // A test package gets one daemon for all its tests:

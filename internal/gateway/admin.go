@@ -23,7 +23,7 @@ func (g *Gateway) newAdminServer() *http.Server {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), readyzTimeout)
 		defer cancel()
-		if err := g.upstream.ping(ctx); err != nil {
+		if err := g.daemon.ping(ctx); err != nil {
 			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}

@@ -1,6 +1,7 @@
 // Package gateway owns dockgate's network side: the mutual-TLS listener in
-// front of the Docker API, client identity, revocation, the reverse proxy
-// (including hijacked attach/exec streams), hot reload and metrics.
+// front of the Docker API, client identity, revocation, the one client for
+// the Docker daemon (daemon.go: plain, streamed and hijacked requests over
+// one pool of expiring connections), hot reload and metrics.
 //
 // # Connections
 //
@@ -100,9 +101,7 @@ type Gateway struct {
 	revoked  atomic.Pointer[map[string]time.Time]
 	conns    *registry
 	metrics  *metrics
-	upstream *upstream
-	pool     *connPool
-	proxy    http.Handler
+	daemon   *daemon
 	tls      *tls.Config
 	// host is what the policy asks of the daemon and its host.
 	host daemonHost
@@ -148,14 +147,11 @@ func New(opts Options) (*Gateway, error) {
 	for _, r := range inventoryReasons {
 		g.metrics.handshakeFailures.WithLabelValues(r) // exported at zero from the start
 	}
-	up, err := newUpstream(m.Config.Upstream)
-	if err != nil {
+	if g.daemon, err = newDaemon(m.Config.Upstream, opts.Logger); err != nil {
 		return nil, err
 	}
-	g.upstream = up
-	g.host = daemonHost{call: up.call, resolve: HostPathResolver(m.Config.Upstream)}
-	g.pool = &connPool{max: upstreamMaxIdlePerHost, dial: up.dial}
-	g.proxy = g.newReverseProxy()
+	g.daemon.onStream = g.trackStream
+	g.host = daemonHost{call: g.daemon.call, resolve: HostPathResolver(m.Config.Upstream)}
 	g.tls = g.newTLSConfig()
 	g.server = g.newServer(m.Config)
 	g.admin = g.newAdminServer()
@@ -262,8 +258,7 @@ func (g *Gateway) closeAll() {
 	g.admin.Close()
 	g.unix.close()
 	g.conns.closeAll()
-	g.upstream.close()
-	g.pool.closeIdle()
+	g.daemon.close()
 }
 
 // Reload reads fresh Material and swaps it in. On error the old Material
@@ -334,6 +329,7 @@ var restartOnlyFields = []struct {
 	{"upstream.tls_ca", func(c *config.Config) any { return c.Upstream.TLSCA }},
 	{"upstream.tls_cert", func(c *config.Config) any { return c.Upstream.TLSCert }},
 	{"upstream.tls_key", func(c *config.Config) any { return c.Upstream.TLSKey }},
+	{"upstream.idle_timeout", func(c *config.Config) any { return c.Upstream.IdleTimeout }},
 	{"limits.read_header_timeout", func(c *config.Config) any { return c.Limits.ReadHeaderTimeout }},
 	{"limits.idle_timeout", func(c *config.Config) any { return c.Limits.IdleTimeout }},
 	{"limits.max_header_bytes", func(c *config.Config) any { return c.Limits.MaxHeaderBytes }},

@@ -58,8 +58,16 @@ func newMetrics(g *Gateway) *metrics {
 	}, func() float64 {
 		return time.Until(g.material.Load().ServerCert.Leaf.NotAfter).Seconds()
 	})
+	idleUpstream := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "dockgate_upstream_idle_connections", Help: "Idle connections to the Docker daemon in the pool.",
+	}, func() float64 {
+		if g.daemon == nil {
+			return 0
+		}
+		return float64(g.daemon.pool.len())
+	})
 	reg.MustRegister(m.requests, m.latency, m.activeConns, m.hijackedStreams, m.handshakeFailures,
-		m.rejectedConns, m.revokedCuts, m.reloads, certExpiry,
+		m.rejectedConns, m.revokedCuts, m.reloads, certExpiry, idleUpstream,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if g.opts.Audit != nil {
 		reg.MustRegister(g.opts.Audit.Collector()) // dockgate_audit_records_total

@@ -2,14 +2,11 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"strings"
 	"sync"
@@ -152,13 +149,13 @@ func (g *Gateway) forwardVerdict(w http.ResponseWriter, r *http.Request, cc *cli
 	}
 	switch {
 	case isHijack(v.Route.Op, r):
-		in, n := g.serveHijack(w, r, cc)
+		in, n := g.daemon.hijack(w, r, cc)
 		out.bytesIn += in
 		out.bytesOut += n
 	case v.Route.Op.Body() == dockerapi.BodyRaw:
-		g.proxy.ServeHTTP(w, r) // streams the body while the daemon answers
+		g.daemon.stream(w, r) // streams the body while the daemon answers
 	default:
-		g.forward(w, r) // no body, or a checked JSON body held in memory
+		g.daemon.forward(w, r) // no body, or a checked JSON body held in memory
 	}
 }
 
@@ -207,36 +204,6 @@ func isHijack(op dockerapi.Operation, r *http.Request) bool {
 		return true
 	}
 	return r.Header.Get("Upgrade") != ""
-}
-
-func (g *Gateway) newReverseProxy() http.Handler {
-	up := g.upstream
-	return &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.Out.URL.Scheme = up.scheme()
-			pr.Out.URL.Host = up.host()
-			pr.Out.Host = pr.In.Host
-		},
-		Transport:  up.transport,
-		BufferPool: copyBuffers,
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			g.upstreamError(w, r, err)
-		},
-	}
-}
-
-// upstreamError answers a failed forward with a JSON message that the
-// docker CLI prints as one line.
-func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Context().Err() != nil {
-		return // the client went away; nobody to answer
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		writeError(w, http.StatusGatewayTimeout, fmt.Sprintf("dockgate: docker daemon at %s timed out: %v", g.upstream.url, err))
-		return
-	}
-	g.log.Warn("upstream error", "upstream", g.upstream.url, "method", r.Method, "path", r.URL.Path, "err", err)
-	writeError(w, http.StatusBadGateway, fmt.Sprintf("dockgate: docker daemon unreachable at %s: %v", g.upstream.url, err))
 }
 
 // writeError sends Docker's error shape: {"message": "..."}.
@@ -290,8 +257,8 @@ func (r *statusRecorder) Write(p []byte) (int, error) {
 
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
-// Flush is here because ReverseProxy flushes streaming responses through
-// an http.Flusher check before it falls back to ResponseController.
+// Flush is here for callers that check for http.Flusher rather than use
+// http.ResponseController.
 func (r *statusRecorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()

@@ -23,6 +23,7 @@ func TestStaticFieldsChanged(t *testing.T) {
 		{"upstream.tls_ca", func(c *config.Config) { c.Upstream.TLSCA = "/etc/d/ca.pem" }, []string{"upstream.tls_ca"}},
 		{"upstream.tls_cert", func(c *config.Config) { c.Upstream.TLSCert = "/etc/d/cert.pem" }, []string{"upstream.tls_cert"}},
 		{"upstream.tls_key", func(c *config.Config) { c.Upstream.TLSKey = "/etc/d/key.pem" }, []string{"upstream.tls_key"}},
+		{"upstream.idle_timeout", func(c *config.Config) { c.Upstream.IdleTimeout = time.Second }, []string{"upstream.idle_timeout"}},
 		{"limits.read_header_timeout", func(c *config.Config) { c.Limits.ReadHeaderTimeout = time.Second }, []string{"limits.read_header_timeout"}},
 		{"limits.idle_timeout", func(c *config.Config) { c.Limits.IdleTimeout = time.Second }, []string{"limits.idle_timeout"}},
 		{"limits.max_header_bytes", func(c *config.Config) { c.Limits.MaxHeaderBytes = 4096 }, []string{"limits.max_header_bytes"}},
