@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -409,6 +410,34 @@ func (d *daemon) call(ctx context.Context, method, path string, body []byte) (in
 }
 
 // ping asks the daemon for /_ping, as /readyz does.
+// checkAccess dials the daemon once at start, so that a gateway that may
+// not open the daemon's socket (a container run without the socket's
+// group) says so at once instead of answering every request 502 later. A
+// daemon that is not up yet is only logged: it may start after the
+// gateway.
+func (d *daemon) checkAccess(ctx context.Context) error {
+	dc, err := d.dial(ctx)
+	if err == nil {
+		dc.conn.Close()
+		return nil
+	}
+	if err := accessError(d.network, d.address, err); err != nil {
+		return err
+	}
+	d.log.Warn("docker daemon not reachable yet; requests fail until it is", "upstream", d.url, "err", err)
+	return nil
+}
+
+// accessError is the start-up error for a dial that failed because the
+// gateway may not open the daemon's unix socket; nil for other failures.
+func accessError(network, address string, err error) error {
+	if network != "unix" || !errors.Is(err, fs.ErrPermission) {
+		return nil
+	}
+	return fmt.Errorf("failed to open the docker socket %s: permission denied; run the gateway as a user or group "+
+		"that may open it (in a container: docker run --group-add $(stat -c %%g %s) ...)", address, address)
+}
+
 func (d *daemon) ping(ctx context.Context) error {
 	status, _, err := d.call(ctx, http.MethodGet, "/_ping", nil)
 	if err != nil {

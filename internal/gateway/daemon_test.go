@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -823,5 +824,31 @@ func BenchmarkDaemonForwardPing(b *testing.B) {
 	for b.Loop() {
 		clear(w.h)
 		d.forward(w, r)
+	}
+}
+
+// TestAccessError: a gateway that may not open the daemon's socket stops
+// at start with the fix; a daemon that is merely down does not stop it.
+func TestAccessError(t *testing.T) {
+	denied := &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.EACCES)}
+	err := accessError("unix", "/var/run/docker.sock", denied)
+	if err == nil || !strings.Contains(err.Error(), "permission denied") || !strings.Contains(err.Error(), "--group-add $(stat -c %g /var/run/docker.sock)") {
+		t.Errorf("accessError(EACCES) = %v, want the permission error with its fix", err)
+	}
+	down := &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	if err := accessError("unix", "/var/run/docker.sock", down); err != nil {
+		t.Errorf("accessError(ECONNREFUSED) = %v, want nil (the daemon may start later)", err)
+	}
+	if err := accessError("tcp", "127.0.0.1:2376", denied); err != nil {
+		t.Errorf("accessError(tcp) = %v, want nil", err)
+	}
+}
+
+// TestCheckAccessToleratesADaemonNotUpYet: a missing socket is logged,
+// not fatal: dockerd may start after the gateway.
+func TestCheckAccessToleratesADaemonNotUpYet(t *testing.T) {
+	d := &daemon{network: "unix", address: filepath.Join(t.TempDir(), "missing.sock"), log: slog.New(slog.DiscardHandler)}
+	if err := d.checkAccess(t.Context()); err != nil {
+		t.Errorf("checkAccess on a missing socket = %v, want nil and a warning", err)
 	}
 }

@@ -198,14 +198,15 @@ func (g *Gateway) Serve(ctx context.Context) error {
 // sets one, is created here.
 func (g *Gateway) ServeListeners(ctx context.Context, ln, adminLn net.Listener) error {
 	cfg := g.material.Load().Config
+	if err := g.daemon.checkAccess(ctx); err != nil {
+		closeListeners(ln, adminLn)
+		return err
+	}
 	sem := newSemaphore(cfg.Limits.MaxConnections)
 	tl := &trackingListener{Listener: ln, g: g, sem: sem}
 	unix, err := g.openUnixSocket(cfg, sem)
 	if err != nil {
-		ln.Close()
-		if adminLn != nil {
-			adminLn.Close()
-		}
+		closeListeners(ln, adminLn)
 		return err
 	}
 	g.unix = unix
@@ -231,6 +232,15 @@ func (g *Gateway) ServeListeners(ctx context.Context, ln, adminLn net.Listener) 
 	case <-ctx.Done():
 	}
 	return g.drain(cfg.Limits.ShutdownTimeout)
+}
+
+// closeListeners closes the listeners ServeListeners was given when it
+// cannot serve; adminLn may be nil.
+func closeListeners(ln, adminLn net.Listener) {
+	ln.Close()
+	if adminLn != nil {
+		adminLn.Close()
+	}
 }
 
 // drain stops accepting, lets requests finish until the deadline, then
