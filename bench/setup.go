@@ -218,10 +218,12 @@ func freeLoopbackPort() (int, error) {
 }
 
 // dockerdFlags runs `dockgate dockerd-config --format flags` and splits its
-// line the way a POSIX shell would.
+// line the way a POSIX shell would. The native listener shares the RSA
+// gateway's CA so that one client certificate measures both; outside a
+// benchmark that is what --allow-gateway-ca warns about.
 func (env *environment) dockerdFlags(ctx context.Context, port int) ([]string, error) {
 	listen := fmt.Sprintf("tcp://127.0.0.1:%d", port)
-	line, err := env.states[gatewayRSA].dockgate(ctx, "dockerd-config", nativeServerName, "--listen", listen, "--format", "flags")
+	line, err := env.states[gatewayRSA].dockgate(ctx, "dockerd-config", nativeServerName, "--listen", listen, "--format", "flags", "--allow-gateway-ca")
 	if err != nil {
 		return nil, err
 	}

@@ -186,6 +186,7 @@ func warnContextOverrides(a *app) {
 
 type dockerdConfigFlags struct {
 	listen, format, certDir, dockerd string
+	allowGatewayCA                   bool
 }
 
 // dockerdFormats are the --format values of dockerd-config.
@@ -210,7 +211,13 @@ accepts only clients with a certificate from this CA:
 The certificate files are referenced where the state directory keeps them,
 or in --cert-dir if you copied them (for example to /etc/docker/tls).
 Warnings go to stderr when clients could not verify the server certificate
-at the listen address.`,
+at the listen address.
+
+dockerd must not trust the CA that signs the gateway's clients: their
+certificates would reach the whole Docker API past the gateway's roles and
+revocations. When this state directory also holds the gateway's server
+certificate, the command refuses unless --allow-gateway-ca is given; give
+dockerd a CA of its own (another --state-dir) instead.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDockerdConfig(a, args[0], f)
@@ -219,6 +226,7 @@ at the listen address.`,
 	cmd.Flags().StringVar(&f.listen, "listen", f.listen, "address dockerd listens on, tcp://HOST:PORT")
 	cmd.Flags().StringVar(&f.format, "format", f.format, "daemon.json, flags or systemd")
 	cmd.Flags().StringVar(&f.certDir, "cert-dir", "", "directory with ca.pem, cert.pem and key.pem as dockerd will read them (default: the state directory's copy)")
+	cmd.Flags().BoolVar(&f.allowGatewayCA, "allow-gateway-ca", false, "configure dockerd even though it would trust the CA of the gateway's clients (they would bypass the gateway)")
 	cmd.Flags().StringVar(&f.dockerd, "dockerd", "", "dockerd binary for the systemd drop-in (default: dockerd on PATH, else "+dockerconf.DefaultDockerd+")")
 	return cmd
 }
@@ -240,38 +248,54 @@ func runDockerdConfig(a *app, server string, f dockerdConfigFlags) error {
 	if err != nil {
 		return withHint(err, "issue it again with 'dockgate issue server %s'", server)
 	}
+	if err := a.refuseSharedClientCA(files, f.allowGatewayCA); err != nil {
+		return err
+	}
 	printServerFindings(a, server, cert, listen)
-	a.warnSharedClientCA(files)
 	return printDaemonConfig(a, dockerconf.Daemon{Listen: listen, Files: files}, f)
 }
 
-// warnSharedClientCA warns when dockerd would trust the CA that signs the
-// gateway's clients (this state directory's, with a gateway server
-// certificate): dockerd knows nothing of roles or of dockgate's
-// revocations, so every client certificate of that CA, revoked ones
-// included, would reach the Docker API directly past the gateway.
-func (a *app) warnSharedClientCA(files dockerconf.CertFiles) {
+// refuseSharedClientCA refuses when dockerd would trust the CA that signs
+// the gateway's clients (this state directory's, with a gateway server
+// certificate), unless --allow-gateway-ca says so: dockerd knows nothing of
+// roles or of dockgate's revocations, so every client certificate of that
+// CA, revoked ones included, would reach the Docker API directly past the
+// gateway. With the flag it still warns.
+func (a *app) refuseSharedClientCA(files dockerconf.CertFiles, allow bool) error {
+	if !a.sharesGatewayClientCA(files) {
+		return nil
+	}
+	const risk = "dockerd would trust the CA that signs the gateway's clients: every client certificate of it, " +
+		"revoked ones included, would reach dockerd directly, past the gateway's roles, revocation and audit log"
+	if allow {
+		fmt.Fprintf(a.stderr, "dockgate: WARNING: %s (--allow-gateway-ca)\n", risk)
+		return nil
+	}
+	return withHint(errors.New(risk),
+		"give dockerd a CA of its own that only the gateway's upstream certificate comes from: "+
+			"dockgate --state-dir /etc/dockgate/dockerd init, then issue server NAME and issue client gateway-upstream there, "+
+			"and set upstream tls_ca/tls_cert/tls_key in the gateway config (or keep dockerd on its unix socket behind the gateway); "+
+			"--allow-gateway-ca accepts the risk")
+}
+
+// sharesGatewayClientCA reports whether files' CA is this state
+// directory's CA and the state directory holds the gateway's server
+// certificate.
+func (a *app) sharesGatewayClientCA(files dockerconf.CertFiles) bool {
 	stateDir, err := a.stateDir()
 	if err != nil {
-		return
+		return false
 	}
 	serverCert := config.Default().ServerCert
 	if cfg, err := a.loadConfig(&serveFlags{}); err == nil {
 		serverCert = cfg.ServerCert
 	}
 	if !bundleExists(stateDir, pki.KindServer, serverCert) {
-		return
+		return false
 	}
 	gatewayCA, err1 := os.ReadFile(authority.CACertPath(stateDir))
 	dockerdCA, err2 := os.ReadFile(files.CA)
-	if err1 != nil || err2 != nil || !bytes.Equal(bytes.TrimSpace(gatewayCA), bytes.TrimSpace(dockerdCA)) {
-		return
-	}
-	fmt.Fprintf(a.stderr, "dockgate: WARNING: dockerd would trust the CA that signs the gateway's clients: every client certificate of it, "+
-		"revoked ones included, would reach dockerd directly, past the gateway's roles, revocation and audit log\n")
-	fmt.Fprintf(a.stderr, "dockgate: hint: give dockerd a CA of its own that only the gateway's upstream certificate comes from: "+
-		"dockgate --state-dir /etc/dockgate/dockerd init, then issue server NAME and issue client gateway-upstream there, "+
-		"and set upstream tls_ca/tls_cert/tls_key in the gateway config (or keep dockerd on its unix socket behind the gateway)\n")
+	return err1 == nil && err2 == nil && bytes.Equal(bytes.TrimSpace(gatewayCA), bytes.TrimSpace(dockerdCA))
 }
 
 func printDaemonConfig(a *app, d dockerconf.Daemon, f dockerdConfigFlags) error {
