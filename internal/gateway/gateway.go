@@ -98,7 +98,7 @@ type Gateway struct {
 	opts     Options
 	log      *slog.Logger
 	material atomic.Pointer[Material]
-	revoked  atomic.Pointer[map[string]time.Time]
+	revoked  atomic.Pointer[map[string]finalRefusal]
 	conns    *registry
 	metrics  *metrics
 	daemon   *daemon
@@ -141,7 +141,7 @@ func New(opts Options) (*Gateway, error) {
 	}
 	g := &Gateway{opts: opts, log: opts.Logger, conns: newRegistry()}
 	g.material.Store(m)
-	empty := map[string]time.Time{}
+	empty := map[string]finalRefusal{}
 	g.revoked.Store(&empty)
 	g.metrics = newMetrics(g)
 	for _, r := range inventoryReasons {

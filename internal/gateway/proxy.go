@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -83,9 +82,14 @@ func (g *Gateway) handle(w *statusRecorder, r *http.Request, m *Material) outcom
 		// without a verified certificate; kept as a fail-closed guard.
 		return g.refuse(w, refused(nil, http.StatusForbidden, "dockgate: a verified client certificate is required", "no verified client certificate"))
 	}
-	if _, revoked := (*g.revoked.Load())[id.Serial]; revoked {
+	if final := cc.refused.Load(); final != nil {
+		return g.refuseCertificate(w, id, final)
+	}
+	if final, ok := (*g.revoked.Load())[id.Serial]; ok {
+		// Accepted at its handshake, refused since: the sweep cuts the
+		// connection, and this answer closes it if the sweep has not.
 		w.Header().Set("Connection", "close")
-		return g.refuse(w, refused(id, http.StatusForbidden, fmt.Sprintf("dockgate: certificate %s (serial %s) is revoked", id.CN, id.Serial), "certificate revoked"))
+		return g.refuseCertificate(w, id, &final)
 	}
 	if g.opts.Audit != nil && !g.opts.Audit.Admit() {
 		return g.refuse(w, refused(id, http.StatusServiceUnavailable,
@@ -114,6 +118,15 @@ func (g *Gateway) handle(w *statusRecorder, r *http.Request, m *Material) outcom
 	out.label = v.Route.Op.String()
 	g.forwardVerdict(w, r, cc, &out)
 	return out
+}
+
+// refuseCertificate answers a request of a revoked or superseded
+// certificate: a 403 whose message names the certificate and the way out,
+// and a header that says why for programs (doctor).
+func (g *Gateway) refuseCertificate(w http.ResponseWriter, id *identity.Identity, final *finalRefusal) outcome {
+	g.metrics.refusedCertRequests.WithLabelValues(final.reason).Inc()
+	w.Header().Set(identity.RefusedHeader, final.reason)
+	return g.refuse(w, refused(id, http.StatusForbidden, final.message(id), final.auditReason()))
 }
 
 // identify returns the verified identity of the request's connection,
