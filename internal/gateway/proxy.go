@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +25,19 @@ import (
 // come from one outcome.
 func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	if slices.Contains(r.TransferEncoding, "chunked") {
+		// A message with both Transfer-Encoding and Content-Length may be
+		// an attempt at request smuggling, and RFC 9112 section 6.1 says
+		// the server must close the connection after answering it.
+		// net/http takes the chunked framing but deletes Content-Length
+		// before the handler runs, so this one cannot tell such a message
+		// from a plain chunked one: every request with a chunked body gets
+		// its answer with the connection closed after it, so that nothing
+		// a client framed after the body is read as a next request. Docker
+		// clients send chunked bodies (cp, build, load) on connections of
+		// their own, which they then close anyway.
+		w.Header().Set("Connection", "close")
+	}
 	rw := newStatusRecorder(w)
 	defer rw.release()
 	out := g.handle(rw, r, g.material.Load())

@@ -2,10 +2,13 @@ package gateway
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dockgate/dockgate/internal/audit"
+	"github.com/dockgate/dockgate/internal/config"
 	"github.com/dockgate/dockgate/internal/identity"
 	"github.com/dockgate/dockgate/internal/store"
 )
@@ -171,3 +175,69 @@ func TestRequestAfterALiveRevocationIsRefused(t *testing.T) {
 	}
 }
 
+// smuggled is a request framed both by Content-Length and chunked, with a
+// second request pipelined after it: a front end that trusts the length
+// would read the second one as part of the first's body.
+const smuggled = "POST /v1.41/containers/create HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n" +
+	"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n" +
+	"12\r\n{\"Image\":\"alpine\"}\r\n0\r\n\r\n" +
+	"GET /v1.41/containers/json HTTP/1.1\r\nHost: docker\r\n\r\n"
+
+// checkClosedAfterOneAnswer sends smuggled on conn and checks that one
+// request reaches the daemon and the connection is closed after its answer.
+func checkClosedAfterOneAnswer(t *testing.T, tg *testGateway, conn net.Conn) {
+	t.Helper()
+	created := tg.fakeCreates()
+	before := tg.fake.requests.Load()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, smuggled); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || !resp.Close {
+		t.Errorf("first answer: %s, Connection %q; want 201 with Connection: close", resp.Status, resp.Header.Get("Connection"))
+	}
+	if extra, err := br.ReadByte(); err == nil {
+		t.Errorf("the connection went on after the first answer (read %q)", extra)
+	} else {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Errorf("the connection is still open after the first answer")
+		}
+	}
+	if n := tg.fake.requests.Load() - before; n != 1 || created.Load() != 1 {
+		t.Errorf("the daemon got %d requests (%d creates), want exactly the create", n, created.Load())
+	}
+}
+
+// A request with a chunked body is answered with the connection closed
+// after it (RFC 9112 section 6.1 for Content-Length with Transfer-Encoding,
+// which net/http does not let the handler tell apart): nothing pipelined
+// after it is served.
+func TestChunkedRequestClosesTheConnection(t *testing.T) {
+	tg := startTestGateway(t, nil)
+	conn, err := tls.Dial("tcp", tg.addr, tg.clientTLS(tg.pki.client("alice", "admins")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	checkClosedAfterOneAnswer(t, tg, conn)
+}
+
+// The local socket closes the connection after a chunked request alike.
+func TestChunkedRequestClosesTheLocalSocketConnection(t *testing.T) {
+	uid := myUID()
+	tg, path := startUnixGateway(t, []config.ClientRule{{UID: &uid, Role: config.RoleAdmin}})
+	conn, err := (&net.Dialer{}).DialContext(context.Background(), "unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	checkClosedAfterOneAnswer(t, tg, conn)
+}
