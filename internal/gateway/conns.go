@@ -23,8 +23,8 @@ type clientConn struct {
 	hijacked atomic.Bool
 
 	// peer is the client certificate's identity, set during the handshake
-	// before it is checked, so that the inventory sweep reaches connections
-	// that have not sent a request yet.
+	// once the certificate is accepted (connTLSConfig), so that the
+	// inventory sweep reaches connections that have not sent a request yet.
 	peer atomic.Pointer[identity.Identity]
 
 	// refused is set when the connection's certificate is revoked or
