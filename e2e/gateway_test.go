@@ -233,11 +233,6 @@ func TestGatewayRefusesBadClients(t *testing.T) {
 	// The other CA's client cert, but our CA to verify the server.
 	copyFile(t, filepath.Join(g.certDir, "ca.pem"), filepath.Join(otherDir, "ca.pem"))
 
-	revokedDir := filepath.Join(t.TempDir(), "revoked")
-	g.cli.run("issue", "client", "gone", "--group", "admins", "--out", revokedDir)
-	g.cli.run("revoke", "gone")
-	time.Sleep(time.Second) // the gateway picks revocations up within 1 s
-
 	serverDir := filepath.Join(t.TempDir(), "server-as-client")
 	copyFile(t, filepath.Join(g.cli.stateDir, "servers", "gateway", "cert.pem"), filepath.Join(serverDir, "cert.pem"))
 	copyFile(t, filepath.Join(g.cli.stateDir, "servers", "gateway", "key.pem"), filepath.Join(serverDir, "key.pem"))
@@ -249,7 +244,6 @@ func TestGatewayRefusesBadClients(t *testing.T) {
 
 	for name, dir := range map[string]string{
 		"cert from another CA":  otherDir,
-		"revoked cert":          revokedDir,
 		"server cert as client": serverDir,
 		"expired cert":          expiredDir,
 	} {
@@ -318,6 +312,70 @@ func tlsHandshakeWith(t *testing.T, addr, certDir string, withCert bool, maxVers
 	return nil
 }
 
+// revokedSentence is the start of what the docker CLI prints for a request
+// of certificate cn that the gateway knows as revoked.
+func revokedSentence(cn string) string {
+	return `Error response from daemon: dockgate: certificate "` + cn + `" (serial `
+}
+
+// checkRevokedAnswer fails the test unless errOut is the docker CLI's
+// print of the gateway's answer to revoked certificate cn: the sentence
+// with the fix, no TLS error.
+func checkRevokedAnswer(t *testing.T, cn, errOut string) {
+	t.Helper()
+	for _, want := range []string{revokedSentence(cn), ") was revoked at ",
+		"; ask your dockgate administrator for a new token (dockgate token create " + cn + "), then run: dockgate login TOKEN"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("the docker CLI's error lacks %q:\n%s", want, errOut)
+		}
+	}
+	if strings.Contains(errOut, "tls:") {
+		t.Errorf("the docker CLI shows a TLS error:\n%s", errOut)
+	}
+}
+
+// A revoked certificate gets through the handshake, and the docker CLI
+// prints the gateway's one sentence naming the certificate and the fix;
+// the daemon receives nothing.
+func TestGatewayAnswersARevokedCertificateWithTheFix(t *testing.T) {
+	g := startGatewayEnv(t)
+	api := newDaemonAPI(g.d.Host())
+	dir := filepath.Join(t.TempDir(), "revoked")
+	g.cli.run("issue", "client", "gone", "--group", "admins", "--out", dir)
+	g.cli.run("revoke", "gone")
+	if !eventually(t, 5*time.Second, func() bool {
+		_, errOut, _ := g.dockerAs(dir, nil, "version", "--format", "{{.Server.Version}}")
+		return strings.Contains(errOut, revokedSentence("gone"))
+	}) {
+		t.Fatal("the gateway does not answer the revoked certificate 5 s after the revocation")
+	}
+
+	t0 := time.Now()
+	marker := newMarker()
+	for _, args := range [][]string{
+		{"run", "--name", marker, "--label", markerLabel + "=" + marker, "--network", "none", g.d.Image(), "true"},
+		{"volume", "create", "--label", markerLabel + "=" + marker, marker},
+		{"ps"},
+	} {
+		_, errOut, err := g.dockerAs(dir, nil, args...)
+		if err == nil {
+			t.Fatalf("docker %s with a revoked certificate succeeded", strings.Join(args, " "))
+		}
+		checkRevokedAnswer(t, "gone", errOut)
+	}
+	api.assertNeverActed(t, marker, t0)
+	if got := g.metric(t, `dockgate_refused_certificate_requests_total{reason="revoked"}`); got == "" || got == "0" {
+		t.Errorf("refused_certificate_requests_total{reason=revoked} = %q, want at least 1", got)
+	}
+	if got := g.metric(t, `dockgate_handshake_failures_total{reason="revoked"}`); got != "0" {
+		t.Errorf("handshake_failures_total{reason=revoked} = %q, want 0: the handshake completes", got)
+	}
+	if logs := g.logs.String(); !strings.Contains(logs, "its requests will be refused") || !strings.Contains(logs, "reason=revoked") {
+		t.Errorf("no log line says the certificate's requests are refused:\n%s", logs)
+	}
+	g.docker("ps") // the admin is unaffected
+}
+
 func TestGatewayLiveRevocationCutsExec(t *testing.T) {
 	g := startGatewayEnv(t)
 	id := g.runDetached(g.d.Image(), "sleep", "300")
@@ -356,9 +414,11 @@ func TestGatewayLiveRevocationCutsExec(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("attached exec still running 5s after revocation")
 	}
-	if _, _, err := g.dockerAs(opsDir, nil, "ps"); err == nil {
+	_, errOut, err := g.dockerAs(opsDir, nil, "ps")
+	if err == nil {
 		t.Fatal("revoked client can still run docker ps")
 	}
+	checkRevokedAnswer(t, "ops", errOut)
 	g.docker("ps") // the admin is unaffected
 }
 

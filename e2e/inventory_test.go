@@ -137,7 +137,14 @@ func TestGatewayRefusesTheCertificateARenewalReplaced(t *testing.T) {
 	if !eventually(t, 5*time.Second, func() bool { return !works(opsOld) }) {
 		t.Fatal("the certificate renew replaced is still accepted 5 s later")
 	}
-	refusedAtHandshake(t, g, opsOld)
+	// The handshake completes; the docker CLI prints the gateway's answer.
+	_, errOut, _ := g.dockerAs(opsOld, nil, "ps")
+	for _, want := range []string{`Error response from daemon: dockgate: certificate "ops" (serial `, ") was replaced by a renewal at ",
+		"use the renewed certificate", "dockgate token create ops"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("the docker CLI's error lacks %q:\n%s", want, errOut)
+		}
+	}
 	if !strings.Contains(g.logs.String(), "reason=superseded") {
 		t.Errorf("no log line says the certificate was superseded:\n%s", g.logs.String())
 	}

@@ -266,15 +266,21 @@ func TestOnboardingRenewal(t *testing.T) {
 		if err == nil || !strings.Contains(stderr, "revoked") || !strings.Contains(stderr, "enroll again") {
 			t.Fatalf("renew after revocation: %v\n%s", err, stderr)
 		}
+		_, stderr, err = dockerWith(t, client, "--context", "carol", "ps")
+		if err == nil || !strings.Contains(stderr, `Error response from daemon: dockgate: certificate "carol" (serial `) ||
+			!strings.Contains(stderr, "was revoked at") || !strings.Contains(stderr, "dockgate token create carol") {
+			t.Errorf("docker ps after revocation: %v\n%s", err, stderr)
+		}
 		stdout, _, err := client.exec("doctor", "--context", "carol")
-		if err == nil || !strings.Contains(stdout, "it has been revoked") {
+		if err == nil || !strings.Contains(stdout, "certificate revoked: the gateway completes the TLS handshake and answers every request 403") ||
+			!strings.Contains(stdout, "dockgate token create carol") {
 			t.Errorf("doctor after revocation: %v\n%s", err, stdout)
 		}
-		// On the gateway's machine doctor reads the inventory.
+		// On the gateway's machine doctor says the same.
 		serverSide := *client
 		serverSide.stateDir = e.cli.stateDir
 		stdout, _, _ = serverSide.exec("doctor", "--context", "carol")
-		if !strings.Contains(stdout, "is revoked (the gateway's inventory says so)") {
+		if !strings.Contains(stdout, "certificate revoked") {
 			t.Errorf("doctor on the gateway's machine:\n%s", stdout)
 		}
 	})

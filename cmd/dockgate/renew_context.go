@@ -109,7 +109,7 @@ func (a *app) renewContext(ctx context.Context, name string) (*x509.Certificate,
 }
 
 func renewError(err error, contextName string) error {
-	if errors.Is(err, enroll.ErrCertExpired) || errors.Is(err, enroll.ErrCertRevoked) {
+	if errors.Is(err, enroll.ErrCertExpired) || errors.Is(err, enroll.ErrCertRevoked) || errors.Is(err, enroll.ErrCertSuperseded) {
 		return withHint(err, hintEnrollAgain, contextName)
 	}
 	return withHint(err, "check that the gateway is reachable ('dockgate doctor --context %s')", contextName)
@@ -135,7 +135,7 @@ func (a *app) watchContext(ctx context.Context, name string) error {
 	w := &enroll.Watcher{
 		Renew: func(ctx context.Context) (*x509.Certificate, error) { return a.renewContext(ctx, name) },
 		Fatal: func(err error) bool {
-			return errors.Is(err, enroll.ErrCertExpired) || errors.Is(err, enroll.ErrCertRevoked)
+			return errors.Is(err, enroll.ErrCertExpired) || errors.Is(err, enroll.ErrCertRevoked) || errors.Is(err, enroll.ErrCertSuperseded)
 		},
 		Logf: func(format string, args ...any) {
 			fmt.Fprintf(a.stderr, "%s %s\n", time.Now().Format(time.RFC3339), fmt.Sprintf(format, args...))

@@ -220,14 +220,21 @@ func (r *endpointRun) checkClientIssuer() {
 		issuerOf(c), issuerOf(r.serverLeaf)), "enroll with a token from this gateway: 'dockgate login TOKEN'")
 }
 
-// checkRevocation asks the inventory when it is at hand; otherwise it reads
-// the gateway's answer to an otherwise valid certificate.
+// checkRevocation reads the gateway's refusal of a revoked or superseded
+// certificate (a 403 to every request); otherwise it asks the inventory
+// when it is at hand, or reads a refusal at the handshake (gateways before
+// the 403) of an otherwise valid certificate.
 func (r *endpointRun) checkRevocation(ctx context.Context) {
 	c := r.client
 	if c == nil {
 		return
 	}
 	serial := c.SerialNumber.Text(16)
+	if why := r.probe.certRefused(); why != "" {
+		r.fail(CheckClientRevoked, "certificate "+refusedWords(why)+": the gateway completes the TLS handshake and answers every request 403: "+
+			dockerMessage(r.probe.ping.body), refusedFix(why, c.Subject.CommonName))
+		return
+	}
 	if r.opts.Revoked != nil {
 		if revoked, err := r.opts.Revoked(ctx, serial); err == nil {
 			if revoked {
@@ -253,6 +260,32 @@ func (r *endpointRun) checkRevocation(ctx context.Context) {
 
 const enrollAgainFix = "enroll again with a new token: 'dockgate login TOKEN --context NAME --force'"
 
+// certRefused is why the gateway refuses every request of the client
+// certificate (identity.RefusedHeader: "revoked", "superseded"), or "".
+func (p *probeResult) certRefused() string {
+	if p.ping == nil || p.ping.status != http.StatusForbidden {
+		return ""
+	}
+	return p.ping.header.Get(identity.RefusedHeader)
+}
+
+// refusedWords names a refusal reason for people.
+func refusedWords(why string) string {
+	if why == "superseded" {
+		return "superseded by a renewal"
+	}
+	return why
+}
+
+// refusedFix is the way out for certificate cn refused for why.
+func refusedFix(why, cn string) string {
+	newToken := fmt.Sprintf("ask the gateway's administrator for a new token ('dockgate token create %s'), then run 'dockgate login TOKEN --context NAME --force'", cn)
+	if why == "superseded" {
+		return "use the renewed certificate (the docker context 'dockgate renew --context NAME' updated, or the new bundle from the gateway's administrator), or " + newToken
+	}
+	return newToken
+}
+
 func (r *endpointRun) clientLooksValid() bool {
 	for _, id := range []string{CheckClientKey, CheckClientUsage, CheckClientExpiry, CheckClientCA} {
 		if r.results[id].Status != StatusOK {
@@ -274,6 +307,10 @@ func (r *endpointRun) checkAPI() {
 		return
 	}
 	switch {
+	case p.certRefused() != "":
+		r.skip(CheckAPIPing, "not checked: the gateway refuses every request of this certificate ("+refusedWords(p.certRefused())+")")
+		r.skip(CheckIdentity, "not checked: the gateway refuses every request of this certificate")
+		return
 	case p.refused != nil:
 		r.skip(CheckAPIPing, "not checked: the gateway refused the client certificate ("+alertText(p.refused)+")")
 		r.skip(CheckIdentity, "not checked: the gateway refused the client certificate")

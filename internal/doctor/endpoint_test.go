@@ -18,6 +18,7 @@ import (
 
 	"github.com/dockgate/dockgate/internal/config"
 	"github.com/dockgate/dockgate/internal/gateway"
+	"github.com/dockgate/dockgate/internal/identity"
 	"github.com/dockgate/dockgate/internal/pki"
 	"github.com/dockgate/dockgate/internal/policy"
 	"github.com/dockgate/dockgate/internal/store"
@@ -31,12 +32,14 @@ type endpointEnv struct {
 	addr    string // 127.0.0.1:PORT
 	mu      sync.Mutex
 	revoked map[string]time.Time
-	issued  map[string]bool // the gateway's inventory: every serial e.issue made
+	// superseded holds renewed serials, by the end of their overlap.
+	superseded map[string]time.Time
+	issued     map[string]bool // the gateway's inventory: every serial e.issue made
 }
 
 func newEndpointEnv(t *testing.T, serverSANs ...string) *endpointEnv {
 	t.Helper()
-	e := &endpointEnv{t: t, ca: newPKICA(t, "gateway CA"), revoked: map[string]time.Time{}, issued: map[string]bool{}}
+	e := &endpointEnv{t: t, ca: newPKICA(t, "gateway CA"), revoked: map[string]time.Time{}, superseded: map[string]time.Time{}, issued: map[string]bool{}}
 	if len(serverSANs) == 0 {
 		serverSANs = []string{"127.0.0.1", "localhost"}
 	}
@@ -77,7 +80,7 @@ func (e *endpointEnv) standings(context.Context) (map[string]store.Standing, err
 	defer e.mu.Unlock()
 	out := map[string]store.Standing{}
 	for k := range e.issued {
-		out[k] = store.Standing{State: store.StateIssued, RevokedAt: e.revoked[k]}
+		out[k] = store.Standing{State: store.StateIssued, RevokedAt: e.revoked[k], SupersededAt: e.superseded[k]}
 	}
 	return out, nil
 }
@@ -87,24 +90,38 @@ func (e *endpointEnv) revoke(c tls.Certificate) {
 	e.mu.Lock()
 	e.revoked[c.Leaf.SerialNumber.Text(16)] = time.Now()
 	e.mu.Unlock()
+	e.waitRefused(c)
+}
+
+// supersede marks c replaced by a renewal and waits until the gateway
+// refuses it.
+func (e *endpointEnv) supersede(c tls.Certificate) {
+	e.mu.Lock()
+	e.superseded[c.Leaf.SerialNumber.Text(16)] = time.Now()
+	e.mu.Unlock()
+	e.waitRefused(c)
+}
+
+func (e *endpointEnv) waitRefused(c tls.Certificate) {
 	for range 500 {
 		if e.refuses(c) {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	e.t.Fatal("the gateway still accepts the revoked certificate")
+	e.t.Fatal("the gateway still accepts the certificate")
 }
 
+// refuses reports whether the gateway answers c's requests with the 403
+// of a revoked or superseded certificate.
 func (e *endpointEnv) refuses(c tls.Certificate) bool {
-	conn, err := tls.Dial("tcp", e.addr, &tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{c}})
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{c}}}}
+	resp, err := client.Get("https://" + e.addr + "/_ping")
 	if err != nil {
-		return isClientCertRefusal(err)
+		return false
 	}
-	defer conn.Close()
-	conn.Write([]byte("GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n"))
-	_, err = conn.Read(make([]byte, 1))
-	return isClientCertRefusal(err)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusForbidden && resp.Header.Get(identity.RefusedHeader) != ""
 }
 
 func (e *endpointEnv) issue(req pki.LeafRequest) tls.Certificate {
@@ -431,25 +448,59 @@ func TestCheckEndpointRevoked(t *testing.T) {
 	e := newEndpointEnv(t)
 	c := e.client("admins")
 	e.revoke(c)
-	t.Run("inferred from the gateway's refusal", func(t *testing.T) {
-		rep := CheckEndpoint(context.Background(), e.options(e.addr, e.ca.Cert, c))
-		got := checkOf(t, rep, CheckClientRevoked)
-		if got.Status != StatusFail || !strings.Contains(got.Detail, "it has been revoked") || !strings.Contains(got.Detail, "bad certificate") {
-			t.Fatalf("revocation check %+v\n%s", got, reportText(rep))
-		}
-		for _, id := range []string{CheckClientKey, CheckClientUsage, CheckClientExpiry, CheckClientCA, CheckServerCA} {
-			if s := checkOf(t, rep, id).Status; s != StatusOK {
-				t.Errorf("%s: %s, want ok", id, s)
+	renewed := e.client("admins")
+	e.supersede(renewed)
+	cases := []struct {
+		name string
+		cert tls.Certificate
+		want []string // in the detail
+		fix  string
+	}{
+		{"revoked", c, []string{"certificate revoked: the gateway completes the TLS handshake and answers every request 403", "was revoked at"},
+			"ask the gateway's administrator for a new token ('dockgate token create " + c.Leaf.Subject.CommonName + "')"},
+		{"superseded", renewed, []string{"certificate superseded by a renewal: the gateway completes", "was replaced by a renewal at"},
+			"use the renewed certificate"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := CheckEndpoint(context.Background(), e.options(e.addr, e.ca.Cert, tc.cert))
+			got := checkOf(t, rep, CheckClientRevoked)
+			if got.Status != StatusFail || !strings.Contains(got.Fix, tc.fix) {
+				t.Fatalf("revocation check %+v\n%s", got, reportText(rep))
 			}
-		}
-	})
+			for _, w := range tc.want {
+				if !strings.Contains(got.Detail, w) {
+					t.Errorf("detail %q lacks %q", got.Detail, w)
+				}
+			}
+			if strings.Contains(got.Detail, "handshake (") {
+				t.Errorf("detail %q speaks of a handshake refusal", got.Detail)
+			}
+			for _, id := range []string{CheckClientKey, CheckClientUsage, CheckClientExpiry, CheckClientCA, CheckServerCA} {
+				if s := checkOf(t, rep, id).Status; s != StatusOK {
+					t.Errorf("%s: %s, want ok", id, s)
+				}
+			}
+			for _, id := range []string{CheckAPIPing, CheckIdentity} {
+				if s := checkOf(t, rep, id).Status; s != StatusSkip {
+					t.Errorf("%s: %s, want skip", id, s)
+				}
+			}
+			if failed := rep.Failed(); len(failed) != 1 {
+				t.Errorf("%d failed checks, want only the revocation one:\n%s", len(failed), reportText(rep))
+			}
+		})
+	}
 	t.Run("from the inventory", func(t *testing.T) {
-		o := e.options(e.addr, e.ca.Cert, c)
+		// The gateway has not refused this one yet; the inventory at hand
+		// says it is revoked.
+		fresh := e.client("admins")
+		o := e.options(e.addr, e.ca.Cert, fresh)
 		var asked string
 		o.Revoked = func(_ context.Context, serial string) (bool, error) { asked = serial; return true, nil }
 		rep := CheckEndpoint(context.Background(), o)
 		got := checkOf(t, rep, CheckClientRevoked)
-		if got.Status != StatusFail || !strings.Contains(got.Detail, "inventory") || asked != c.Leaf.SerialNumber.Text(16) {
+		if got.Status != StatusFail || !strings.Contains(got.Detail, "inventory") || asked != fresh.Leaf.SerialNumber.Text(16) {
 			t.Fatalf("revocation check %+v after asking for %q", got, asked)
 		}
 	})

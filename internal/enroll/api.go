@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/dockgate/dockgate/internal/identity"
 )
 
 // Paths of the enrollment API. Enroll and CA are served by the enrollment
@@ -78,8 +80,10 @@ var (
 	ErrTokenRevoked = errors.New("the token has been revoked")
 	ErrRateLimited  = errors.New("too many failed attempts from this address")
 	ErrCertRevoked  = errors.New("the certificate has been revoked")
-	ErrCertExpired  = errors.New("the certificate has expired")
-	ErrCAMismatch   = errors.New("the gateway's CA does not match the token")
+	// ErrCertSuperseded: a renewal replaced the certificate.
+	ErrCertSuperseded = errors.New("the certificate has been replaced by a renewal")
+	ErrCertExpired    = errors.New("the certificate has expired")
+	ErrCAMismatch     = errors.New("the gateway's CA does not match the token")
 )
 
 // codeErrors maps refusal codes to the client's errors.
@@ -114,11 +118,23 @@ type refusal struct {
 func (r *refusal) Error() string { return r.msg }
 func (r *refusal) Unwrap() error { return r.kind }
 
+// refusedErrors maps the gateway's identity.RefusedHeader, on its answer
+// to any request of a revoked or superseded certificate, to the client's
+// errors.
+var refusedErrors = map[string]error{
+	"revoked":    ErrCertRevoked,
+	"superseded": ErrCertSuperseded,
+}
+
 // refusalError turns an error answer into the client's error.
-func refusalError(status int, body []byte) error {
+func refusalError(status int, header http.Header, body []byte) error {
 	var e errorResponse
 	if json.Unmarshal(body, &e) != nil || e.Message == "" {
 		return fmt.Errorf("the gateway answered %d %s", status, http.StatusText(status))
 	}
-	return &refusal{msg: strings.TrimPrefix(e.Message, "dockgate: "), kind: codeErrors[e.Code]}
+	kind := codeErrors[e.Code]
+	if kind == nil {
+		kind = refusedErrors[header.Get(identity.RefusedHeader)]
+	}
+	return &refusal{msg: strings.TrimPrefix(e.Message, "dockgate: "), kind: kind}
 }

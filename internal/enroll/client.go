@@ -258,7 +258,7 @@ func postJSON(ctx context.Context, client *http.Client, url string, body []byte,
 		return fmt.Errorf("failed to read the gateway's answer: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return refusalError(resp.StatusCode, data)
+		return refusalError(resp.StatusCode, resp.Header, data)
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("failed to decode the gateway's answer: %w", err)
@@ -346,7 +346,7 @@ func (g *Gateway) Whoami(ctx context.Context) (*identity.Whoami, error) {
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, refusalError(resp.StatusCode, data)
+		return nil, refusalError(resp.StatusCode, resp.Header, data)
 	}
 	var w identity.Whoami
 	if err := json.Unmarshal(data, &w); err != nil {

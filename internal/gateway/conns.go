@@ -23,9 +23,15 @@ type clientConn struct {
 	hijacked atomic.Bool
 
 	// peer is the client certificate's identity, set during the handshake
-	// before it is checked, so that the inventory sweep reaches connections
-	// that have not sent a request yet.
+	// once the certificate is accepted (connTLSConfig), so that the
+	// inventory sweep reaches connections that have not sent a request yet.
 	peer atomic.Pointer[identity.Identity]
+
+	// refused is set when the connection's certificate is revoked or
+	// superseded: at the handshake, which then completes so that every
+	// request can be answered a 403 that says why. Nothing on such a
+	// connection reaches the daemon, so the sweep leaves it alone.
+	refused atomic.Pointer[finalRefusal]
 }
 
 // certIdentity is whom the connection's certificate names: from its first
@@ -166,23 +172,49 @@ func (l *trackingListener) wrap(raw net.Conn) *tls.Conn {
 // connTLSConfig is the gateway's TLS config with verification bound to cc,
 // returned from GetConfigForClient (crypto/tls then keeps using the base
 // config's session ticket keys).
-// The identity is recorded before the certificate is checked: a sweep that
-// starts after the check read the inventory then sees the identity, and
-// one that starts before it stored a new inventory the check reads, so no
-// handshake slips between a revocation and its sweep.
+// A revoked or superseded certificate completes the handshake with cc
+// marked refused. An accepted one has its identity recorded after the
+// check, and its standing read once more from the inventory in force: a
+// sweep that starts after that read sees the identity, and one that
+// started before it stored the inventory the read sees, so no handshake
+// slips between a revocation and its sweep.
 func (g *Gateway) connTLSConfig(cc *clientConn) *tls.Config {
 	cfg := g.tls.Clone()
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		if len(cs.PeerCertificates) > 0 {
-			cc.peer.Store(identity.FromCertificate(cs.PeerCertificates[0]))
-		}
-		err := g.verifyConnectionFrom(cs, cc.remote)
+		final, err := g.verifyConnectionFrom(cs, cc.remote)
 		if err != nil {
-			cc.peer.Store(nil) // refused already: not for the sweep to cut and count
+			return err
 		}
-		return err
+		if len(cs.PeerCertificates) == 0 {
+			return nil // unreachable: verifyClient refuses a missing certificate
+		}
+		id := identity.FromCertificate(cs.PeerCertificates[0])
+		if final == nil {
+			cc.peer.Store(id)
+			final = g.currentFinalRefusal(id.Serial)
+		}
+		if final != nil {
+			cc.refused.Store(final)
+			g.log.Info("client certificate no longer valid: its requests will be refused", "remote", cc.remote,
+				"reason", final.reason, "cn", id.CN, "serial", id.Serial)
+		}
+		return nil
 	}
 	return cfg
+}
+
+// currentFinalRefusal is the final refusal of serial by the inventory in
+// force, or nil.
+func (g *Gateway) currentFinalRefusal(serial string) *finalRefusal {
+	inv := g.inventory.Load()
+	if inv == nil {
+		return nil
+	}
+	st, ok := (*inv)[serial]
+	if !ok {
+		return nil
+	}
+	return finalRefusalOf(st, g.opts.Now())
 }
 
 // trackedConn runs onClose exactly once when the connection closes.
@@ -268,19 +300,16 @@ func (g *Gateway) refreshRevocations(ctx context.Context) error {
 }
 
 // refusedSerials maps the serials the inventory refuses for good at now
-// (revoked, superseded) to when that began; requests check it. Pending
+// (revoked, superseded) to why and since when; requests check it. Pending
 // and unknown serials are left out: they are refused at the handshake
 // (which reads the inventory afresh before refusing), and a poll that read
 // a row just before it was completed must not refuse a certificate the
 // handshake accepted after.
-func refusedSerials(inv map[string]store.Standing, now time.Time) map[string]time.Time {
-	refused := make(map[string]time.Time)
+func refusedSerials(inv map[string]store.Standing, now time.Time) map[string]finalRefusal {
+	refused := make(map[string]finalRefusal)
 	for serial, st := range inv {
-		switch inventoryRefusal(st, now) {
-		case reasonSuperseded:
-			refused[serial] = st.SupersededAt
-		case reasonRevoked:
-			refused[serial] = st.RevokedAt
+		if final := finalRefusalOf(st, now); final != nil {
+			refused[serial] = *final
 		}
 	}
 	return refused
@@ -288,9 +317,14 @@ func refusedSerials(inv map[string]store.Standing, now time.Time) map[string]tim
 
 // cutInvalid closes every live connection whose certificate the inventory
 // revoked or superseded, including connections past their handshake that
-// have not sent a request yet.
+// have not sent a request yet. Connections that were refused from their
+// handshake on forward nothing and stay, so that their requests are
+// answered why.
 func (g *Gateway) cutInvalid(inv map[string]store.Standing, now time.Time) {
 	for _, cc := range g.conns.snapshot() {
+		if cc.refused.Load() != nil {
+			continue
+		}
 		id := cc.certIdentity()
 		if id == nil {
 			continue // mid-handshake: its check reads the inventory just stored

@@ -7,14 +7,22 @@
 //
 // Every client must present a certificate that chains to the CA in force,
 // carries the clientAuth extended key usage explicitly, and whose serial the
-// inventory knows as issued, not revoked and not superseded: a certificate
-// signed with the CA key outside dockgate is refused ("unknown_serial").
-// The gateway verifies it itself in tls.Config.VerifyConnection so that
-// every refusal has a reason for the metrics, and so that a reloaded CA
-// applies to resumed sessions too. The inventory is polled; when a
-// certificate stops being valid (revoked, superseded), its live connections
-// are closed, hijacked streams and connections that have not sent a request
-// yet included.
+// inventory knows as issued: a certificate signed with the CA key outside
+// dockgate is refused ("unknown_serial"). The gateway verifies it itself in
+// tls.Config.VerifyConnection so that every refusal has a reason for the
+// metrics, and so that a reloaded CA applies to resumed sessions too.
+//
+// A certificate the inventory knows as revoked or superseded, and that
+// passes every other check, completes the handshake: the docker CLI shows a
+// handshake refusal only as "bad certificate". Its connection is marked
+// refused, and every request on it is answered 403 with one sentence that
+// names the certificate and the fix; nothing on it is forwarded. The
+// inventory is polled; when a certificate stops being valid, the
+// connections it had been accepted on are closed, hijacked streams and
+// connections that have not sent a request yet included.
+//
+// A request with a chunked body is answered with the connection closed
+// after it (RFC 9112 section 6.1; see serveHTTP).
 //
 // The local socket (listen_unix, unix.go) serves the same handler and
 // policy to processes on the gateway's host, identified by the kernel's
@@ -98,7 +106,7 @@ type Gateway struct {
 	opts     Options
 	log      *slog.Logger
 	material atomic.Pointer[Material]
-	revoked  atomic.Pointer[map[string]time.Time]
+	revoked  atomic.Pointer[map[string]finalRefusal]
 	conns    *registry
 	metrics  *metrics
 	daemon   *daemon
@@ -141,7 +149,7 @@ func New(opts Options) (*Gateway, error) {
 	}
 	g := &Gateway{opts: opts, log: opts.Logger, conns: newRegistry()}
 	g.material.Store(m)
-	empty := map[string]time.Time{}
+	empty := map[string]finalRefusal{}
 	g.revoked.Store(&empty)
 	g.metrics = newMetrics(g)
 	for _, r := range inventoryReasons {

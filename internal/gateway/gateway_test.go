@@ -117,7 +117,6 @@ func TestHandshakeRefusals(t *testing.T) {
 		{"certificate from another CA", tg.clientTLS(other.client("alice", "admins")), reasonUnknownAuthority},
 		{"expired certificate", tg.clientTLS(expired), reasonExpired},
 		{"server certificate used as client", tg.clientTLS(serverOnly), reasonWrongKeyUsage},
-		{"revoked certificate", tg.clientTLS(revoked), reasonRevoked},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -144,6 +143,15 @@ func TestHandshakeRefusals(t *testing.T) {
 		}
 		if after := counterValue(t, tg.metrics.handshakeFailures.WithLabelValues(reasonProtocolVersion)); after != before+1 {
 			t.Errorf("handshake_failures{reason=%q}: got %v, want %v", reasonProtocolVersion, after, before+1)
+		}
+	})
+	t.Run("revoked certificate completes the handshake", func(t *testing.T) {
+		before := counterValue(t, tg.metrics.handshakeFailures.WithLabelValues(reasonRevoked))
+		if status, msg := tg.pingAnswer(t, revoked); status != http.StatusForbidden || !strings.Contains(msg, "was revoked at") {
+			t.Errorf("revoked certificate: %d %q, want 403 saying it was revoked", status, msg)
+		}
+		if after := counterValue(t, tg.metrics.handshakeFailures.WithLabelValues(reasonRevoked)); after != before {
+			t.Errorf("handshake_failures{reason=revoked}: %v, want %v", after, before)
 		}
 	})
 	t.Run("valid client still gets in", func(t *testing.T) {
@@ -260,8 +268,8 @@ func TestLiveRevocationCutsHijackedStream(t *testing.T) {
 	if elapsed > time.Second {
 		t.Errorf("stream cut after %v, want within 1s", elapsed)
 	}
-	if err := tg.handshake(tg.clientTLS(cert)); !isRefusal(err) {
-		t.Errorf("new connection with revoked cert: got %v, want refusal", err)
+	if status, msg := tg.pingAnswer(t, cert); status != http.StatusForbidden || !strings.Contains(msg, "was revoked at") {
+		t.Errorf("new connection with revoked cert: %d %q, want 403 saying it was revoked", status, msg)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -89,6 +90,8 @@ type fakeDocker struct {
 	ln     net.Listener
 	mux    *http.ServeMux // tests add routes of their own
 	conns  atomic.Int64   // connections the gateway opened
+	// requests counts every request that reached the daemon.
+	requests atomic.Int64
 }
 
 func startFakeDocker(t testing.TB, socket string) *fakeDocker {
@@ -140,7 +143,10 @@ func startFakeDocker(t testing.TB, socket string) *fakeDocker {
 		}
 	})
 	fd := &fakeDocker{socket: socket, ln: ln, mux: mux}
-	fd.srv = &http.Server{Handler: mux, ConnState: func(_ net.Conn, s http.ConnState) {
+	fd.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fd.requests.Add(1)
+		mux.ServeHTTP(w, r)
+	}), ConnState: func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			fd.conns.Add(1)
 		}
@@ -366,6 +372,22 @@ func (tg *testGateway) upgradeExec(t *testing.T, cert tls.Certificate, upgrade b
 		t.Fatalf("exec start: got %s, want %d", resp.Status, want)
 	}
 	return conn, br
+}
+
+// pingAnswer sends GET /_ping as cert on a connection of its own and
+// returns the status and the message of a Docker error answer.
+func (tg *testGateway) pingAnswer(t *testing.T, cert tls.Certificate) (int, string) {
+	t.Helper()
+	resp, err := tg.httpClient(cert).Get(tg.url("/_ping"))
+	if err != nil {
+		t.Fatalf("GET /_ping: %v", err)
+	}
+	defer resp.Body.Close()
+	var e struct {
+		Message string `json:"message"`
+	}
+	json.NewDecoder(resp.Body).Decode(&e)
+	return resp.StatusCode, e.Message
 }
 
 func isRefusal(err error) bool {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -80,27 +81,35 @@ func TestVerifyClientAgainstTheInventory(t *testing.T) {
 	}
 
 	cases := []struct {
-		name string
-		cert tls.Certificate
-		want string // refusal reason; "" accepted
+		name  string
+		cert  tls.Certificate
+		want  string // handshake refusal reason; "" accepted
+		final string // for an accepted certificate: why its requests are refused
 	}{
-		{"valid", valid, ""},
-		{"superseded, within the overlap", overlap, ""},
-		{"unknown serial (signed with the CA key outside dockgate)", mintOutside(t, tg.pki, "mallory", []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}), reasonUnknownSerial},
-		{"no extended key usage at all", noEKUOutside, reasonWrongKeyUsage},
-		{"serverAuth only", tg.pki.server(), reasonWrongKeyUsage},
-		{"revoked", revoked, reasonRevoked},
-		{"superseded", superseded, reasonSuperseded},
-		{"pending", pending, reasonPending},
+		{"valid", valid, "", ""},
+		{"superseded, within the overlap", overlap, "", ""},
+		{"unknown serial (signed with the CA key outside dockgate)", mintOutside(t, tg.pki, "mallory", []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}), reasonUnknownSerial, ""},
+		{"no extended key usage at all", noEKUOutside, reasonWrongKeyUsage, ""},
+		{"serverAuth only", tg.pki.server(), reasonWrongKeyUsage, ""},
+		{"revoked", revoked, "", reasonRevoked},
+		{"superseded", superseded, "", reasonSuperseded},
+		{"pending", pending, reasonPending, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tg.verifyClient(tls.ConnectionState{PeerCertificates: []*x509.Certificate{tc.cert.Leaf}})
+			final, err := tg.verifyClient(tls.ConnectionState{PeerCertificates: []*x509.Certificate{tc.cert.Leaf}})
 			var he *handshakeError
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("verifyClient: %v, want accepted", err)
 			case tc.want == "":
+				got := ""
+				if final != nil {
+					got = final.reason
+				}
+				if got != tc.final {
+					t.Errorf("final refusal %q, want %q", got, tc.final)
+				}
 			case !errors.As(err, &he):
 				t.Fatalf("verifyClient: %v, want a refusal with reason %s", err, tc.want)
 			case he.reason != tc.want:
@@ -194,8 +203,8 @@ func TestSupersededConnectionsAreCutWhenTheOverlapEnds(t *testing.T) {
 	conn := tls12Handshake(t, tg, old)
 	tg.setStanding(old, store.Standing{State: store.StateIssued, SupersededAt: time.Now().Add(300 * time.Millisecond)})
 	waitCut(t, conn, 5*time.Second)
-	if err := tg.handshake(tg.clientTLS(old)); !isRefusal(err) {
-		t.Errorf("superseded certificate after the overlap: %v, want a refusal", err)
+	if status, msg := tg.pingAnswer(t, old); status != http.StatusForbidden || !strings.Contains(msg, "was replaced by a renewal at") {
+		t.Errorf("superseded certificate after the overlap: %d %q, want 403 saying it was replaced", status, msg)
 	}
 }
 
@@ -212,7 +221,7 @@ func TestRefusedSerialsAreFinalOnly(t *testing.T) {
 		"ee": {State: store.StateIssued, SupersededAt: now.Add(time.Hour)},
 	}
 	got := refusedSerials(inv, now)
-	want := map[string]time.Time{"cc": now.Add(-time.Minute), "dd": now.Add(-time.Second)}
+	want := map[string]finalRefusal{"cc": {reasonRevoked, now.Add(-time.Minute)}, "dd": {reasonSuperseded, now.Add(-time.Second)}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("refusedSerials = %v, want %v", got, want)
 	}

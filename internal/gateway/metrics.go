@@ -19,7 +19,10 @@ type metrics struct {
 	handshakeFailures *prometheus.CounterVec
 	rejectedConns     prometheus.Counter
 	revokedCuts       prometheus.Counter
-	reloads           *prometheus.CounterVec
+	// refusedCertRequests counts requests of revoked or superseded
+	// certificates, answered 403 (finalRefusal).
+	refusedCertRequests *prometheus.CounterVec
+	reloads             *prometheus.CounterVec
 }
 
 func newMetrics(g *Gateway) *metrics {
@@ -49,6 +52,9 @@ func newMetrics(g *Gateway) *metrics {
 		revokedCuts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dockgate_revoked_connections_closed_total", Help: "Live connections closed because their certificate was revoked.",
 		}),
+		refusedCertRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dockgate_refused_certificate_requests_total", Help: "Requests refused because their certificate is revoked or superseded, by reason.",
+		}, []string{"reason"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dockgate_reloads_total", Help: "Reloads of certificates and config by result.",
 		}, []string{"result"}),
@@ -67,13 +73,16 @@ func newMetrics(g *Gateway) *metrics {
 		return float64(g.daemon.pool.len())
 	})
 	reg.MustRegister(m.requests, m.latency, m.activeConns, m.hijackedStreams, m.handshakeFailures,
-		m.rejectedConns, m.revokedCuts, m.reloads, certExpiry, idleUpstream,
+		m.rejectedConns, m.revokedCuts, m.refusedCertRequests, m.reloads, certExpiry, idleUpstream,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if g.opts.Audit != nil {
 		reg.MustRegister(g.opts.Audit.Collector()) // dockgate_audit_records_total
 	}
 	for _, r := range []string{reasonNoCertificate, reasonUnknownAuthority, reasonExpired, reasonWrongKeyUsage, reasonRevoked, reasonInvalid, reasonProtocolVersion} {
 		m.handshakeFailures.WithLabelValues(r)
+	}
+	for _, r := range []string{reasonRevoked, reasonSuperseded} {
+		m.refusedCertRequests.WithLabelValues(r)
 	}
 	return m
 }

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +25,19 @@ import (
 // come from one outcome.
 func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	if slices.Contains(r.TransferEncoding, "chunked") {
+		// A message with both Transfer-Encoding and Content-Length may be
+		// an attempt at request smuggling, and RFC 9112 section 6.1 says
+		// the server must close the connection after answering it.
+		// net/http takes the chunked framing but deletes Content-Length
+		// before the handler runs, so this one cannot tell such a message
+		// from a plain chunked one: every request with a chunked body gets
+		// its answer with the connection closed after it, so that nothing
+		// a client framed after the body is read as a next request. Docker
+		// clients send chunked bodies (cp, build, load) on connections of
+		// their own, which they then close anyway.
+		w.Header().Set("Connection", "close")
+	}
 	rw := newStatusRecorder(w)
 	defer rw.release()
 	out := g.handle(rw, r, g.material.Load())
@@ -83,9 +96,14 @@ func (g *Gateway) handle(w *statusRecorder, r *http.Request, m *Material) outcom
 		// without a verified certificate; kept as a fail-closed guard.
 		return g.refuse(w, refused(nil, http.StatusForbidden, "dockgate: a verified client certificate is required", "no verified client certificate"))
 	}
-	if _, revoked := (*g.revoked.Load())[id.Serial]; revoked {
+	if final := cc.refused.Load(); final != nil {
+		return g.refuseCertificate(w, id, final)
+	}
+	if final, ok := (*g.revoked.Load())[id.Serial]; ok {
+		// Accepted at its handshake, refused since: the sweep cuts the
+		// connection, and this answer closes it if the sweep has not.
 		w.Header().Set("Connection", "close")
-		return g.refuse(w, refused(id, http.StatusForbidden, fmt.Sprintf("dockgate: certificate %s (serial %s) is revoked", id.CN, id.Serial), "certificate revoked"))
+		return g.refuseCertificate(w, id, &final)
 	}
 	if g.opts.Audit != nil && !g.opts.Audit.Admit() {
 		return g.refuse(w, refused(id, http.StatusServiceUnavailable,
@@ -114,6 +132,15 @@ func (g *Gateway) handle(w *statusRecorder, r *http.Request, m *Material) outcom
 	out.label = v.Route.Op.String()
 	g.forwardVerdict(w, r, cc, &out)
 	return out
+}
+
+// refuseCertificate answers a request of a revoked or superseded
+// certificate: a 403 whose message names the certificate and the way out,
+// and a header that says why for programs (doctor).
+func (g *Gateway) refuseCertificate(w http.ResponseWriter, id *identity.Identity, final *finalRefusal) outcome {
+	g.metrics.refusedCertRequests.WithLabelValues(final.reason).Inc()
+	w.Header().Set(identity.RefusedHeader, final.reason)
+	return g.refuse(w, refused(id, http.StatusForbidden, final.message(id), final.auditReason()))
 }
 
 // identify returns the verified identity of the request's connection,

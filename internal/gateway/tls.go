@@ -43,8 +43,41 @@ const (
 	reasonSuperseded    = "superseded"
 )
 
-// inventoryReasons are the refusal reasons only the inventory gives.
-var inventoryReasons = []string{reasonUnknownSerial, reasonPending, reasonSuperseded}
+// inventoryReasons are the handshake refusal reasons only the inventory
+// gives. Revoked and superseded certificates complete the handshake on the
+// listener and have their requests refused (finalRefusal).
+var inventoryReasons = []string{reasonUnknownSerial, reasonPending}
+
+// finalRefusal is why, and since when, the inventory refuses a certificate
+// for good: revoked, or superseded by a renewal. Such a certificate is not
+// refused at the handshake, where the docker CLI could only show "remote
+// error: tls: bad certificate": its connection completes, nothing on it is
+// forwarded, and every request gets a 403 whose message names the
+// certificate and the way out.
+type finalRefusal struct {
+	reason string // reasonRevoked or reasonSuperseded
+	at     time.Time
+}
+
+// message is the sentence a client of certificate id is answered.
+func (f finalRefusal) message(id *identity.Identity) string {
+	at := f.at.UTC().Format(time.RFC3339)
+	newToken := fmt.Sprintf("ask your dockgate administrator for a new token (dockgate token create %s), then run: dockgate login TOKEN", id.CN)
+	if f.reason == reasonSuperseded {
+		return fmt.Sprintf("dockgate: certificate %q (serial %s) was replaced by a renewal at %s; use the renewed certificate "+
+			"(the docker context that dockgate renew updated, or clients/%s/ in the state directory), or %s",
+			id.CN, id.Serial, at, id.CN, newToken)
+	}
+	return fmt.Sprintf("dockgate: certificate %q (serial %s) was revoked at %s; %s", id.CN, id.Serial, at, newToken)
+}
+
+// auditReason is the reason the audit record gives for a refused request.
+func (f finalRefusal) auditReason() string {
+	if f.reason == reasonSuperseded {
+		return "certificate superseded by a renewal"
+	}
+	return "certificate revoked"
+}
 
 // handshakeError carries the reason a client was refused.
 type handshakeError struct {
@@ -83,14 +116,25 @@ func (g *Gateway) checkClientHello(hello *tls.ClientHelloInfo) (*tls.Config, err
 	return nil, nil
 }
 
+// verifyConnection verifies a connection the gateway does not track
+// (checkClientHello binds tracked ones to connTLSConfig). Without a
+// connection to mark, a revoked or superseded certificate is refused here.
 func (g *Gateway) verifyConnection(cs tls.ConnectionState) error {
-	return g.verifyConnectionFrom(cs, "")
+	final, err := g.verifyConnectionFrom(cs, "")
+	if final != nil {
+		leaf := cs.PeerCertificates[0]
+		err = &handshakeError{final.reason, fmt.Errorf("client certificate %q (serial %s) is %s",
+			leaf.Subject.CommonName, identity.SerialHex(leaf), final.reason)}
+		g.metrics.handshakeFailures.WithLabelValues(final.reason).Inc()
+	}
+	return err
 }
 
 // verifyConnectionFrom verifies a client and logs a refusal once, with
-// the client's address when the connection is known.
-func (g *Gateway) verifyConnectionFrom(cs tls.ConnectionState, remote string) error {
-	err := g.verifyClient(cs)
+// the client's address when the connection is known. A certificate the
+// inventory refuses for good comes back as final, with a nil error.
+func (g *Gateway) verifyConnectionFrom(cs tls.ConnectionState, remote string) (final *finalRefusal, err error) {
+	final, err = g.verifyClient(cs)
 	if err != nil {
 		reason := reasonInvalid
 		var he *handshakeError
@@ -104,14 +148,16 @@ func (g *Gateway) verifyConnectionFrom(cs tls.ConnectionState, remote string) er
 			g.log.Info("client refused at handshake", "reason", reason, "err", err)
 		}
 	}
-	return err
+	return final, err
 }
 
 // verifyClient checks the client chain against the current CA, validity,
 // the clientAuth usage and the certificate's standing in the inventory.
-func (g *Gateway) verifyClient(cs tls.ConnectionState) error {
+// A certificate that passes everything but is revoked or superseded comes
+// back as final, with a nil error.
+func (g *Gateway) verifyClient(cs tls.ConnectionState) (final *finalRefusal, err error) {
 	if len(cs.PeerCertificates) == 0 {
-		return &handshakeError{reasonNoCertificate, errors.New("client sent no certificate; a certificate issued by this gateway's CA is required")}
+		return nil, &handshakeError{reasonNoCertificate, errors.New("client sent no certificate; a certificate issued by this gateway's CA is required")}
 	}
 	leaf := cs.PeerCertificates[0]
 	opts := x509.VerifyOptions{
@@ -126,24 +172,24 @@ func (g *Gateway) verifyClient(cs tls.ConnectionState) error {
 		}
 	}
 	if _, err := leaf.Verify(opts); err != nil {
-		return &handshakeError{verifyReason(err), fmt.Errorf("client certificate %q: %w", leaf.Subject.CommonName, err)}
+		return nil, &handshakeError{verifyReason(err), fmt.Errorf("client certificate %q: %w", leaf.Subject.CommonName, err)}
 	}
 	// x509 takes a certificate without extended key usages as valid for
 	// any; dockgate's client certificates always name clientAuth.
 	if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
-		return &handshakeError{reasonWrongKeyUsage, fmt.Errorf("client certificate %q (serial %s) does not carry the clientAuth extended key usage",
+		return nil, &handshakeError{reasonWrongKeyUsage, fmt.Errorf("client certificate %q (serial %s) does not carry the clientAuth extended key usage",
 			leaf.Subject.CommonName, identity.SerialHex(leaf))}
 	}
 	return g.checkInventory(leaf, opts.CurrentTime)
 }
 
 // checkInventory accepts leaf only if the inventory knows its serial as
-// issued and neither revoked nor superseded at now.
-func (g *Gateway) checkInventory(leaf *x509.Certificate, now time.Time) error {
+// issued; one revoked or superseded at now comes back as final.
+func (g *Gateway) checkInventory(leaf *x509.Certificate, now time.Time) (*finalRefusal, error) {
 	serial := identity.SerialHex(leaf)
 	inv := g.inventory.Load()
 	if inv == nil {
-		return nil // no inventory check (Options.Inventory is nil)
+		return nil, nil // no inventory check (Options.Inventory is nil)
 	}
 	st, known := (*inv)[serial]
 	if !known || st.State == store.StatePending {
@@ -157,11 +203,26 @@ func (g *Gateway) checkInventory(leaf *x509.Certificate, now time.Time) error {
 		}
 	}
 	if !known {
-		return &handshakeError{reasonUnknownSerial, fmt.Errorf(
+		return nil, &handshakeError{reasonUnknownSerial, fmt.Errorf(
 			"client certificate %q (serial %s) is not in the inventory: it was not issued by dockgate", leaf.Subject.CommonName, serial)}
 	}
+	if final := finalRefusalOf(st, now); final != nil {
+		return final, nil
+	}
 	if why := inventoryRefusal(st, now); why != "" {
-		return &handshakeError{why, fmt.Errorf("client certificate %q (serial %s) is %s", leaf.Subject.CommonName, serial, why)}
+		return nil, &handshakeError{why, fmt.Errorf("client certificate %q (serial %s) is %s", leaf.Subject.CommonName, serial, why)}
+	}
+	return nil, nil
+}
+
+// finalRefusalOf is the final refusal of a certificate in standing st at
+// now, or nil while it is valid or pending.
+func finalRefusalOf(st store.Standing, now time.Time) *finalRefusal {
+	switch inventoryRefusal(st, now) {
+	case reasonRevoked:
+		return &finalRefusal{reasonRevoked, st.RevokedAt}
+	case reasonSuperseded:
+		return &finalRefusal{reasonSuperseded, st.SupersededAt}
 	}
 	return nil
 }

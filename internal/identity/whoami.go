@@ -41,3 +41,9 @@ func (id *Identity) Whoami(role string) Whoami {
 	}
 	return w
 }
+
+// RefusedHeader is set by the gateway on the 403 it answers to every
+// request of a certificate the inventory refuses for good; its value is
+// why: "revoked" or "superseded" (replaced by a renewal). Clients such as
+// doctor read it instead of parsing the message meant for people.
+const RefusedHeader = "Dockgate-Certificate-Refused"
