@@ -154,6 +154,8 @@ func (g *Gateway) forwardVerdict(w http.ResponseWriter, r *http.Request, cc *cli
 		out.bytesOut += n
 	case v.Route.Op.Body() == dockerapi.BodyRaw:
 		g.daemon.stream(w, r) // streams the body while the daemon answers
+	case v.Redact.Env():
+		g.daemon.forwardRedacted(w, r, &v.Redact) // environment values replaced in the answer
 	default:
 		g.daemon.forward(w, r) // no body, or a checked JSON body held in memory
 	}
