@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -116,6 +117,23 @@ func TestInspectRedactsEnvironmentValues(t *testing.T) {
 		r := p.call(t, "reader", http.MethodGet, "/containers/"+name+"/json", "")
 		if r.Status != http.StatusOK || r.Header.Get("Content-Length") != strconv.Itoa(len(r.Body)) || !strings.Contains(r.Body, `"`+redactedEnv+`"`) {
 			t.Errorf("answer %d, Content-Length %s, body %d bytes:\n%s", r.Status, r.Header.Get("Content-Length"), len(r.Body), r.Body)
+		}
+	})
+	t.Run("read-only: an Upgrade header changes nothing", func(t *testing.T) {
+		p := &policyEnv{gatewayEnv: g, certs: certs}
+		c := p.gatewayHTTP(t, "reader")
+		defer c.CloseIdleConnections()
+		req, _ := http.NewRequest(http.MethodGet, "https://"+g.addr+"/containers/"+name+"/json", nil)
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", "tcp")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || strings.Contains(string(body), "hunter2") || !strings.Contains(string(body), redactedEnv) {
+			t.Errorf("answer %d:\n%s", resp.StatusCode, body)
 		}
 	})
 	t.Run("admin reads the value", func(t *testing.T) {

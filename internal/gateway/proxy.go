@@ -148,14 +148,16 @@ func (g *Gateway) forwardVerdict(w http.ResponseWriter, r *http.Request, cc *cli
 		setBody(r, v.Body)
 	}
 	switch {
+	case v.Redact.Env():
+		// Before the hijack case: an Upgrade header must not carry the
+		// answer past the redaction (the daemon sees a plain request).
+		g.daemon.forwardRedacted(w, r, &v.Redact)
 	case isHijack(v.Route.Op, r):
 		in, n := g.daemon.hijack(w, r, cc)
 		out.bytesIn += in
 		out.bytesOut += n
 	case v.Route.Op.Body() == dockerapi.BodyRaw:
 		g.daemon.stream(w, r) // streams the body while the daemon answers
-	case v.Redact.Env():
-		g.daemon.forwardRedacted(w, r, &v.Redact) // environment values replaced in the answer
 	default:
 		g.daemon.forward(w, r) // no body, or a checked JSON body held in memory
 	}

@@ -238,6 +238,22 @@ func TestRedactedInspectThroughTheGateway(t *testing.T) {
 	if n := tg.fake.conns.Load() - before; n > 2 {
 		t.Errorf("the gateway opened %d daemon connections, want at most 2", n)
 	}
+
+	// An Upgrade header does not take the answer past the redaction.
+	for _, upgrade := range []string{"tcp", "websocket", "h2c"} {
+		req, _ := http.NewRequest(http.MethodGet, tg.url("/v1.41/containers/small/json"), nil)
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", upgrade)
+		resp, err := clients["readers"].Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(body) != redacted {
+			t.Errorf("with Upgrade: %s: %d %s, want the redacted answer", upgrade, resp.StatusCode, body)
+		}
+	}
 }
 
 // fuzzRedactions are the answer shapes FuzzRedactEnv rewrites.
