@@ -359,8 +359,9 @@ func (d *daemon) forward(w http.ResponseWriter, r *http.Request) {
 }
 
 // forwardRedacted is forward for a request whose answer is redacted as
-// redact says (redact.go): a successful answer is read whole, bounded by
-// maxRedactedAnswer, and rewritten before the client sees any of it.
+// redact says (redact.go): a successful (2xx) answer is read whole,
+// bounded by maxRedactedAnswer, and rewritten before the client sees any
+// of it; an error answer is relayed as it is.
 func (d *daemon) forwardRedacted(w http.ResponseWriter, r *http.Request, redact *policy.Redaction) {
 	if r.ContentLength < 0 || r.ContentLength > maxHeldBody {
 		// Unreachable: the answers redacted are those of GET requests,
@@ -385,7 +386,7 @@ func (d *daemon) forwardHeld(w http.ResponseWriter, r *http.Request, redact *pol
 		d.fail(w, r, err)
 		return
 	}
-	if redact == nil || h.status != http.StatusOK || h.framing == bodyNone {
+	if redact == nil || h.status/100 != 2 || h.framing == bodyNone {
 		d.release(dc, d.relay(w, r, dc, h))
 		return
 	}

@@ -38,24 +38,25 @@ type edit struct {
 }
 
 // redactEnv returns answer with the value of every "NAME=value" entry at
-// r's paths replaced with policy.EnvMarker. Entries without '=' (a name
-// only) are kept; a missing or null object or list on the way is nothing
-// to redact.
+// r's paths replaced with policy.EnvMarker, in one pass over the answer.
+// Entries without '=' (a name only) are kept; a missing or null object or
+// list on the way is nothing to redact.
 func redactEnv(answer []byte, r *policy.Redaction) ([]byte, error) {
-	var edits []edit
+	if !r.Env() {
+		return answer, nil
+	}
 	value, base, err := topValue(answer)
 	if err != nil {
 		return nil, err
 	}
-	for _, path := range r.Paths {
-		if r.List {
-			err = redactList(value, base, path, &edits)
-		} else {
-			err = redactAt(value, base, path, &edits)
-		}
-		if err != nil {
-			return nil, err
-		}
+	var edits []edit
+	if r.List {
+		err = redactList(value, base, r.Paths, &edits)
+	} else {
+		err = redactAt(value, base, r.Paths, &edits)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return applyEdits(answer, edits)
 }
@@ -67,20 +68,20 @@ func topValue(answer []byte) (json.RawMessage, int, error) {
 	if err := dec.Decode(&value); err != nil {
 		return nil, 0, fmt.Errorf("failed to read the answer as JSON: %w", err)
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, 0, errors.New("failed to read the answer as JSON: more after its value")
 	}
 	return value, int(dec.InputOffset()) - len(value), nil
 }
 
-// redactList redacts path in each element of a JSON array; null is an
-// empty list.
-func redactList(list []byte, base int, path []string, edits *[]edit) error {
+// redactList redacts paths in each element of a JSON array, which starts
+// at base in the answer; null is an empty list.
+func redactList(list []byte, base int, paths [][]string, edits *[]edit) error {
 	if string(list) == "null" {
 		return nil
 	}
 	if list[0] != '[' {
-		return fmt.Errorf("the answer is not a list")
+		return errors.New("failed to redact the answer: it is not a list")
 	}
 	dec := json.NewDecoder(bytes.NewReader(list))
 	dec.Token() // '['
@@ -90,18 +91,19 @@ func redactList(list []byte, base int, path []string, edits *[]edit) error {
 			return fmt.Errorf("failed to read the answer as JSON: %w", err)
 		}
 		start := int(dec.InputOffset()) - len(elem)
-		if err := redactAt(elem, base+start, path, edits); err != nil {
+		if err := redactAt(elem, base+start, paths, edits); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// redactAt redacts the environment list at path inside value, which starts at base in
-// the answer. Keys match as encoding/json matches them into moby's
-// types: without regard to case; a key given twice is redacted twice.
-func redactAt(value []byte, base int, path []string, edits *[]edit) error {
-	if len(path) == 0 {
+// redactAt redacts the environment lists at paths inside value, which
+// starts at base in the answer; a path that ends here makes value one.
+// Keys match as encoding/json matches them into moby's types: without
+// regard to case; a key given twice is redacted twice.
+func redactAt(value []byte, base int, paths [][]string, edits *[]edit) error {
+	if slices.ContainsFunc(paths, func(p []string) bool { return len(p) == 0 }) {
 		return redactEnvList(value, base, edits)
 	}
 	if value[0] != '{' {
@@ -109,6 +111,7 @@ func redactAt(value []byte, base int, path []string, edits *[]edit) error {
 	}
 	dec := json.NewDecoder(bytes.NewReader(value))
 	dec.Token() // '{'
+	var below [][]string
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -119,11 +122,17 @@ func redactAt(value []byte, base int, path []string, edits *[]edit) error {
 		if err := dec.Decode(&field); err != nil {
 			return fmt.Errorf("failed to read the answer as JSON: %w", err)
 		}
-		if !strings.EqualFold(key, path[0]) {
+		below = below[:0]
+		for _, p := range paths {
+			if strings.EqualFold(key, p[0]) {
+				below = append(below, p[1:])
+			}
+		}
+		if len(below) == 0 {
 			continue
 		}
 		start := int(dec.InputOffset()) - len(field)
-		if err := redactAt(field, base+start, path[1:], edits); err != nil {
+		if err := redactAt(field, base+start, below, edits); err != nil {
 			return err
 		}
 	}
