@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -113,5 +114,38 @@ func TestEnvAnswersAreReads(t *testing.T) {
 				t.Errorf("%s: path %v does not end at an Env", op, path)
 			}
 		}
+	}
+}
+
+// A service spec read redacted and sent back (the docker CLI's service
+// update reads, changes and sends the whole spec) would replace every
+// secret with the marker: it is refused, whatever the role, but admin,
+// who never reads it redacted.
+func TestServiceSpecWithTheMarkerIsRefused(t *testing.T) {
+	p := mustPolicy(t, testConfig)
+	spec := func(env string) string {
+		return `{"Name":"web","TaskTemplate":{"ContainerSpec":{"Image":"x","Env":` + env + `}}}`
+	}
+	redacted := spec(`["PATH=/bin","TOKEN=` + EnvMarker + `"]`)
+	for _, target := range []string{"/services/create", "/services/web/update?version=3"} {
+		for _, role := range []string{"ci", "loose"} {
+			d := decide(t, p, "ci-7", role, "POST", target, redacted)
+			if d.Effect != Deny || d.Status != http.StatusBadRequest || d.Field != "TaskTemplate.ContainerSpec.Env[1]" ||
+				!strings.Contains(d.Fix, "containers.redact_env: false") {
+				t.Errorf("%s %s: %v %d field %q fix %q, want a 400 on Env[1]", role, target, d.Effect, d.Status, d.Field, d.Fix)
+			}
+		}
+		if d := decide(t, p, "root", "admin", "POST", target, redacted); d.Effect != Allow {
+			t.Errorf("admin %s: %v %s", target, d.Effect, d.Reason)
+		}
+		for _, env := range []string{`["TOKEN=abc"]`, `["TOKEN"]`, `["TOKEN=<redacted>"]`, `null`} {
+			if d := decide(t, p, "ci-7", "ci", "POST", target, spec(env)); d.Effect != Allow {
+				t.Errorf("ci %s with Env %s: %v %s", target, env, d.Effect, d.Reason)
+			}
+		}
+	}
+	plugin := `{"Name":"p","TaskTemplate":{"Runtime":"plugin","PluginSpec":{"name":"p","env":["KEY=` + EnvMarker + `"]}}}`
+	if d := decide(t, p, "ci-7", "loose", "POST", "/services/create", plugin); d.Effect != Deny || d.Field != "TaskTemplate.PluginSpec.env[0]" {
+		t.Errorf("plugin spec: %v field %q", d.Effect, d.Field)
 	}
 }
