@@ -275,6 +275,24 @@ func writeVerdict(w io.Writer, cfg *config.Config, id identity.Identity, v *poli
 	for _, s := range ownerLines(id.CN, v) {
 		line("owner", s)
 	}
+	line("answer", redactLine(&v.Redact))
+}
+
+// redactLine says what the gateway replaces in the daemon's answer; ""
+// when nothing.
+func redactLine(r *policy.Redaction) string {
+	if !r.Env() {
+		return ""
+	}
+	paths := make([]string, len(r.Paths))
+	for i, p := range r.Paths {
+		paths[i] = strings.Join(p, ".")
+	}
+	each := ""
+	if r.List {
+		each = " of each entry"
+	}
+	return fmt.Sprintf("environment values replaced with %s in %s%s (containers.redact_env)", policy.EnvMarker, strings.Join(paths, ", "), each)
 }
 
 func roleLine(cfg *config.Config, id identity.Identity, role string) string {

@@ -115,8 +115,9 @@ type RoleSpec struct {
 func (r *RoleSpec) AllowsDiscovery() bool { return r.Discovery == nil || *r.Discovery }
 
 // ContainerKnob relaxes the guardrails on container create and update,
-// exec create, service create and update, and volume create. Each field
-// allows one thing that is denied by default.
+// exec create, service create and update, and volume create, and on what
+// inspect answers show. Each field allows one thing that is denied by
+// default.
 type ContainerKnob struct {
 	// Privileged allows HostConfig.Privileged and privileged execs.
 	Privileged bool `yaml:"privileged"`
@@ -157,7 +158,17 @@ type ContainerKnob struct {
 	// Annotations allows HostConfig.Annotations, which the runtime reads
 	// (runc applies org.systemd.property.* ones to the container's unit).
 	Annotations bool `yaml:"annotations"`
+	// RedactEnv replaces the values of the environment variables in
+	// inspect answers (containers, services, tasks, plugins) with a fixed
+	// marker, keeping the names: they often hold passwords and tokens
+	// that a role allowed to inspect should not read. Nil (unset) means
+	// true; false shows the values.
+	RedactEnv *bool `yaml:"redact_env"`
 }
+
+// RedactsEnv reports whether the role's clients see environment values
+// replaced in inspect answers (RedactEnv unset or true).
+func (k *ContainerKnob) RedactsEnv() bool { return k.RedactEnv == nil || *k.RedactEnv }
 
 // BuildKnob relaxes the guardrails on image builds.
 type BuildKnob struct {
@@ -357,12 +368,18 @@ func (r *RoleSpec) Relaxed() []string {
 }
 
 // appendRelaxed lists the set fields of a knob struct by their YAML
-// names, so that a new knob is listed without changing this code.
+// names, so that a new knob is listed without changing this code. A
+// *bool knob is secure when unset or true (redact_env), so it is listed
+// when set to false.
 func appendRelaxed(out []string, prefix string, v reflect.Value) []string {
 	t := v.Type()
 	for i := range t.NumField() {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
 		switch f := v.Field(i); f.Kind() {
+		case reflect.Pointer:
+			if !f.IsNil() && f.Elem().Kind() == reflect.Bool && !f.Elem().Bool() {
+				out = append(out, prefix+name+" false")
+			}
 		case reflect.Bool:
 			if f.Bool() {
 				out = append(out, prefix+name)

@@ -266,4 +266,38 @@ func TestRelaxed(t *testing.T) {
 	if got := (&RoleSpec{Allow: []string{"*"}}).Relaxed(); len(got) != 0 {
 		t.Errorf("Relaxed() of a default role = %v", got)
 	}
+	redact, show := true, false
+	if got := (&RoleSpec{Containers: ContainerKnob{RedactEnv: &redact}}).Relaxed(); len(got) != 0 {
+		t.Errorf("Relaxed() with redact_env: true = %v", got)
+	}
+	if got := (&RoleSpec{Containers: ContainerKnob{RedactEnv: &show}}).Relaxed(); strings.Join(got, "; ") != "containers.redact_env false" {
+		t.Errorf("Relaxed() with redact_env: false = %v", got)
+	}
+}
+
+// redact_env is secure by default: unset redacts, only an explicit false
+// shows the values.
+func TestRedactEnvSetting(t *testing.T) {
+	tests := []struct {
+		yaml string
+		want bool
+	}{
+		{"", true},
+		{"\n    containers: {redact_env: true}", true},
+		{"\n    containers: {redact_env: false}", false},
+		{"\n    containers: {privileged: true}", true},
+	}
+	for _, tt := range tests {
+		cfg, err := Parse(strings.NewReader("roles:\n  r:\n    allow: [container.inspect]" + tt.yaml + "\n"))
+		if err != nil {
+			t.Fatalf("Parse(%q) = %v", tt.yaml, err)
+		}
+		spec := cfg.Roles["r"]
+		if got := spec.Containers.RedactsEnv(); got != tt.want {
+			t.Errorf("%q: RedactsEnv() = %v, want %v", tt.yaml, got, tt.want)
+		}
+	}
+	if _, err := Parse(strings.NewReader("roles:\n  r:\n    allow: [container.inspect]\n    containers: {redact_env: maybe}\n")); err == nil {
+		t.Error("redact_env: maybe parsed")
+	}
 }

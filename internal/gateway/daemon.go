@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/dockgate/dockgate/internal/config"
+	"github.com/dockgate/dockgate/internal/policy"
 )
 
 // The gateway's one client for the Docker daemon. Every request the
@@ -354,6 +355,24 @@ func (d *daemon) forward(w http.ResponseWriter, r *http.Request) {
 		d.stream(w, r)
 		return
 	}
+	d.forwardHeld(w, r, nil)
+}
+
+// forwardRedacted is forward for a request whose answer is redacted as
+// redact says (redact.go): a successful (2xx) answer is read whole,
+// bounded by maxRedactedAnswer, and rewritten before the client sees any
+// of it; an error answer is relayed as it is.
+func (d *daemon) forwardRedacted(w http.ResponseWriter, r *http.Request, redact *policy.Redaction) {
+	if r.ContentLength < 0 || r.ContentLength > maxHeldBody {
+		// Unreachable: the answers redacted are those of GET requests,
+		// whose body the policy refuses; the answer is never streamed.
+		writeError(w, http.StatusBadRequest, "dockgate: this request takes no body")
+		return
+	}
+	d.forwardHeld(w, r, redact)
+}
+
+func (d *daemon) forwardHeld(w http.ResponseWriter, r *http.Request, redact *policy.Redaction) {
 	req := newRequest(r)
 	var err error
 	if req.body, err = readHeld(r); err != nil {
@@ -367,7 +386,11 @@ func (d *daemon) forward(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, r, err)
 		return
 	}
-	d.release(dc, d.relay(w, r, dc, h))
+	if redact == nil || h.status/100 != 2 || h.framing == bodyNone {
+		d.release(dc, d.relay(w, r, dc, h))
+		return
+	}
+	d.relayRedacted(w, r, dc, h, redact)
 }
 
 // readHeld reads the body of r, which the gateway holds in memory or

@@ -1,7 +1,10 @@
 // Package gateway owns dockgate's network side: the mutual-TLS listener in
 // front of the Docker API, client identity, revocation, the one client for
 // the Docker daemon (daemon.go: plain, streamed and hijacked requests over
-// one pool of expiring connections), hot reload and metrics.
+// one pool of expiring connections), hot reload and metrics. It applies
+// the policy's verdict, the answer included: environment values the
+// verdict says to redact are replaced before the client sees the answer
+// (redact.go).
 //
 // # Connections
 //

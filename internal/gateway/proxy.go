@@ -175,6 +175,10 @@ func (g *Gateway) forwardVerdict(w http.ResponseWriter, r *http.Request, cc *cli
 		setBody(r, v.Body)
 	}
 	switch {
+	case v.Redact.Env():
+		// Before the hijack case: an Upgrade header must not carry the
+		// answer past the redaction (the daemon sees a plain request).
+		g.daemon.forwardRedacted(w, r, &v.Redact)
 	case isHijack(v.Route.Op, r):
 		in, n := g.daemon.hijack(w, r, cc)
 		out.bytesIn += in

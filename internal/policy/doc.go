@@ -53,6 +53,8 @@
 // request started), calls Evaluate once with the request as sent and its
 // Host, and applies the Verdict: a denial is answered with Status and
 // Message; otherwise Path, RawQuery and Body (or the client's streamed
-// body, for raw bodies) are forwarded. The Verdict also fills the audit
-// record.
+// body, for raw bodies) are forwarded, and the daemon's answer has the
+// environment values Redact names replaced (answer.go: inspect answers
+// carry every container's Config.Env, where secrets live). The Verdict
+// also fills the audit record.
 package policy

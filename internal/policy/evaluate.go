@@ -92,6 +92,11 @@ type Verdict struct {
 	BytesIn int64
 	// Owner is what owner isolation did: labels, filters and checks.
 	Owner OwnerPlan
+	// Redact is what the gateway removes from the daemon's answer before
+	// relaying it: the values of the environment variables an inspect
+	// answer carries, for a role with containers.redact_env. Zero for a
+	// denied request.
+	Redact Redaction
 	// Err is the host failure behind a 502 (for the log; the client gets
 	// a fixed sentence).
 	Err error
@@ -147,6 +152,7 @@ func (p *Policy) Evaluate(ctx context.Context, in Input, host Host) Verdict {
 	if !d.forward() {
 		return v
 	}
+	v.Redact = p.roles[v.Role].redaction(v.Route.Op)
 	if err := d.applyRewrites(&req, &v); err != nil {
 		return v.refuse(http.StatusBadRequest, "dockgate: "+err.Error(), err.Error())
 	}

@@ -30,6 +30,9 @@ type role struct {
 	unrestricted bool
 	containers   containerRules
 	builds       config.BuildKnob
+	// redactEnv replaces environment values in inspect answers
+	// (containers.redact_env; answer.go).
+	redactEnv bool
 }
 
 // containerRules is a ContainerKnob made fast to test.
@@ -57,7 +60,8 @@ type containerRules struct {
 
 func compileBuiltin(name string) *role {
 	set, _ := builtinSet(name)
-	r := &role{name: name, builtin: true, allow: set, unrestricted: name == config.RoleAdmin, adminOps: name == config.RoleAdmin}
+	admin := name == config.RoleAdmin
+	r := &role{name: name, builtin: true, allow: set, unrestricted: admin, adminOps: admin, redactEnv: !admin}
 	r.rules = make([]string, numOps)
 	for _, op := range set.Ops() {
 		r.rules[op] = "built-in role " + name
@@ -73,6 +77,7 @@ func compileRole(name string, spec *config.RoleSpec) (*role, error) {
 		isolation: spec.OwnerIsolation,
 		adminOps:  spec.AdminOperations,
 		builds:    spec.Builds,
+		redactEnv: spec.Containers.RedactsEnv(),
 		rules:     make([]string, numOps),
 	}
 	var errs []error
