@@ -119,7 +119,9 @@ type Gateway struct {
 
 	server *http.Server
 	admin  *http.Server
-	unix   *unixSocket // nil while listen_unix is off (unix.go)
+	// serverLog is the servers' error log (one line per refused handshake).
+	serverLog *serverLog
+	unix      *unixSocket // nil while listen_unix is off (unix.go)
 
 	reloadMu sync.Mutex
 
@@ -150,7 +152,7 @@ func New(opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{opts: opts, log: opts.Logger, conns: newRegistry()}
+	g := &Gateway{opts: opts, log: opts.Logger, conns: newRegistry(), serverLog: newServerLog(opts.Logger)}
 	g.material.Store(m)
 	empty := map[string]finalRefusal{}
 	g.revoked.Store(&empty)
@@ -182,7 +184,7 @@ func (g *Gateway) newServer(cfg *config.Config) *http.Server {
 		// which HTTP/2 cannot do.
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ConnContext:  g.conns.connContext,
-		ErrorLog:     slog.NewLogLogger(g.log.Handler(), slog.LevelInfo),
+		ErrorLog:     g.serverLog.logger(),
 	}
 }
 

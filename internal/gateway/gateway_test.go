@@ -130,8 +130,20 @@ func TestHandshakeRefusals(t *testing.T) {
 			}
 		})
 	}
-	if logs := tg.logs.String(); !strings.Contains(logs, `msg="client refused at handshake" remote=127.0.0.1:`) {
+	// net/http logs a failed handshake before it closes the connection.
+	waitFor(t, "the refused connections to close", func() bool {
+		var m dto.Metric
+		return tg.metrics.activeConns.Write(&m) == nil && m.GetGauge().GetValue() == 0
+	})
+	logs := tg.logs.String()
+	if !strings.Contains(logs, `msg="client refused at handshake" remote=127.0.0.1:`) {
 		t.Errorf("a refusal's log line does not name the client's address:\n%s", logs)
+	}
+	if got := strings.Count(logs, `msg="client refused at handshake"`); got != len(cases) {
+		t.Errorf("got %d refusal lines for %d refused handshakes:\n%s", got, len(cases), logs)
+	}
+	if strings.Contains(logs, handshakeErrorPrefix) {
+		t.Errorf("net/http's line repeats a refusal the gateway logged:\n%s", logs)
 	}
 	t.Run("TLS 1.1 client", func(t *testing.T) {
 		cfg := tg.clientTLS(tg.pki.client("alice", "admins"))

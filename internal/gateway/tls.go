@@ -144,6 +144,7 @@ func (g *Gateway) verifyConnectionFrom(cs tls.ConnectionState, remote string) (f
 		}
 		if remote != "" {
 			g.log.Info("client refused at handshake", "remote", remote, "reason", reason, "err", err)
+			g.serverLog.refusalLogged(remote)
 		} else {
 			g.log.Info("client refused at handshake", "reason", reason, "err", err)
 		}
