@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
@@ -60,8 +61,9 @@ type OwnerPlan struct {
 	Checks []OwnerCheck
 
 	// pinned maps container references in the body to the IDs their
-	// checks found (decision.checked).
-	pinned map[string]string
+	// checks found (decision.checked); pinnedNets does the same for
+	// networks.
+	pinned, pinnedNets map[string]string
 }
 
 // OwnerCheck is one object the caller must own.
@@ -319,13 +321,19 @@ func (r *role) isolate(id identity.Identity, req *request, plan *OwnerPlan) *vio
 		if c, ok := req.Body.(*dockerapi.ContainerCreate); ok {
 			isolateCreate(c, plan)
 		}
-	case dockerapi.OpVolumeCreate, dockerapi.OpNetworkCreate:
+	case dockerapi.OpVolumeCreate:
 		plan.Label = true
+	case dockerapi.OpNetworkCreate:
+		plan.Label = true
+		if n, ok := req.Body.(*network.CreateRequest); ok && n.ConfigFrom != nil {
+			plan.add(OwnerCheck{Kind: KindNetwork, Ref: n.ConfigFrom.Network, Field: "ConfigFrom.Network"})
+		}
 	case dockerapi.OpContainerCommit:
 		plan.add(OwnerCheck{Kind: KindContainer, Ref: req.Query.Get("container"), Field: "query container"})
 	case dockerapi.OpNetworkConnect:
 		if c, ok := req.Body.(*network.ConnectRequest); ok {
 			plan.add(OwnerCheck{Kind: KindContainer, Ref: c.Container, Field: "Container"})
+			isolateEndpoint("EndpointConfig.", c.EndpointConfig, plan)
 		}
 	case dockerapi.OpNetworkDisconnect:
 		if c, ok := req.Body.(*network.DisconnectRequest); ok {
@@ -388,7 +396,26 @@ func isolateCreate(c *dockerapi.ContainerCreate, plan *OwnerPlan) {
 	if c.NetworkingConfig != nil {
 		for _, name := range sortedKeys(c.NetworkingConfig.EndpointsConfig) {
 			isolateNetwork("NetworkingConfig.EndpointsConfig", name, plan)
+			prefix := "NetworkingConfig.EndpointsConfig[" + strconv.Quote(name) + "]."
+			isolateEndpoint(prefix, c.NetworkingConfig.EndpointsConfig[name], plan)
 		}
+	}
+}
+
+// isolateEndpoint adds the checks of what an endpoint's settings name:
+// NetworkID, which dockerd uses in place of the network the request
+// names (a key of EndpointsConfig, the path of a connect) when it is set,
+// and the containers of Links.
+func isolateEndpoint(prefix string, ep *network.EndpointSettings, plan *OwnerPlan) {
+	if ep == nil {
+		return
+	}
+	if !predefinedNetworks[ep.NetworkID] {
+		plan.add(OwnerCheck{Kind: KindNetwork, Ref: ep.NetworkID, Field: prefix + "NetworkID"})
+	}
+	for i, link := range ep.Links {
+		ref, _, _ := strings.Cut(link, ":")
+		plan.add(OwnerCheck{Kind: KindContainer, Ref: strings.TrimPrefix(ref, "/"), Field: fmt.Sprintf("%sLinks[%d]", prefix, i)})
 	}
 }
 

@@ -25,10 +25,10 @@ func (d *decision) checkOwnership(ctx context.Context, host Host, req *request) 
 			return fmt.Errorf("failed to look up %s %s: %w", c.Kind, quote(c.Ref), err)
 		case !ownedBy(obj.Labels, d.CN):
 			d.denyOwnership(c)
-		case c.Pin:
-			d.pinPath(req.Route, obj.ID)
-			continue
 		default:
+			if c.Pin {
+				d.pinPath(req.Route, obj.ID)
+			}
 			d.checked(c, obj.ID)
 			continue
 		}
