@@ -319,6 +319,9 @@ func (r *role) isolate(id identity.Identity, req *request, plan *OwnerPlan) *vio
 	case dockerapi.OpContainerCreate:
 		plan.Label = true
 		if c, ok := req.Body.(*dockerapi.ContainerCreate); ok {
+			if v := nestedOwnerLabel(c); v != nil {
+				return v
+			}
 			isolateCreate(c, plan)
 		}
 	case dockerapi.OpVolumeCreate:
@@ -383,6 +386,35 @@ func targetKind(op dockerapi.Operation) ObjectKind {
 		return KindNetwork
 	}
 	return 0
+}
+
+// nestedOwnerLabel denies a create that sets OwnerLabel in a label map
+// dockerd applies to another object it creates on the side: the labels of
+// a volume mount, which a volume dockerd creates for the mount (an
+// anonymous one, or a named one that does not exist yet) carries. The
+// owner label there would make the volume another client's (or, for the
+// caller's own CN, one the gateway did not create); no client needs to
+// write it, so the create is denied rather than the label rewritten,
+// which would also hide from the client that its body was changed.
+func nestedOwnerLabel(c *dockerapi.ContainerCreate) *violation {
+	for _, hc := range []struct {
+		prefix string
+		hc     *container.HostConfig
+	}{{"HostConfig.", c.HostConfig}, {"", c.LegacyHostConfig}} {
+		if hc.hc == nil {
+			continue
+		}
+		for i, m := range hc.hc.Mounts {
+			if m.VolumeOptions == nil {
+				continue
+			}
+			if _, ok := m.VolumeOptions.Labels[OwnerLabel]; ok {
+				field := fmt.Sprintf("%sMounts[%d].VolumeOptions.Labels", hc.prefix, i)
+				return &violation{field: field, reason: field + " sets " + OwnerLabel + ", which only the gateway sets"}
+			}
+		}
+	}
+	return nil
 }
 
 // isolateCreate adds a check for every object a container create names:
