@@ -311,7 +311,7 @@ func (d *decision) rewrite(req *request) (queryChanged, bodyChanged bool, err er
 		}
 		bodyChanged = true
 	}
-	if d.Owner.pinBody(req.Body) {
+	if d.Owner.pinBody(req.Body, req.Route.Target) {
 		bodyChanged = true
 	}
 	if d.Owner.pinQuery(d.Op, req.Query) {

@@ -41,8 +41,9 @@ func (d *decision) checked(c OwnerCheck, id string) {
 }
 
 // pinBody rewrites the container and network references of a body to
-// the IDs checked recorded. It reports whether anything changed.
-func (p *OwnerPlan) pinBody(body any) bool {
+// the IDs checked recorded; target is the object the request path names.
+// It reports whether anything changed.
+func (p *OwnerPlan) pinBody(body any, target string) bool {
 	if len(p.pinned) == 0 && len(p.pinnedNets) == 0 {
 		return false
 	}
@@ -55,8 +56,14 @@ func (p *OwnerPlan) pinBody(body any) bool {
 		}
 		return p.pinEndpoints(b) || changed
 	case *network.ConnectRequest:
+		// dockerd stores the endpoint of a container that is not running
+		// under the network's name and connects it by that name at start
+		// unless its NetworkID is set.
 		changed := pinName(&b.Container, p.pinned)
-		return p.pinEndpoint(b.EndpointConfig, "") || changed
+		if _, ok := p.pinnedNets[target]; ok && userNetwork(target) && b.EndpointConfig == nil {
+			b.EndpointConfig = &network.EndpointSettings{}
+		}
+		return p.pinEndpoint(b.EndpointConfig, target) || changed
 	case *network.DisconnectRequest:
 		return pinName(&b.Container, p.pinned)
 	}
