@@ -245,6 +245,14 @@ func TestPolicyOwnerReferences(t *testing.T) {
 		}
 		leaks(t, r)
 		noneMarked(t, m)
+		r = p.call(t, tenantB, http.MethodPost, "/v1.41/containers/"+bName+"/rename?name="+aName, "")
+		if r.Status != http.StatusConflict || !r.says(`The container name "/`+aName+`" is already in use`) {
+			t.Errorf("container rename: %s, want 409", r)
+		}
+		leaks(t, r)
+		if c := p.daemon.mustContainer(t, bID); c.Name != "/"+bName {
+			t.Errorf("THE DAEMON ACTED: B's container is named %s", c.Name)
+		}
 		aNetUnchanged(t)
 		// A's own lookups by name still work.
 		if r := p.call(t, tenantA, http.MethodGet, "/v1.41/networks/"+aNet, ""); r.Status != http.StatusOK || !strings.Contains(r.Body, aNetID) {

@@ -376,6 +376,8 @@ func (r *role) isolate(id identity.Identity, req *request, plan *OwnerPlan) *vio
 			}
 			isolateCreate(c, plan)
 		}
+	case dockerapi.OpContainerRename:
+		plan.addName(KindContainer, strings.TrimPrefix(req.Query.Get("name"), "/"), "query name")
 	case dockerapi.OpVolumeCreate:
 		plan.Label = true
 		if v, ok := req.Body.(*volume.CreateRequest); ok {
