@@ -238,3 +238,34 @@ func TestEvaluateNameConflicts(t *testing.T) {
 	}
 	runRefsCases(t, cases)
 }
+
+// TestEvaluateEndpointNetworkIDIsAJoinedNetwork: an endpoint's NetworkID
+// is the network dockerd joins, so it meets the guardrails of a network
+// mode (the host's network is host_namespaces' to allow) and, with owner
+// isolation, must be the caller's: a predefined network carries no owner.
+func TestEvaluateEndpointNetworkIDIsAJoinedNetwork(t *testing.T) {
+	hostField := `NetworkingConfig.EndpointsConfig["mynet"].NetworkID`
+	ci := []struct{ name, target, body, msg string }{
+		{"create", "/containers/create", `{"Image":"x","NetworkingConfig":{"EndpointsConfig":{"mynet":{"NetworkID":"host"}}}}`,
+			"dockgate: denied container.create for ci-7 (role ci): " + hostField + " is host (the host's network namespace), which is not allowed"},
+		{"connect", "/networks/mynet/connect", `{"Container":"web","EndpointConfig":{"NetworkID":"host"}}`,
+			"dockgate: denied network.connect for ci-7 (role ci): EndpointConfig.NetworkID is host (the host's network namespace), which is not allowed"},
+	}
+	for _, tc := range ci {
+		t.Run("guardrail "+tc.name, func(t *testing.T) {
+			v := evaluate(t, ci7, "POST", tc.target, tc.body, &fakeDaemon{})
+			if v.Effect != Deny || v.Status != 403 || !strings.HasPrefix(v.Message, tc.msg) {
+				t.Errorf("answer = %v %d %q, want deny 403 %q", v.Effect, v.Status, v.Message, tc.msg)
+			}
+		})
+	}
+	runRefsCases(t, []refsCase{
+		{name: "isolated create joins bridge through NetworkID", target: "/containers/create",
+			body:   `{"Image":"x","NetworkingConfig":{"EndpointsConfig":{"mine":{"NetworkID":"bridge"}}}}`,
+			effect: Deny, status: 400, message: "network bridge not found", field: `NetworkingConfig.EndpointsConfig["mine"].NetworkID`},
+		{name: "isolated connect joins host through NetworkID", target: "/networks/mine/connect",
+			body:   `{"Container":"web","EndpointConfig":{"NetworkID":"host"}}`,
+			effect: Deny, status: 403, field: "EndpointConfig.NetworkID",
+			message: "dockgate: denied network.connect for t1 (role tenant): EndpointConfig.NetworkID is host (the host's network namespace), which is not allowed; allow it with roles.tenant.containers.host_namespaces: [network]"},
+	})
+}
