@@ -502,9 +502,10 @@ func isolateEndpoint(prefix string, ep *network.EndpointSettings, plan *OwnerPla
 	if ep == nil {
 		return
 	}
-	if !predefinedNetworks[ep.NetworkID] {
-		plan.add(OwnerCheck{Kind: KindNetwork, Ref: ep.NetworkID, Field: prefix + "NetworkID"})
-	}
+	// A predefined network carries no owner, so a NetworkID that names
+	// one is denied; dockerd ignores NetworkID only under a predefined
+	// network's key, which no client needs to set.
+	plan.add(OwnerCheck{Kind: KindNetwork, Ref: ep.NetworkID, Field: prefix + "NetworkID"})
 	for i, link := range ep.Links {
 		ref, _, _ := strings.Cut(link, ":")
 		plan.add(OwnerCheck{Kind: KindContainer, Ref: strings.TrimPrefix(ref, "/"), Field: fmt.Sprintf("%sLinks[%d]", prefix, i)})

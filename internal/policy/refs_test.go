@@ -266,6 +266,6 @@ func TestEvaluateEndpointNetworkIDIsAJoinedNetwork(t *testing.T) {
 		{name: "isolated connect joins host through NetworkID", target: "/networks/mine/connect",
 			body:   `{"Container":"web","EndpointConfig":{"NetworkID":"host"}}`,
 			effect: Deny, status: 403, field: "EndpointConfig.NetworkID",
-			message: "dockgate: denied network.connect for t1 (role tenant): EndpointConfig.NetworkID is host (the host's network namespace), which is not allowed; allow it with roles.tenant.containers.host_namespaces: [network]"},
+			message: "dockgate: denied network.connect for t1 (role tenant): EndpointConfig.NetworkID is host (the host's network namespace), which is not allowed; allow it by adding network to roles.tenant.containers.host_namespaces"},
 	})
 }
