@@ -207,6 +207,22 @@ func TestPolicyOwnerReferences(t *testing.T) {
 		})
 	}
 
+	t.Run("an endpoint's NetworkID names a predefined network", func(t *testing.T) {
+		for _, c := range []struct{ client, net string }{{tenantB, "host"}, {tenantB, "bridge"}, {ciClient, "host"}} {
+			m := newMarker()
+			extra := `,"HostConfig":{"NetworkMode":"` + bNet + `"},"NetworkingConfig":{"EndpointsConfig":{"` + bNet + `":{"NetworkID":"` + c.net + `"}}}`
+			if c.client == ciClient {
+				extra = `,"HostConfig":{"NetworkMode":"none"},"NetworkingConfig":{"EndpointsConfig":{"someone":{"NetworkID":"host"}}}`
+			}
+			r := p.call(t, c.client, http.MethodPost, "/v1.41/containers/create?name="+m, createBody(img, m, extra))
+			if r.Status != http.StatusBadRequest && r.Status != http.StatusForbidden {
+				t.Errorf("%s, NetworkID %s: answer %s, want a refusal", c.client, c.net, r)
+			}
+			t.Cleanup(func() { p.daemon.removeContainer(t, m) })
+			noneMarked(t, m)
+		}
+	})
+
 	t.Run("a mounted volume labelled as A's", func(t *testing.T) {
 		for _, source := range []string{"", "tb-" + newMarker()} {
 			m := newMarker()
