@@ -269,3 +269,12 @@ func TestEvaluateEndpointNetworkIDIsAJoinedNetwork(t *testing.T) {
 			message: "dockgate: denied network.connect for t1 (role tenant): EndpointConfig.NetworkID is host (the host's network namespace), which is not allowed; allow it by adding network to roles.tenant.containers.host_namespaces"},
 	})
 }
+
+// TestEvaluateNameConflictAuditMode: in audit mode a create whose name
+// is in use is forwarded and recorded as would_deny.
+func TestEvaluateNameConflictAuditMode(t *testing.T) {
+	v := evaluate(t, auditee, "POST", "/volumes/create", `{"Name":"shared"}`, refsDaemon())
+	if v.Effect != WouldDeny || !v.Forward() || !strings.Contains(v.Reason, `volume name "shared" (Name) is in use`) {
+		t.Errorf("verdict = %v %q, want would_deny for the name", v.Effect, v.Reason)
+	}
+}
