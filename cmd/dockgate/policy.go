@@ -313,6 +313,14 @@ func ownerLines(cn string, v *policy.Verdict) []string {
 		out = append(out, fmt.Sprintf("filter label=%s=%s added to the query's filters", policy.OwnerLabel, cn))
 	}
 	for _, c := range v.Owner.Checks {
+		if c.Unique {
+			held := " or the caller's " + c.Kind.String() + "'s"
+			if c.Kind == policy.KindNetwork {
+				held = "" // network names stay unique
+			}
+			out = append(out, fmt.Sprintf("check the name %q (%s) is free%s, else 409 %q", c.Ref, c.Field, held, c.Conflict()))
+			continue
+		}
 		s := fmt.Sprintf("check %s %q (%s) is the caller's, else %d %q", c.Kind, c.Ref, c.Field, c.Status(v.Route.Op), c.NotFound())
 		if c.CreateMissing {
 			s += "; created for the caller if missing"

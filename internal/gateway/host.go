@@ -93,9 +93,12 @@ func inspectPath(kind policy.ObjectKind, ref string) string {
 }
 
 // isAmbiguousRef recognises dockerd's answer to an ID prefix that matches
-// several objects (500 before Docker 23, 400 after).
+// several objects (500 before Docker 23, 400 after), and to a network name
+// several networks share ("network web is ambiguous (2 matches found based
+// on name)"), which dockerd before API 1.44 let a create make.
 func isAmbiguousRef(status int, body []byte) bool {
-	return status >= 400 && bytes.Contains(bytes.ToLower(body), []byte("multiple ids found"))
+	lower := bytes.ToLower(body)
+	return status >= 400 && (bytes.Contains(lower, []byte("multiple ids found")) || bytes.Contains(lower, []byte(" is ambiguous (")))
 }
 
 // parseObject reads an inspect answer (or a volume create's) for an
@@ -107,10 +110,11 @@ func parseObject(kind policy.ObjectKind, body []byte) (policy.Object, error) {
 	case policy.KindContainer:
 		var v struct {
 			ID     string `json:"Id"`
+			Name   string
 			Config *struct{ Labels map[string]string }
 		}
 		if err = json.Unmarshal(body, &v); err == nil {
-			o.ID = v.ID
+			o.ID, o.Name = v.ID, v.Name
 			if v.Config != nil {
 				o.Labels = v.Config.Labels
 			}
@@ -126,15 +130,16 @@ func parseObject(kind policy.ObjectKind, body []byte) (policy.Object, error) {
 			Labels map[string]string
 		}
 		if err = json.Unmarshal(body, &v); err == nil {
-			o.ID, o.Labels = v.Name, v.Labels
+			o.ID, o.Name, o.Labels = v.Name, v.Name, v.Labels
 		}
 	case policy.KindNetwork:
 		var v struct {
 			ID     string `json:"Id"`
+			Name   string
 			Labels map[string]string
 		}
 		if err = json.Unmarshal(body, &v); err == nil {
-			o.ID, o.Labels = v.ID, v.Labels
+			o.ID, o.Name, o.Labels = v.ID, v.Name, v.Labels
 		}
 	default:
 		return o, fmt.Errorf("failed to read %s lookup: unknown kind", kind)

@@ -18,12 +18,12 @@ func TestParseObject(t *testing.T) {
 		body string
 		want policy.Object
 	}{
-		{policy.KindContainer, `{"Id":"abc","Name":"/web","Config":{"Labels":{"dockgate.owner":"t1"}}}`, policy.Object{ID: "abc", Labels: map[string]string{policy.OwnerLabel: "t1"}}},
+		{policy.KindContainer, `{"Id":"abc","Name":"/web","Config":{"Labels":{"dockgate.owner":"t1"}}}`, policy.Object{ID: "abc", Name: "/web", Labels: map[string]string{policy.OwnerLabel: "t1"}}},
 		{policy.KindContainer, `{"Id":"abc","Config":{}}`, policy.Object{ID: "abc"}},
 		{policy.KindContainer, `{"Id":"abc"}`, policy.Object{ID: "abc"}},
 		{policy.KindExec, `{"ID":"e1","ContainerID":"abc","Running":true}`, policy.Object{ID: "e1", ContainerID: "abc"}},
-		{policy.KindVolume, `{"Name":"data","Driver":"local","Labels":{"dockgate.owner":"t1"}}`, policy.Object{ID: "data", Labels: map[string]string{policy.OwnerLabel: "t1"}}},
-		{policy.KindNetwork, `{"Name":"n","Id":"n1","Labels":{}}`, policy.Object{ID: "n1", Labels: map[string]string{}}},
+		{policy.KindVolume, `{"Name":"data","Driver":"local","Labels":{"dockgate.owner":"t1"}}`, policy.Object{ID: "data", Name: "data", Labels: map[string]string{policy.OwnerLabel: "t1"}}},
+		{policy.KindNetwork, `{"Name":"n","Id":"n1","Labels":{}}`, policy.Object{ID: "n1", Name: "n", Labels: map[string]string{}}},
 	}
 	for _, tc := range cases {
 		got, err := parseObject(tc.kind, []byte(tc.body))
@@ -103,6 +103,7 @@ func TestDaemonHostInspect(t *testing.T) {
 		{"missing", answer{404, `{"message":"No such container: web"}`}, nil, policy.Object{}, policy.ErrNotFound},
 		{"ambiguous prefix, Docker 23+", answer{400, `{"message":"multiple IDs found with provided prefix: ab"}`}, nil, policy.Object{}, policy.ErrNotFound},
 		{"ambiguous prefix, Docker 20", answer{500, `{"message":"Multiple IDs found with provided prefix: ab"}`}, nil, policy.Object{}, policy.ErrNotFound},
+		{"network name several networks share", answer{400, `{"message":"network web is ambiguous (2 matches found based on name)"}`}, nil, policy.Object{}, policy.ErrNotFound},
 		{"daemon error", answer{500, `{"message":"boom"}`}, nil, policy.Object{}, errAny},
 		{"garbage", answer{200, `{"Id":`}, nil, policy.Object{}, errAny},
 		{"unreachable", answer{}, errors.New("connection refused"), policy.Object{}, errAny},

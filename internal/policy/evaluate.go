@@ -40,6 +40,9 @@ var ErrNotFound = errors.New("no such object")
 type Object struct {
 	// ID is the object's full ID (a volume's name).
 	ID string
+	// Name is the object's name as dockerd shows it ("/web" for a
+	// container); empty when the host did not say.
+	Name string
 	// Labels are the object's labels (nil for an exec).
 	Labels map[string]string
 	// ContainerID is an exec's container.

@@ -43,7 +43,7 @@ func (r *role) guard(req *request) *violation {
 		}
 	case dockerapi.OpNetworkConnect:
 		if n, ok := req.Body.(*network.ConnectRequest); ok && n != nil {
-			return nil
+			return r.guardEndpoint("EndpointConfig.", n.EndpointConfig)
 		}
 	case dockerapi.OpNetworkDisconnect:
 		if n, ok := req.Body.(*network.DisconnectRequest); ok && n != nil {
@@ -80,15 +80,28 @@ func (r *role) guardCreate(c *dockerapi.ContainerCreate) *violation {
 		}
 	}
 	if c.NetworkingConfig != nil {
-		for name := range c.NetworkingConfig.EndpointsConfig {
+		for _, name := range sortedKeys(c.NetworkingConfig.EndpointsConfig) {
 			if v := r.guardNetworkMode(endpointField, name); v != nil {
 				v.field = "NetworkingConfig.EndpointsConfig[" + strconv.Quote(name) + "]"
 				v.reason = v.field + strings.TrimPrefix(v.reason, endpointField)
 				return v
 			}
+			if v := r.guardEndpoint("NetworkingConfig.EndpointsConfig["+strconv.Quote(name)+"].", c.NetworkingConfig.EndpointsConfig[name]); v != nil {
+				return v
+			}
 		}
 	}
 	return nil
+}
+
+// guardEndpoint checks an endpoint's NetworkID, which dockerd joins in
+// place of the network the request names (an EndpointsConfig key, the
+// path of a connect): as a network mode.
+func (r *role) guardEndpoint(prefix string, ep *network.EndpointSettings) *violation {
+	if ep == nil || ep.NetworkID == "" {
+		return nil
+	}
+	return r.guardNetworkMode(prefix+"NetworkID", ep.NetworkID)
 }
 
 // endpointField names a network a create joins until a check fails.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
@@ -60,8 +61,9 @@ type OwnerPlan struct {
 	Checks []OwnerCheck
 
 	// pinned maps container references in the body to the IDs their
-	// checks found (decision.checked).
-	pinned map[string]string
+	// checks found (decision.checked); pinnedNets does the same for
+	// networks.
+	pinned, pinnedNets map[string]string
 }
 
 // OwnerCheck is one object the caller must own.
@@ -85,6 +87,15 @@ type OwnerCheck struct {
 	// checks the owner in the answer (another client may have created it
 	// first).
 	CreateMissing bool
+	// Unique: Ref is the name a create gives its object, not an object
+	// the request uses. The check passes when no object has that name, or
+	// (containers, volumes) when the caller's has; otherwise the create is
+	// answered 409 with Conflict(), dockerd's message for a name in use
+	// without the other object's ID, since dockerd would answer with the
+	// other client's object (a volume create), or name its ID (a
+	// container create). Network names are kept unique, the caller's own
+	// included: dockerd resolves a name several networks share to none.
+	Unique bool
 	// Pin: Ref is the object the request path names. After a successful
 	// check the path is forwarded with the object's full ID (pinnedPath),
 	// so that dockerd acts on the object that was checked even if the name
@@ -105,6 +116,35 @@ func (c OwnerCheck) NotFound() string {
 	}
 	return "No such container: " + c.Ref
 }
+
+// Conflict returns the 409 message for a create whose name is in use
+// (Unique): dockerd's own, without the ID of the object that has it.
+func (c OwnerCheck) Conflict() string {
+	switch c.Kind {
+	case KindVolume:
+		return "create " + c.Ref + ": volume name must be unique"
+	case KindNetwork:
+		return "network with name " + c.Ref + " already exists"
+	}
+	return `Conflict. The container name "/` + c.Ref + `" is already in use. You have to remove (or rename) that container to be able to reuse that name.`
+}
+
+// holdsName reports whether obj, found by a lookup of c.Ref, is the
+// object that has the name c.Ref, not one found by its ID or an ID
+// prefix.
+func (c OwnerCheck) holdsName(obj Object) bool {
+	name := obj.Name
+	if name == "" && c.Kind == KindVolume {
+		name = obj.ID // a volume's name is its ID
+	}
+	if c.Kind == KindContainer {
+		name = strings.TrimPrefix(name, "/")
+	}
+	return name == c.Ref
+}
+
+// conflictStatus is the status of a create whose name is in use.
+const conflictStatus = http.StatusConflict
 
 // notFoundStatus is the status of a failed ownership check.
 const notFoundStatus = http.StatusNotFound
@@ -149,6 +189,19 @@ func (d *decision) denyOwnership(c OwnerCheck) {
 	d.Rule = "roles." + d.Role + ".owner_isolation"
 	d.Fix = ""
 	d.notFound = c.NotFound()
+}
+
+// denyConflict records that a create takes a name another object has
+// (OwnerCheck.Unique), as denyOwnership does for a failed check: the
+// answer is 409 with c.Conflict().
+func (d *decision) denyConflict(c OwnerCheck) {
+	if d.Effect == WouldDeny {
+		return
+	}
+	d.denyOwnership(c)
+	d.Status = conflictStatus
+	d.Reason = fmt.Sprintf("%s name %s (%s) is in use", c.Kind, quote(c.Ref), c.Field)
+	d.notFound = c.Conflict()
 }
 
 // ownedBy reports whether labels carry OwnerLabel=cn. An empty CN owns
@@ -258,7 +311,7 @@ func (d *decision) rewrite(req *request) (queryChanged, bodyChanged bool, err er
 		}
 		bodyChanged = true
 	}
-	if d.Owner.pinBody(req.Body) {
+	if d.Owner.pinBody(req.Body, req.Route.Target) {
 		bodyChanged = true
 	}
 	if d.Owner.pinQuery(d.Op, req.Query) {
@@ -316,16 +369,34 @@ func (r *role) isolate(id identity.Identity, req *request, plan *OwnerPlan) *vio
 	switch op {
 	case dockerapi.OpContainerCreate:
 		plan.Label = true
+		plan.addName(KindContainer, strings.TrimPrefix(req.Query.Get("name"), "/"), "query name")
 		if c, ok := req.Body.(*dockerapi.ContainerCreate); ok {
+			if v := nestedOwnerLabel(c); v != nil {
+				return v
+			}
 			isolateCreate(c, plan)
 		}
-	case dockerapi.OpVolumeCreate, dockerapi.OpNetworkCreate:
+	case dockerapi.OpContainerRename:
+		plan.addName(KindContainer, strings.TrimPrefix(req.Query.Get("name"), "/"), "query name")
+	case dockerapi.OpVolumeCreate:
 		plan.Label = true
+		if v, ok := req.Body.(*volume.CreateRequest); ok {
+			plan.addName(KindVolume, v.Name, "Name")
+		}
+	case dockerapi.OpNetworkCreate:
+		plan.Label = true
+		if n, ok := req.Body.(*network.CreateRequest); ok {
+			plan.addName(KindNetwork, n.Name, "Name")
+			if n.ConfigFrom != nil {
+				plan.add(OwnerCheck{Kind: KindNetwork, Ref: n.ConfigFrom.Network, Field: "ConfigFrom.Network"})
+			}
+		}
 	case dockerapi.OpContainerCommit:
 		plan.add(OwnerCheck{Kind: KindContainer, Ref: req.Query.Get("container"), Field: "query container"})
 	case dockerapi.OpNetworkConnect:
 		if c, ok := req.Body.(*network.ConnectRequest); ok {
 			plan.add(OwnerCheck{Kind: KindContainer, Ref: c.Container, Field: "Container"})
+			isolateEndpoint("EndpointConfig.", c.EndpointConfig, plan)
 		}
 	case dockerapi.OpNetworkDisconnect:
 		if c, ok := req.Body.(*network.DisconnectRequest); ok {
@@ -377,6 +448,35 @@ func targetKind(op dockerapi.Operation) ObjectKind {
 	return 0
 }
 
+// nestedOwnerLabel denies a create that sets OwnerLabel in a label map
+// dockerd applies to another object it creates on the side: the labels of
+// a volume mount, which a volume dockerd creates for the mount (an
+// anonymous one, or a named one that does not exist yet) carries. The
+// owner label there would make the volume another client's (or, for the
+// caller's own CN, one the gateway did not create); no client needs to
+// write it, so the create is denied rather than the label rewritten,
+// which would also hide from the client that its body was changed.
+func nestedOwnerLabel(c *dockerapi.ContainerCreate) *violation {
+	for _, hc := range []struct {
+		prefix string
+		hc     *container.HostConfig
+	}{{"HostConfig.", c.HostConfig}, {"", c.LegacyHostConfig}} {
+		if hc.hc == nil {
+			continue
+		}
+		for i, m := range hc.hc.Mounts {
+			if m.VolumeOptions == nil {
+				continue
+			}
+			if _, ok := m.VolumeOptions.Labels[OwnerLabel]; ok {
+				field := fmt.Sprintf("%sMounts[%d].VolumeOptions.Labels", hc.prefix, i)
+				return &violation{field: field, reason: field + " sets " + OwnerLabel + ", which only the gateway sets"}
+			}
+		}
+	}
+	return nil
+}
+
 // isolateCreate adds a check for every object a container create names:
 // containers whose namespaces, volumes or links it takes, volumes it
 // mounts and networks it joins.
@@ -388,7 +488,27 @@ func isolateCreate(c *dockerapi.ContainerCreate, plan *OwnerPlan) {
 	if c.NetworkingConfig != nil {
 		for _, name := range sortedKeys(c.NetworkingConfig.EndpointsConfig) {
 			isolateNetwork("NetworkingConfig.EndpointsConfig", name, plan)
+			prefix := "NetworkingConfig.EndpointsConfig[" + strconv.Quote(name) + "]."
+			isolateEndpoint(prefix, c.NetworkingConfig.EndpointsConfig[name], plan)
 		}
+	}
+}
+
+// isolateEndpoint adds the checks of what an endpoint's settings name:
+// NetworkID, which dockerd uses in place of the network the request
+// names (a key of EndpointsConfig, the path of a connect) when it is set,
+// and the containers of Links.
+func isolateEndpoint(prefix string, ep *network.EndpointSettings, plan *OwnerPlan) {
+	if ep == nil {
+		return
+	}
+	// A predefined network carries no owner, so a NetworkID that names
+	// one is denied; dockerd ignores NetworkID only under a predefined
+	// network's key, which no client needs to set.
+	plan.add(OwnerCheck{Kind: KindNetwork, Ref: ep.NetworkID, Field: prefix + "NetworkID"})
+	for i, link := range ep.Links {
+		ref, _, _ := strings.Cut(link, ":")
+		plan.add(OwnerCheck{Kind: KindContainer, Ref: strings.TrimPrefix(ref, "/"), Field: fmt.Sprintf("%sLinks[%d]", prefix, i)})
 	}
 }
 
@@ -439,13 +559,21 @@ func isolateNetwork(field, mode string, plan *OwnerPlan) {
 	}
 }
 
+// addName appends the check that the name a create gives its object is
+// free (OwnerCheck.Unique); an empty name (dockerd picks one) needs none.
+func (p *OwnerPlan) addName(kind ObjectKind, name, field string) {
+	if name != "" {
+		p.Checks = append(p.Checks, OwnerCheck{Kind: kind, Ref: name, Field: field, Unique: true})
+	}
+}
+
 // add appends a check unless the same object is checked already.
 func (p *OwnerPlan) add(c OwnerCheck) {
 	if c.Ref == "" {
 		return // nothing named: dockerd refuses the request itself
 	}
 	for i := range p.Checks {
-		if p.Checks[i].Kind == c.Kind && p.Checks[i].Ref == c.Ref {
+		if p.Checks[i].Kind == c.Kind && p.Checks[i].Ref == c.Ref && !p.Checks[i].Unique {
 			p.Checks[i].Pin = p.Checks[i].Pin || c.Pin
 			return
 		}

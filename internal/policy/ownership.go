@@ -17,6 +17,19 @@ import (
 // object: the caller refuses the request (fail closed).
 func (d *decision) checkOwnership(ctx context.Context, host Host, req *request) error {
 	for _, c := range d.Owner.Checks {
+		if c.Unique {
+			free, err := nameFree(ctx, host, c, d.CN)
+			if err != nil {
+				return err
+			}
+			if !free {
+				d.denyConflict(c)
+				if !d.forward() {
+					return nil
+				}
+			}
+			continue
+		}
 		obj, err := lookupOwner(ctx, host, c, d.CN)
 		switch {
 		case errors.Is(err, ErrNotFound):
@@ -25,10 +38,10 @@ func (d *decision) checkOwnership(ctx context.Context, host Host, req *request) 
 			return fmt.Errorf("failed to look up %s %s: %w", c.Kind, quote(c.Ref), err)
 		case !ownedBy(obj.Labels, d.CN):
 			d.denyOwnership(c)
-		case c.Pin:
-			d.pinPath(req.Route, obj.ID)
-			continue
 		default:
+			if c.Pin {
+				d.pinPath(req.Route, obj.ID)
+			}
 			d.checked(c, obj.ID)
 			continue
 		}
@@ -37,6 +50,22 @@ func (d *decision) checkOwnership(ctx context.Context, host Host, req *request) 
 		}
 	}
 	return nil
+}
+
+// nameFree reports whether the caller's create may take the name c.Ref
+// (OwnerCheck.Unique): no object of the kind has it, or (but for
+// networks) the caller's own.
+func nameFree(ctx context.Context, host Host, c OwnerCheck, cn string) (bool, error) {
+	obj, err := host.Inspect(ctx, c.Kind, c.Ref)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("failed to look up %s %s: %w", c.Kind, quote(c.Ref), err)
+	case !c.holdsName(obj):
+		return true, nil // found by its ID or an ID prefix: the name is free
+	}
+	return c.Kind != KindNetwork && ownedBy(obj.Labels, cn), nil
 }
 
 // lookupOwner inspects the object a check names and returns the object

@@ -150,7 +150,9 @@ type decision struct {
 	// (denyOwnership follows it too).
 	Audit bool
 
-	// notFound is the 404 message of a failed ownership check.
+	// notFound is dockerd's message for a failed ownership check: its
+	// not-found message, or its conflict message for a create whose name
+	// is in use (denyConflict).
 	notFound string
 	// role decided; checkHostPaths denies on its terms.
 	role *role
@@ -173,8 +175,10 @@ func (d *decision) forward() bool { return d.Effect != Deny }
 //
 // After a failed ownership check (denyOwnership) a denial's message is
 // dockerd's own not-found message, "No such container: web": the client
-// must not learn that another client's object exists. Reason says what
-// happened, for the audit log.
+// must not learn that another client's object exists; after a create
+// whose name is in use (denyConflict), dockerd's conflict message without
+// the ID of the object that has the name. Reason says what happened, for
+// the audit log.
 func (d *decision) message() string {
 	verb := "denied"
 	switch d.Effect {
