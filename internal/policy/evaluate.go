@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/moby/moby/api/types/container"
+
 	"github.com/dockgate/dockgate/internal/dockerapi"
 	"github.com/dockgate/dockgate/internal/identity"
 )
@@ -44,6 +46,19 @@ type Object struct {
 	Labels map[string]string
 	// ContainerID is an exec's container.
 	ContainerID string
+	// Gateway: the host knows the object as the gateway's own: the
+	// container it runs in, or a volume a gateway container mounts (its
+	// state). No role but admin may reach it.
+	Gateway bool
+	// HostConfig is a container's host configuration as dockerd's inspect
+	// answers it: the privileges it runs with and what it mounts. Nil for
+	// the other kinds.
+	HostConfig *container.HostConfig
+	// Driver and Options are a volume's driver and driver options.
+	Driver  string
+	Options map[string]string
+	// Privileged: an exec runs privileged.
+	Privileged bool
 }
 
 // Input is one request as the client sent it, after the TLS handshake
@@ -104,6 +119,10 @@ func (v *Verdict) Forward() bool { return v.Effect != Deny }
 // daemon could not say who owns an object, so the request is refused.
 const errLookupFailed = "dockgate: failed to check who owns the object"
 
+// errReachFailed answers a request whose object lookup failed: the daemon
+// could not say what the object the request acts through is.
+const errReachFailed = "dockgate: failed to check the object the request acts on"
+
 // Evaluate decides one request of a client: the client rules give its
 // role, then the route and query are read as dockerd reads them, a JSON
 // body is read (bounded) and decoded, the role's allow list and
@@ -137,10 +156,17 @@ func (p *Policy) Evaluate(ctx context.Context, in Input, host Host) Verdict {
 	}
 	d := p.decide(in.Identity, v.Role, req)
 	d.checkHostPaths(host.ResolvePath)
+	host = &memoHost{Host: host}
 	if d.forward() {
 		if err := d.checkOwnership(ctx, host, &req); err != nil {
 			v.Err = err
 			return v.refuse(http.StatusBadGateway, errLookupFailed, "ownership lookup failed: "+err.Error())
+		}
+	}
+	if d.forward() {
+		if err := d.checkReach(ctx, host, &req, p.sockets); err != nil {
+			v.Err = err
+			return v.refuse(http.StatusBadGateway, errReachFailed, "object lookup failed: "+err.Error())
 		}
 	}
 	v.take(&d)

@@ -310,17 +310,26 @@ func (r *role) isolate(id identity.Identity, req *request, plan *OwnerPlan) *vio
 			return v
 		}
 	}
+	switch op {
+	case dockerapi.OpContainerCreate, dockerapi.OpVolumeCreate, dockerapi.OpNetworkCreate:
+		plan.Label = true
+	}
+	addRefs(req, plan)
+	return nil
+}
+
+// addRefs adds a check for every existing object the request names: the
+// one its path names, and those its query or body act through.
+func addRefs(req *request, plan *OwnerPlan) {
+	op := req.Route.Op
 	if kind := targetKind(op); kind != 0 && req.Route.Target != "" {
 		plan.add(OwnerCheck{Kind: kind, Ref: req.Route.Target, Field: "path", Pin: true})
 	}
 	switch op {
 	case dockerapi.OpContainerCreate:
-		plan.Label = true
 		if c, ok := req.Body.(*dockerapi.ContainerCreate); ok {
 			isolateCreate(c, plan)
 		}
-	case dockerapi.OpVolumeCreate, dockerapi.OpNetworkCreate:
-		plan.Label = true
 	case dockerapi.OpContainerCommit:
 		plan.add(OwnerCheck{Kind: KindContainer, Ref: req.Query.Get("container"), Field: "query container"})
 	case dockerapi.OpNetworkConnect:
@@ -336,7 +345,6 @@ func (r *role) isolate(id identity.Identity, req *request, plan *OwnerPlan) *vio
 			plan.add(OwnerCheck{Kind: KindContainer, Ref: mode, Field: "query networkmode"})
 		}
 	}
-	return nil
 }
 
 // isolateFilters checks the "filters" value the owner filter is added to,
