@@ -151,7 +151,7 @@ func New(opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.daemon.onStream = g.trackStream
-	g.host = daemonHost{call: g.daemon.call, resolve: HostPathResolver(m.Config.Upstream)}
+	g.host = daemonHost{call: g.daemon.call, resolve: HostPathResolver(m.Config.Upstream), self: SelfContainerID()}
 	g.tls = g.newTLSConfig()
 	g.server = g.newServer(m.Config)
 	g.admin = g.newAdminServer()
