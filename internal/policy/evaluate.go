@@ -156,7 +156,10 @@ func (p *Policy) Evaluate(ctx context.Context, in Input, host Host) Verdict {
 	}
 	d := p.decide(in.Identity, v.Role, req)
 	d.checkHostPaths(host.ResolvePath)
-	host = &memoHost{Host: host}
+	refs := d.reachRefs(&req)
+	if len(d.Owner.Checks) > 0 || len(refs) > 0 {
+		host = &memoHost{Host: host} // both may look up the same objects
+	}
 	if d.forward() {
 		if err := d.checkOwnership(ctx, host, &req); err != nil {
 			v.Err = err
@@ -164,7 +167,7 @@ func (p *Policy) Evaluate(ctx context.Context, in Input, host Host) Verdict {
 		}
 	}
 	if d.forward() {
-		if err := d.checkReach(ctx, host, &req, p.sockets); err != nil {
+		if err := d.checkReach(ctx, host, &req, refs, p.sockets); err != nil {
 			v.Err = err
 			return v.refuse(http.StatusBadGateway, errReachFailed, "object lookup failed: "+err.Error())
 		}

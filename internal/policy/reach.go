@@ -84,23 +84,21 @@ func socketMount(hc *container.HostConfig, sockets []string) string {
 	return ""
 }
 
-// checkReach judges the existing objects the request acts on or through,
-// for every role but admin: none may be the gateway's own (its container,
-// a volume it mounts, a container that mounts a Docker socket), and what
-// the request borrows from them (an exec's or an archive's way into a
-// container, VolumesFrom, a shared namespace, a volume's host path) must
-// be what the role could create itself. Objects the daemon does not find
-// are left for it to answer. A checked path is pinned to the object's ID.
-// An error means the host could not say what an object is: the caller
-// refuses the request.
-func (d *decision) checkReach(ctx context.Context, host Host, req *request, sockets []string) error {
+// checkReach judges the existing objects the request acts on or through
+// (refs, from reachRefs), for every role but admin: none may be the
+// gateway's own (its container, a volume it mounts, a container that
+// mounts a Docker socket), and what the request borrows from them (an
+// exec's or an archive's way into a container, VolumesFrom, a shared
+// namespace, a volume's host path) must be what the role could create
+// itself. Objects the daemon does not find are left for it to answer. A
+// checked path is pinned to the object's ID. An error means the host
+// could not say what an object is: the caller refuses the request.
+func (d *decision) checkReach(ctx context.Context, host Host, req *request, refs []OwnerCheck, sockets []string) error {
 	r := d.role
 	if r == nil || r.unrestricted || d.Effect != Allow {
 		return nil
 	}
-	var refs OwnerPlan
-	addRefs(req, &refs)
-	for _, c := range refs.Checks {
+	for _, c := range refs {
 		if c.Kind == KindNetwork {
 			continue
 		}
@@ -128,6 +126,17 @@ func (d *decision) checkReach(ctx context.Context, host Host, req *request, sock
 		}
 	}
 	return nil
+}
+
+// reachRefs lists the objects checkReach judges: those the request names,
+// for an allowed request of any role but admin.
+func (d *decision) reachRefs(req *request) []OwnerCheck {
+	if d.role == nil || d.role.unrestricted || d.Effect != Allow {
+		return nil
+	}
+	var refs OwnerPlan
+	addRefs(req, &refs)
+	return refs.Checks
 }
 
 // target is an object a request reaches: for an exec, its container,
