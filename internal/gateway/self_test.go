@@ -90,3 +90,20 @@ func TestDaemonHostMarksGateway(t *testing.T) {
 		t.Errorf("volumeUsersPath = %q, want all containers, stopped too", volumeUsersPath("a b"))
 	}
 }
+
+// FuzzSelfContainerID: whatever /proc says, an ID found is 64 lower-case
+// hex digits that the input contains.
+func FuzzSelfContainerID(f *testing.F) {
+	f.Add([]byte("1255 1249 8:1 /var/lib/docker/containers/" + selfID + "/hostname /etc/hostname rw - ext4 /dev/sda1 rw\n"))
+	f.Add([]byte("0::/system.slice/docker-" + selfID + ".scope\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, id := range []string{containerIDFromMountinfo(b), containerIDFromCgroup(b)} {
+			if id == "" {
+				continue
+			}
+			if len(id) != 64 || strings.Trim(id, "0123456789abcdef") != "" || !strings.Contains(string(b), id) {
+				t.Errorf("found %q in %q", id, b)
+			}
+		}
+	})
+}
