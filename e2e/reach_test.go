@@ -179,6 +179,7 @@ func TestPolicyBorrowedPrivileges(t *testing.T) {
 	p.adminVolume(t, hostVol, "--opt", "type=none", "--opt", "o=bind", "--opt", "device="+hostDir)
 	okVol := "okvol-" + m
 	p.adminVolume(t, okVol, "--opt", "type=none", "--opt", "o=bind", "--opt", "device="+p.bindDir)
+	volCtr := p.startContainer(t, "admin", "volctr-"+m, "-v", hostVol+":/v")
 	file := filepath.Join(t.TempDir(), "planted")
 	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
@@ -210,12 +211,14 @@ func TestPolicyBorrowedPrivileges(t *testing.T) {
 		"--mount", "type=volume,source="+hostVol+",target=/v", p.d.Image())
 	p.reachRefused(t, shareClient, "roles.sharer.containers.bind_mounts", "create", "--network", "none", "--name", "from-"+m, "--volumes-from", bound, p.d.Image())
 	p.reachRefused(t, shareClient, "roles.sharer.containers.privileged", "create", "--network", "none", "--name", "frompriv-"+m, "--volumes-from", priv, p.d.Image())
+	p.reachRefused(t, ciClient, "roles.ci.containers.bind_mounts", "exec", volCtr, "touch", "/v/exec")
 	// A privileged exec body is refused as it was before.
 	p.reachRefused(t, ciClient, "Privileged is not allowed", "exec", "--privileged", bound, "true")
 
 	// The daemon and the host: nothing happened.
 	assertEmptyDir(t, hostDir)
 	p.assertNoExec(t, bound)
+	p.assertNoExec(t, volCtr)
 	if p.hasFile(t, priv, "/planted") {
 		t.Error("THE DAEMON ACTED: the file was copied into the privileged container")
 	}

@@ -112,7 +112,13 @@ func (d *decision) checkReach(ctx context.Context, host Host, req *request, refs
 		if t.Kind == KindVolume {
 			t.resolved = resolvedDevice(host, t.Object)
 		}
-		if v := r.reach(d.Op, c, t, sockets); v != nil {
+		v := r.reach(d.Op, c, t, sockets)
+		if v == nil && t.Kind == KindContainer && borrows(d.Op, c) {
+			if v, err = r.reachVolumes(ctx, host, c, t, sockets); err != nil {
+				return err
+			}
+		}
+		if v != nil {
 			r.deny(d, v)
 			if v.knob == "" {
 				d.Rule = ruleSelf
@@ -137,6 +143,50 @@ func (d *decision) reachRefs(req *request) []OwnerCheck {
 	var refs OwnerPlan
 	addRefs(req, &refs)
 	return refs.Checks
+}
+
+// reachVolumes judges the named volumes of a container a request borrows
+// from, as if the request mounted them itself: a way into the container
+// is a way into them.
+func (r *role) reachVolumes(ctx context.Context, host Host, c OwnerCheck, ctr target, sockets []string) (*violation, error) {
+	for _, name := range namedVolumes(ctr.HostConfig) {
+		obj, err := host.Inspect(ctx, KindVolume, name)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("failed to look up volume %s: %w", quote(name), err)
+		}
+		t := target{Object: obj, Kind: KindVolume, resolved: resolvedDevice(host, obj)}
+		vc := OwnerCheck{Kind: KindVolume, Ref: name, Field: fmt.Sprintf("container %s (%s)", quote(c.Ref), c.Field)}
+		if v := selfProtected(vc, t, sockets); v != nil {
+			return v, nil
+		}
+		if v := r.guardVolumeMount(vc, t); v != nil {
+			return v, nil
+		}
+	}
+	return nil, nil
+}
+
+// namedVolumes lists the named volumes a container's host configuration
+// mounts (Binds "name:/path", Mounts of type volume with a source).
+func namedVolumes(hc *container.HostConfig) []string {
+	if hc == nil {
+		return nil
+	}
+	var out []string
+	for _, b := range hc.Binds {
+		if spec := parseBind(b); spec.Source != "" && !spec.IsBind() {
+			out = append(out, spec.Source)
+		}
+	}
+	for _, m := range hc.Mounts {
+		if m.Type == mount.TypeVolume && m.Source != "" {
+			out = append(out, m.Source)
+		}
+	}
+	return out
 }
 
 // target is an object a request reaches: for an exec, its container,

@@ -61,18 +61,21 @@ func reachObjects() map[string]Object {
 		// What dockerd fills in by itself does not count.
 		"container/plain": {ID: "c0ffee", HostConfig: &container.HostConfig{NetworkMode: "none", CgroupnsMode: "host", IpcMode: "private",
 			Runtime: "runc", MaskedPaths: []string{"/proc/kcore"}, ReadonlyPaths: []string{"/proc/sys"}}},
-		"container/tpriv": {ID: "t9", Labels: map[string]string{OwnerLabel: "t1"}, HostConfig: &container.HostConfig{Privileged: true}},
-		"exec/e-priv":     {ID: "e1", ContainerID: "plain", Privileged: true},
-		"exec/e-plain":    {ID: "e2", ContainerID: "plain"},
-		"exec/e-gw":       {ID: "e3", ContainerID: "gw"},
-		"exec/e-in-priv":  {ID: "e4", ContainerID: "priv"},
-		"volume/state":    {ID: "state", Gateway: true, Driver: "local"},
-		"volume/etcvol":   {ID: "etcvol", Driver: "local", Options: bindOpt("/etc")},
-		"volume/civol":    {ID: "civol", Driver: "local", Options: bindOpt("/srv/ci/data")},
-		"volume/nfs":      {ID: "nfs", Driver: "local", Options: map[string]string{"type": "nfs", "o": "addr=10.0.0.1", "device": ":/export"}},
-		"volume/tmp":      {ID: "tmp", Driver: "local", Options: map[string]string{"type": "tmpfs", "device": "tmpfs", "o": "size=64m"}},
-		"volume/plainvol": {ID: "plainvol", Driver: "local"},
-		"volume/otherdrv": {ID: "otherdrv", Driver: "rexray", Options: map[string]string{"device": "/etc"}},
+		"container/volctr":   {ID: "v1", HostConfig: &container.HostConfig{Binds: []string{"plainvol:/p", "etcvol:/x:ro"}}},
+		"container/statectr": {ID: "v2", HostConfig: &container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: "state", Target: "/s"}}}},
+		"container/civolctr": {ID: "v3", HostConfig: &container.HostConfig{Binds: []string{"civol:/x", "gone:/y"}}},
+		"container/tpriv":    {ID: "t9", Labels: map[string]string{OwnerLabel: "t1"}, HostConfig: &container.HostConfig{Privileged: true}},
+		"exec/e-priv":        {ID: "e1", ContainerID: "plain", Privileged: true},
+		"exec/e-plain":       {ID: "e2", ContainerID: "plain"},
+		"exec/e-gw":          {ID: "e3", ContainerID: "gw"},
+		"exec/e-in-priv":     {ID: "e4", ContainerID: "priv"},
+		"volume/state":       {ID: "state", Gateway: true, Driver: "local"},
+		"volume/etcvol":      {ID: "etcvol", Driver: "local", Options: bindOpt("/etc")},
+		"volume/civol":       {ID: "civol", Driver: "local", Options: bindOpt("/srv/ci/data")},
+		"volume/nfs":         {ID: "nfs", Driver: "local", Options: map[string]string{"type": "nfs", "o": "addr=10.0.0.1", "device": ":/export"}},
+		"volume/tmp":         {ID: "tmp", Driver: "local", Options: map[string]string{"type": "tmpfs", "device": "tmpfs", "o": "size=64m"}},
+		"volume/plainvol":    {ID: "plainvol", Driver: "local"},
+		"volume/otherdrv":    {ID: "otherdrv", Driver: "rexray", Options: map[string]string{"device": "/etc"}},
 	}
 	return objs
 }
@@ -137,6 +140,13 @@ func TestEvaluateReach(t *testing.T) {
 		{"attach to a privileged container", ci7, "POST", "/containers/priv/attach?stream=1", "", Deny, 403, "roles.ci.containers.privileged", "", "", ""},
 		{"cp into a plain container", ci7, "PUT", "/containers/plain/archive?path=/", "", Allow, 0, "", "", "/containers/c0ffee/archive", ""},
 		{"stop a privileged container: nothing borrowed", ci7, "POST", "/containers/priv/stop", "", Allow, 0, "", "", "/containers/p1/stop", ""},
+
+		// The volumes of a container reached.
+		{"exec into a container that mounts a bind volume", ci7, "POST", "/containers/volctr/exec", `{"Cmd":["sh"]}`, Deny, 403, "roles.ci.containers.bind_mounts", `container "volctr" (path) mounts volume "etcvol", which binds host path "/etc"`, "", ""},
+		{"cp out of a container that mounts the state volume", ci7, "GET", "/containers/statectr/archive?path=/s", "", Deny, 403, ruleSelf, "its state", "", ""},
+		{"VolumesFrom a container that mounts a bind volume", mid7, "POST", "/containers/create", createBody(`{"VolumesFrom":["volctr"]}`), Deny, 403, "roles.mid.containers.bind_mounts", "", "", ""},
+		{"stop a container that mounts the state volume", ci7, "POST", "/containers/statectr/stop", "", Allow, 0, "", "", "/containers/v2/stop", ""},
+		{"exec into a container with allowed volumes", ci7, "POST", "/containers/civolctr/exec", `{"Cmd":["sh"]}`, Allow, 0, "", "", "/containers/v3/exec", ""},
 
 		// VolumesFrom and shared namespaces.
 		{"VolumesFrom a privileged container", mid7, "POST", "/containers/create", createBody(`{"VolumesFrom":["priv"]}`), Deny, 403, "roles.mid.containers.privileged", "HostConfig.VolumesFrom[0]", "", ""},
