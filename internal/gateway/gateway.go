@@ -25,6 +25,14 @@
 // The server certificate, the CA and the client rules form one Material,
 // swapped atomically. A failed reload keeps the old Material. Live
 // connections keep going across a reload.
+//
+// # Knowing itself
+//
+// The policy keeps every role but admin away from the gateway's own
+// container and state volume. The gateway tells it which they are, on the
+// answers of its Host (self.go): the container it runs in, by the ID
+// /proc/self/mountinfo or /proc/self/cgroup shows, any container labelled
+// dockgate.self=true, and the volumes those containers mount.
 package gateway
 
 import (

@@ -17,12 +17,14 @@ import (
 // Host is what Evaluate needs from the daemon's host: the gateway
 // implements it over its daemon client and the filesystem it shares with
 // the daemon, `policy explain` with a dry run. Evaluate calls it only for
-// what the request itself names, in order, and stops at the first answer
-// that decides.
+// what the request itself names (and the named volumes of a container it
+// reaches into), in order, at most once per object, and stops at the
+// first answer that decides.
 type Host interface {
 	// Inspect looks up the object ref names the way dockerd resolves it
-	// for the request (an ID, a unique ID prefix or a name). It returns
-	// ErrNotFound when dockerd knows no such object, or several.
+	// for the request (an ID, a unique ID prefix or a name), and marks
+	// the gateway's own (Object.Gateway). It returns ErrNotFound when
+	// dockerd knows no such object, or several.
 	Inspect(ctx context.Context, kind ObjectKind, ref string) (Object, error)
 	// CreateVolume creates the named volume with the given labels and
 	// returns the volume dockerd answers with: an existing one of that
