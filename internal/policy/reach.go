@@ -109,7 +109,7 @@ func (d *decision) checkReach(ctx context.Context, host Host, req *request, refs
 		if err != nil {
 			return fmt.Errorf("failed to look up %s %s: %w", c.Kind, quote(c.Ref), err)
 		}
-		if t.Kind == KindVolume {
+		if t.Kind == KindVolume && c.Field != "path" { // mounted: judged by its host path
 			t.resolved = resolvedDevice(host, t.Object)
 		}
 		v := r.reach(d.Op, c, t, sockets)
