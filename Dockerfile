@@ -34,6 +34,9 @@ COPY --from=build --chown=65532:65532 /state/ /var/lib/
 ENV PATH=/usr/local/bin DOCKGATE_HOME=/var/lib/dockgate
 # Not root. To reach the Docker socket, add its group when running:
 #   docker run --group-add "$(stat -c %g /var/run/docker.sock)" ...
+# Every container of this image is the gateway's own: no role but admin
+# may reach it or its state volume (docs/POLICY.md, "Self-protection").
+LABEL dockgate.self=true
 USER 65532:65532
 VOLUME ["/var/lib/dockgate"]
 # 2376: the Docker API (mutual TLS); 2386: enrollment (docs/ONBOARDING.md).

@@ -113,6 +113,12 @@ func testGatewayInImage(t *testing.T, d *dockertest.Daemon, image string) {
 	cli.run("issue", "server", "gateway", "--san", "127.0.0.1")
 	certDir := filepath.Join(t.TempDir(), "admin")
 	cli.run("issue", "client", "admin", "--group", "admins", "--out", certDir)
+	opsDir := filepath.Join(t.TempDir(), "ops")
+	cli.run("issue", "client", "ops", "--group", "operators", "--out", opsDir)
+	serveConfig := "clients:\n  - group: admins\n    role: admin\n  - group: operators\n    role: operator\n"
+	if err := os.WriteFile(filepath.Join(cli.stateDir, "serve.yaml"), []byte(serveConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	chownTree(t, cli.stateDir, imageUID) // the volume belongs to the image's user
 
 	socket := strings.TrimPrefix(d.Host(), "unix://")
@@ -124,13 +130,17 @@ func testGatewayInImage(t *testing.T, d *dockertest.Daemon, image string) {
 	admin := fmt.Sprintf("127.0.0.1:%d", dockertest.FreeLoopbackPort(t))
 	// DOCKGATE_ADMIN_LISTEN moves the admin listener off the default port
 	// for serve and for the image's HEALTHCHECK alike.
+	// The label the image sets is turned off, and the socket's host path
+	// is not one the gateway knows: only the container ID it reads from
+	// /proc tells it the container is its own.
 	id := strings.TrimSpace(d.Docker(t, "run", "-d", "--network", "host",
+		"--label", "dockgate.self=false",
 		"--group-add", strconv.FormatUint(uint64(st.Gid), 10),
 		"-v", cli.stateDir+":/var/lib/dockgate",
 		"-v", socket+":/var/run/docker.sock",
 		"-e", "DOCKGATE_ADMIN_LISTEN="+admin,
 		"--health-interval", "1s",
-		image, "serve", "--listen", listen, "--upstream", "unix:///var/run/docker.sock"))
+		image, "serve", "--listen", listen, "--upstream", "unix:///var/run/docker.sock", "--config", "/var/lib/dockgate/serve.yaml"))
 	t.Cleanup(func() {
 		if t.Failed() {
 			logs, stderr, _ := dockertest.RunDocker(context.Background(), d.Env(), "logs", id)
@@ -140,11 +150,14 @@ func testGatewayInImage(t *testing.T, d *dockertest.Daemon, image string) {
 	})
 	waitHTTP200(t, "http://"+admin+"/readyz", &syncBuffer{}) // the cleanup logs the container's output
 
+	dockerAs := func(certs string, args ...string) (string, string, error) {
+		env := append(cleanEnv(), "DOCKER_HOST=tcp://"+listen, "DOCKER_TLS_VERIFY=1",
+			"DOCKER_CERT_PATH="+certs, "DOCKER_CONFIG="+cli.dockerCfg)
+		return dockertest.RunDocker(t.Context(), env, args...)
+	}
 	docker := func(args ...string) string {
 		t.Helper()
-		env := append(cleanEnv(), "DOCKER_HOST=tcp://"+listen, "DOCKER_TLS_VERIFY=1",
-			"DOCKER_CERT_PATH="+certDir, "DOCKER_CONFIG="+cli.dockerCfg)
-		out, stderr, err := dockertest.RunDocker(t.Context(), env, args...)
+		out, stderr, err := dockerAs(certDir, args...)
 		if err != nil {
 			t.Fatalf("docker %s through the gateway: %v\n%s", strings.Join(args, " "), err, stderr)
 		}
@@ -158,6 +171,15 @@ func testGatewayInImage(t *testing.T, d *dockertest.Daemon, image string) {
 	}
 	if out := docker("ps", "--format", "{{.ID}}"); !strings.HasPrefix(id, out) && !strings.Contains(out, id[:12]) {
 		t.Errorf("ps through the gateway = %q, want the gateway's own container %s", out, id[:12])
+	}
+	// An operator may stop containers, not the gateway's own.
+	for _, args := range [][]string{{"stop", id}, {"kill", id}, {"container", "inspect", id}, {"logs", id}} {
+		if out, stderr, err := dockerAs(opsDir, args...); err == nil || !strings.Contains(stderr, "the gateway's own container") {
+			t.Errorf("docker %s as an operator: %v %s %s, want refused as the gateway's own container", strings.Join(args, " "), err, out, stderr)
+		}
+	}
+	if state := strings.TrimSpace(d.Docker(t, "inspect", "--format", "{{.State.Running}}", id)); state != "true" {
+		t.Errorf("THE DAEMON ACTED: the gateway's container is running=%s", state)
 	}
 	waitHealthy(t, d, id)
 }

@@ -43,6 +43,7 @@ const (
 	tenantA       = "tenant-a" // group tenants -> tenant (owner isolation)
 	tenantB       = "tenant-b"
 	trialClient   = "trial-1" // group trials -> trial (audit mode)
+	shareClient   = "share-1" // cn "share-*" -> sharer (volumes_from)
 	markerLabel   = "dockgate.e2e.attempt"
 	ownerLabelKey = "dockgate.owner"
 )
@@ -65,9 +66,17 @@ roles:
   trial:
     allow: [container.*, system.ping, system.version]
     mode: audit
+  sharer:
+    allow: [container.*, exec.*, volume.*, system.ping, system.version]
+    containers:
+      bind_mounts: ["@BIND@"]
+      volumes_from: true
+      container_namespaces: true
 clients:
   - cn: "ci-*"
     role: ci
+  - cn: "share-*"
+    role: sharer
   - group: tenants
     role: tenant
   - group: trials
@@ -95,7 +104,7 @@ func startPolicyEnv(t *testing.T) *policyEnv {
 		certs:  map[string]string{"admin": g.certDir},
 		daemon: newDaemonAPI(g.d.Host()),
 	}
-	for name, group := range map[string]string{ciClient: "ci", tenantA: "tenants", tenantB: "tenants", trialClient: "trials"} {
+	for name, group := range map[string]string{ciClient: "ci", shareClient: "sharers", tenantA: "tenants", tenantB: "tenants", trialClient: "trials"} {
 		certDir := filepath.Join(dir, "certs", name)
 		g.cli.run("issue", "client", name, "--group", group, "--out", certDir)
 		p.certs[name] = certDir

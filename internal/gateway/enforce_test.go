@@ -44,6 +44,8 @@ func (l *daemonLog) take() ([]string, string) {
 const (
 	ownedWeb   = `{"Id":"f00dcafe01","Config":{"Labels":{"dockgate.owner":"t1"}}}`
 	foreignWeb = `{"Id":"beef02","Config":{"Labels":{"dockgate.owner":"t2"}}}`
+	// socketMounter is a container that mounts the daemon's socket.
+	socketMounter = `{"Id":"50c","HostConfig":{"Binds":["/var/run/docker.sock:/var/run/docker.sock"]}}`
 )
 
 // TestEnforcement covers each branch of the gateway's request path
@@ -64,6 +66,7 @@ func TestEnforcement(t *testing.T) {
 	var log daemonLog
 	tg.fake.mux.HandleFunc("GET /containers/web/json", log.handler(200, ownedWeb))
 	tg.fake.mux.HandleFunc("GET /containers/other/json", log.handler(200, foreignWeb))
+	tg.fake.mux.HandleFunc("GET /containers/sock/json", log.handler(200, socketMounter))
 	tg.fake.mux.HandleFunc("POST /v1.41/containers/{id}/stop", log.handler(204, ""))
 	tg.fake.mux.HandleFunc("DELETE /v1.41/containers/other", log.handler(204, ""))
 	tg.fake.mux.HandleFunc("POST /v1.41/containers/create", log.handler(201, `{"Id":"new"}`))
@@ -83,8 +86,10 @@ func TestEnforcement(t *testing.T) {
 		daemon      []string // exactly the requests the daemon received
 		daemonBody  []string // what their bodies contain
 	}{
-		{"allowed: forwarded as sent", 0, "POST", "/v1.41/containers/web/stop", "", "", 204, "",
-			[]string{"POST /v1.41/containers/web/stop"}, nil},
+		{"allowed: looked up, forwarded pinned to its ID", 0, "POST", "/v1.41/containers/web/stop", "", "", 204, "",
+			[]string{"GET /containers/web/json", "POST /v1.41/containers/f00dcafe01/stop"}, nil},
+		{"self-protection: a container that mounts the Docker socket", 0, "POST", "/v1.41/containers/sock/stop", "", "", 403,
+			"mounts the Docker socket", []string{"GET /containers/sock/json"}, nil},
 		{"guardrail: privileged create never reaches the daemon", 0, "POST", "/v1.41/containers/create", "application/json",
 			`{"Image":"x","HostConfig":{"Privileged":true}}`, 403, "HostConfig.Privileged is not allowed", nil, nil},
 		{"a body on a route without one", 0, "POST", "/v1.41/containers/web/stop", "application/json", `{}`, 400, "takes no request body", nil, nil},

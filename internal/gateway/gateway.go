@@ -36,6 +36,14 @@
 // The server certificate, the CA and the client rules form one Material,
 // swapped atomically. A failed reload keeps the old Material. Live
 // connections keep going across a reload.
+//
+// # Knowing itself
+//
+// The policy keeps every role but admin away from the gateway's own
+// container and state volume. The gateway tells it which they are, on the
+// answers of its Host (self.go): the container it runs in, by the ID
+// /proc/self/mountinfo or /proc/self/cgroup shows, any container labelled
+// dockgate.self=true, and the volumes those containers mount.
 package gateway
 
 import (
@@ -164,7 +172,7 @@ func New(opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.daemon.onStream = g.trackStream
-	g.host = daemonHost{call: g.daemon.call, resolve: HostPathResolver(m.Config.Upstream)}
+	g.host = daemonHost{call: g.daemon.call, resolve: HostPathResolver(m.Config.Upstream), self: SelfContainerID()}
 	g.tls = g.newTLSConfig()
 	g.server = g.newServer(m.Config)
 	g.admin = g.newAdminServer()

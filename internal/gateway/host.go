@@ -11,6 +11,7 @@ import (
 	"github.com/dockgate/dockgate/internal/config"
 	"github.com/dockgate/dockgate/internal/dockerapi"
 	"github.com/dockgate/dockgate/internal/policy"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/volume"
 )
 
@@ -27,6 +28,9 @@ type daemonHost struct {
 	call func(ctx context.Context, method, path string, body []byte) (int, []byte, error)
 	// resolve resolves a host path's links (HostPathResolver).
 	resolve func(string) (string, error)
+	// self is the ID of the container the gateway runs in
+	// (SelfContainerID); "" when it runs on the host.
+	self string
 }
 
 // Inspect looks an object up as dockerd resolves the reference. Missing,
@@ -44,7 +48,19 @@ func (h daemonHost) Inspect(ctx context.Context, kind policy.ObjectKind, ref str
 	case status != http.StatusOK:
 		return policy.Object{}, fmt.Errorf("GET %s: daemon answered %d", path, status)
 	}
-	return parseObject(kind, body)
+	return h.object(ctx, kind, body)
+}
+
+// object reads an answer about an object and marks the gateway's own.
+func (h daemonHost) object(ctx context.Context, kind policy.ObjectKind, body []byte) (policy.Object, error) {
+	obj, err := parseObject(kind, body)
+	if err != nil {
+		return obj, err
+	}
+	if err := h.markGateway(ctx, kind, &obj); err != nil {
+		return policy.Object{}, err
+	}
+	return obj, nil
 }
 
 // CreateVolume creates a volume; dockerd answers with the existing one if
@@ -61,7 +77,7 @@ func (h daemonHost) CreateVolume(ctx context.Context, name string, labels map[st
 	if status != http.StatusCreated && status != http.StatusOK {
 		return policy.Object{}, fmt.Errorf("POST /volumes/create: daemon answered %d", status)
 	}
-	return parseObject(policy.KindVolume, answer)
+	return h.object(ctx, policy.KindVolume, answer)
 }
 
 func (h daemonHost) ResolvePath(p string) (string, error) { return h.resolve(p) }
@@ -109,28 +125,32 @@ func parseObject(kind policy.ObjectKind, body []byte) (policy.Object, error) {
 	switch kind {
 	case policy.KindContainer:
 		var v struct {
-			ID     string `json:"Id"`
-			Name   string
-			Config *struct{ Labels map[string]string }
+			ID         string `json:"Id"`
+			Name       string
+			Config     *struct{ Labels map[string]string }
+			HostConfig *container.HostConfig
 		}
 		if err = json.Unmarshal(body, &v); err == nil {
-			o.ID, o.Name = v.ID, v.Name
+			o.ID, o.Name, o.HostConfig = v.ID, v.Name, v.HostConfig
 			if v.Config != nil {
 				o.Labels = v.Config.Labels
 			}
 		}
 	case policy.KindExec:
-		var v struct{ ID, ContainerID string }
+		var v struct {
+			ID, ContainerID string
+			Privileged      bool
+		}
 		if err = json.Unmarshal(body, &v); err == nil {
-			o.ID, o.ContainerID = v.ID, v.ContainerID
+			o.ID, o.ContainerID, o.Privileged = v.ID, v.ContainerID, v.Privileged
 		}
 	case policy.KindVolume:
 		var v struct {
-			Name   string
-			Labels map[string]string
+			Name, Driver    string
+			Labels, Options map[string]string
 		}
 		if err = json.Unmarshal(body, &v); err == nil {
-			o.ID, o.Name, o.Labels = v.Name, v.Name, v.Labels
+			o.ID, o.Name, o.Labels, o.Driver, o.Options = v.Name, v.Name, v.Labels, v.Driver, v.Options
 		}
 	case policy.KindNetwork:
 		var v struct {

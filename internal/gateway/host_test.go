@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moby/moby/api/types/container"
+
 	"github.com/dockgate/dockgate/internal/config"
 	"github.com/dockgate/dockgate/internal/policy"
 )
@@ -22,7 +24,12 @@ func TestParseObject(t *testing.T) {
 		{policy.KindContainer, `{"Id":"abc","Config":{}}`, policy.Object{ID: "abc"}},
 		{policy.KindContainer, `{"Id":"abc"}`, policy.Object{ID: "abc"}},
 		{policy.KindExec, `{"ID":"e1","ContainerID":"abc","Running":true}`, policy.Object{ID: "e1", ContainerID: "abc"}},
-		{policy.KindVolume, `{"Name":"data","Driver":"local","Labels":{"dockgate.owner":"t1"}}`, policy.Object{ID: "data", Name: "data", Labels: map[string]string{policy.OwnerLabel: "t1"}}},
+		{policy.KindVolume, `{"Name":"data","Driver":"local","Labels":{"dockgate.owner":"t1"}}`, policy.Object{ID: "data", Name: "data", Driver: "local", Labels: map[string]string{policy.OwnerLabel: "t1"}}},
+		{policy.KindVolume, `{"Name":"etc","Driver":"local","Options":{"device":"/etc","o":"bind","type":"none"}}`,
+			policy.Object{ID: "etc", Name: "etc", Driver: "local", Options: map[string]string{"device": "/etc", "o": "bind", "type": "none"}}},
+		{policy.KindContainer, `{"Id":"abc","HostConfig":{"Privileged":true,"Binds":["/run/docker.sock:/s"],"CapAdd":["SYS_ADMIN"]}}`,
+			policy.Object{ID: "abc", HostConfig: &container.HostConfig{Privileged: true, Binds: []string{"/run/docker.sock:/s"}, CapAdd: []string{"SYS_ADMIN"}}}},
+		{policy.KindExec, `{"ID":"e2","ContainerID":"abc","Privileged":true}`, policy.Object{ID: "e2", ContainerID: "abc", Privileged: true}},
 		{policy.KindNetwork, `{"Name":"n","Id":"n1","Labels":{}}`, policy.Object{ID: "n1", Name: "n", Labels: map[string]string{}}},
 	}
 	for _, tc := range cases {
@@ -137,7 +144,8 @@ func TestDaemonHostCreateVolume(t *testing.T) {
 	f := &fakeCall{answers: map[string]struct {
 		status int
 		body   string
-	}{"POST /volumes/create": {201, `{"Name":"data","Labels":{"dockgate.owner":"t2"}}`}}}
+	}{"POST /volumes/create": {201, `{"Name":"data","Labels":{"dockgate.owner":"t2"}}`},
+		"GET " + volumeUsersPath("data"): {200, `[]`}}}
 	h := daemonHost{call: f.call}
 	got, err := h.CreateVolume(context.Background(), "data", map[string]string{policy.OwnerLabel: "t1"})
 	if err != nil {
@@ -147,7 +155,7 @@ func TestDaemonHostCreateVolume(t *testing.T) {
 	if got.ID != "data" || got.Labels[policy.OwnerLabel] != "t2" {
 		t.Errorf("CreateVolume = %+v, want the daemon's answer", got)
 	}
-	if len(f.calls) != 1 || !strings.Contains(f.calls[0], `"Labels":{"dockgate.owner":"t1"}`) || !strings.Contains(f.calls[0], `"Name":"data"`) {
+	if len(f.calls) != 2 || !strings.Contains(f.calls[0], `"Labels":{"dockgate.owner":"t1"}`) || !strings.Contains(f.calls[0], `"Name":"data"`) {
 		t.Errorf("calls = %q, want one create with the owner label", f.calls)
 	}
 	f.answers["POST /volumes/create"] = struct {

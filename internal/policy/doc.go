@@ -41,6 +41,18 @@
 // leaked. The forwarded request names each checked object by the full ID
 // the lookup found, so that dockerd acts on the object that was checked.
 //
+// # What a request reaches
+//
+// For every role but admin, Evaluate also looks up the existing
+// containers, execs and volumes a request names and judges them
+// (reach.go). The gateway's own objects (Object.Gateway, set by the Host;
+// a container labelled SelfLabel) and any container that mounts a Docker
+// socket are out of reach. What a request borrows from another object (an
+// exec, archive or attach into a container, VolumesFrom, a shared
+// namespace, a bind volume's host path) must be what the role could create
+// itself: an existing container's HostConfig goes through the same
+// guardrails as a create body.
+//
 // # Modes
 //
 // A role in audit mode is decided as in enforce mode, but a denial comes

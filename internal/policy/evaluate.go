@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/moby/moby/api/types/container"
+
 	"github.com/dockgate/dockgate/internal/dockerapi"
 	"github.com/dockgate/dockgate/internal/identity"
 )
@@ -15,12 +17,14 @@ import (
 // Host is what Evaluate needs from the daemon's host: the gateway
 // implements it over its daemon client and the filesystem it shares with
 // the daemon, `policy explain` with a dry run. Evaluate calls it only for
-// what the request itself names, in order, and stops at the first answer
-// that decides.
+// what the request itself names (and the named volumes of a container it
+// reaches into), in order, at most once per object, and stops at the
+// first answer that decides.
 type Host interface {
 	// Inspect looks up the object ref names the way dockerd resolves it
-	// for the request (an ID, a unique ID prefix or a name). It returns
-	// ErrNotFound when dockerd knows no such object, or several.
+	// for the request (an ID, a unique ID prefix or a name), and marks
+	// the gateway's own (Object.Gateway). It returns ErrNotFound when
+	// dockerd knows no such object, or several.
 	Inspect(ctx context.Context, kind ObjectKind, ref string) (Object, error)
 	// CreateVolume creates the named volume with the given labels and
 	// returns the volume dockerd answers with: an existing one of that
@@ -47,6 +51,19 @@ type Object struct {
 	Labels map[string]string
 	// ContainerID is an exec's container.
 	ContainerID string
+	// Gateway: the host knows the object as the gateway's own: the
+	// container it runs in, or a volume a gateway container mounts (its
+	// state). No role but admin may reach it.
+	Gateway bool
+	// HostConfig is a container's host configuration as dockerd's inspect
+	// answers it: the privileges it runs with and what it mounts. Nil for
+	// the other kinds.
+	HostConfig *container.HostConfig
+	// Driver and Options are a volume's driver and driver options.
+	Driver  string
+	Options map[string]string
+	// Privileged: an exec runs privileged.
+	Privileged bool
 }
 
 // Input is one request as the client sent it, after the TLS handshake
@@ -112,6 +129,10 @@ func (v *Verdict) Forward() bool { return v.Effect != Deny }
 // daemon could not say who owns an object, so the request is refused.
 const errLookupFailed = "dockgate: failed to check who owns the object"
 
+// errReachFailed answers a request whose object lookup failed: the daemon
+// could not say what the object the request acts through is.
+const errReachFailed = "dockgate: failed to check the object the request acts on"
+
 // Evaluate decides one request of a client: the client rules give its
 // role, then the route and query are read as dockerd reads them, a JSON
 // body is read (bounded) and decoded, the role's allow list and
@@ -145,10 +166,20 @@ func (p *Policy) Evaluate(ctx context.Context, in Input, host Host) Verdict {
 	}
 	d := p.decide(in.Identity, v.Role, req)
 	d.checkHostPaths(host.ResolvePath)
+	refs := d.reachRefs(&req)
+	if len(d.Owner.Checks) > 0 || len(refs) > 0 {
+		host = &memoHost{Host: host} // both may look up the same objects
+	}
 	if d.forward() {
 		if err := d.checkOwnership(ctx, host, &req); err != nil {
 			v.Err = err
 			return v.refuse(http.StatusBadGateway, errLookupFailed, "ownership lookup failed: "+err.Error())
+		}
+	}
+	if d.forward() {
+		if err := d.checkReach(ctx, host, &req, refs, p.sockets); err != nil {
+			v.Err = err
+			return v.refuse(http.StatusBadGateway, errReachFailed, "object lookup failed: "+err.Error())
 		}
 	}
 	v.take(&d)

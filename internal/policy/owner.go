@@ -363,33 +363,58 @@ func (r *role) isolate(id identity.Identity, req *request, plan *OwnerPlan) *vio
 			return v
 		}
 	}
-	if kind := targetKind(op); kind != 0 && req.Route.Target != "" {
-		plan.add(OwnerCheck{Kind: kind, Ref: req.Route.Target, Field: "path", Pin: true})
-	}
 	switch op {
-	case dockerapi.OpContainerCreate:
+	case dockerapi.OpContainerCreate, dockerapi.OpVolumeCreate, dockerapi.OpNetworkCreate:
 		plan.Label = true
+	}
+	if v := addNames(req, plan); v != nil {
+		return v
+	}
+	addRefs(req, plan)
+	return nil
+}
+
+// addNames adds the name check of a create or rename, so that a name
+// another client's object holds is answered without its ID, and refuses an
+// owner label set on an object the create makes on the side.
+func addNames(req *request, plan *OwnerPlan) *violation {
+	switch req.Route.Op {
+	case dockerapi.OpContainerCreate:
 		plan.addName(KindContainer, strings.TrimPrefix(req.Query.Get("name"), "/"), "query name")
 		if c, ok := req.Body.(*dockerapi.ContainerCreate); ok {
 			if v := nestedOwnerLabel(c); v != nil {
 				return v
 			}
-			isolateCreate(c, plan)
 		}
 	case dockerapi.OpContainerRename:
 		plan.addName(KindContainer, strings.TrimPrefix(req.Query.Get("name"), "/"), "query name")
 	case dockerapi.OpVolumeCreate:
-		plan.Label = true
 		if v, ok := req.Body.(*volume.CreateRequest); ok {
 			plan.addName(KindVolume, v.Name, "Name")
 		}
 	case dockerapi.OpNetworkCreate:
-		plan.Label = true
 		if n, ok := req.Body.(*network.CreateRequest); ok {
 			plan.addName(KindNetwork, n.Name, "Name")
-			if n.ConfigFrom != nil {
-				plan.add(OwnerCheck{Kind: KindNetwork, Ref: n.ConfigFrom.Network, Field: "ConfigFrom.Network"})
-			}
+		}
+	}
+	return nil
+}
+
+// addRefs adds a check for every existing object the request names: the
+// one its path names, and those its query or body act through.
+func addRefs(req *request, plan *OwnerPlan) {
+	op := req.Route.Op
+	if kind := targetKind(op); kind != 0 && req.Route.Target != "" {
+		plan.add(OwnerCheck{Kind: kind, Ref: req.Route.Target, Field: "path", Pin: true})
+	}
+	switch op {
+	case dockerapi.OpContainerCreate:
+		if c, ok := req.Body.(*dockerapi.ContainerCreate); ok {
+			isolateCreate(c, plan)
+		}
+	case dockerapi.OpNetworkCreate:
+		if n, ok := req.Body.(*network.CreateRequest); ok && n.ConfigFrom != nil {
+			plan.add(OwnerCheck{Kind: KindNetwork, Ref: n.ConfigFrom.Network, Field: "ConfigFrom.Network"})
 		}
 	case dockerapi.OpContainerCommit:
 		plan.add(OwnerCheck{Kind: KindContainer, Ref: req.Query.Get("container"), Field: "query container"})
@@ -407,7 +432,6 @@ func (r *role) isolate(id identity.Identity, req *request, plan *OwnerPlan) *vio
 			plan.add(OwnerCheck{Kind: KindContainer, Ref: mode, Field: "query networkmode"})
 		}
 	}
-	return nil
 }
 
 // isolateFilters checks the "filters" value the owner filter is added to,

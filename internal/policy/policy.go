@@ -19,6 +19,9 @@ type Policy struct {
 	clients []config.ClientRule
 	// maxJSONBody bounds a JSON request body (limits.max_json_body).
 	maxJSONBody int
+	// sockets are the Docker sockets no container a role reaches may
+	// mount (socketPaths).
+	sockets []string
 }
 
 // Compile compiles the built-in roles and the roles the config declares.
@@ -29,6 +32,7 @@ func Compile(cfg *config.Config) (*Policy, error) {
 		roles:       make(map[string]*role, len(config.BuiltinRoles)+len(cfg.Roles)),
 		clients:     slices.Clone(cfg.Clients),
 		maxJSONBody: cfg.Limits.MaxJSONBody,
+		sockets:     socketPaths(cfg),
 	}
 	if p.maxJSONBody <= 0 {
 		p.maxJSONBody = dockerapi.DefaultMaxBody // a config that skipped Default
