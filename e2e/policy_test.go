@@ -280,11 +280,13 @@ func TestPolicyRefusesBypasses(t *testing.T) {
 				return httpRequest(http.MethodPost, "/v1.41/containers/create?name="+m, chunked(createBody(img, m, privileged), 32),
 					jsonType, "Content-Length: 2", "Transfer-Encoding: chunked")
 			}, want: []wantResponse{deniedPrivileged}, audit: deny},
-			{name: "Content-Length and chunked: the bytes after the chunks are a next request", request: func(m string) string {
+			// RFC 9112 6.1: the connection closes after the answer, so the
+			// bytes after the chunks never become a next request.
+			{name: "Content-Length and chunked: the connection closes after the answer", request: func(m string) string {
 				rest := "0\r\n\r\n" + privReq(m)
 				return httpRequest(http.MethodPost, "/v1.41/containers/create?name="+m, rest,
 					jsonType, fmt.Sprintf("Content-Length: %d", len(rest)), "Transfer-Encoding: chunked")
-			}, want: []wantResponse{bodyRequired, deniedPrivileged}, audit: []string{"deny", "deny"}},
+			}, want: []wantResponse{bodyRequired}, audit: deny},
 			{name: "Transfer-Encoding identity", request: func(m string) string {
 				return httpRequest(http.MethodPost, "/v1.41/containers/create?name="+m, createBody(img, m, privileged),
 					jsonType, "Transfer-Encoding: identity")
