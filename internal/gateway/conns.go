@@ -26,6 +26,9 @@ type clientConn struct {
 	// before it is checked, so that the inventory sweep reaches connections
 	// that have not sent a request yet.
 	peer atomic.Pointer[identity.Identity]
+
+	// share is the connection's slot in its client's fair share (limits.go).
+	share connShare
 }
 
 // certIdentity is whom the connection's certificate names: from its first
@@ -151,6 +154,7 @@ func (l *trackingListener) wrap(raw net.Conn) *tls.Conn {
 	tc.client = cc // for checkClientHello, which binds verification to cc
 	tc.onClose = func() {
 		l.g.conns.remove(conn)
+		cc.releaseConn()
 		l.sem.release()
 		l.g.metrics.activeConns.Dec()
 		if id := cc.id.Load(); id != nil {
@@ -179,8 +183,12 @@ func (g *Gateway) connTLSConfig(cc *clientConn) *tls.Config {
 		err := g.verifyConnectionFrom(cs, cc.remote)
 		if err != nil {
 			cc.peer.Store(nil) // refused already: not for the sweep to cut and count
+			return err
 		}
-		return err
+		if id := cc.peer.Load(); id != nil {
+			g.admitConn(cc, id)
+		}
+		return nil
 	}
 	return cfg
 }

@@ -42,6 +42,7 @@ import (
 
 	"github.com/dockgate/dockgate/internal/audit"
 	"github.com/dockgate/dockgate/internal/config"
+	"github.com/dockgate/dockgate/internal/fairshare"
 	"github.com/dockgate/dockgate/internal/identity"
 	"github.com/dockgate/dockgate/internal/policy"
 	"github.com/dockgate/dockgate/internal/store"
@@ -100,6 +101,7 @@ type Gateway struct {
 	material atomic.Pointer[Material]
 	revoked  atomic.Pointer[map[string]time.Time]
 	conns    *registry
+	share    *fairshare.Limiter // per-client caps (limits.go)
 	metrics  *metrics
 	daemon   *daemon
 	tls      *tls.Config
@@ -139,7 +141,9 @@ func New(opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{opts: opts, log: opts.Logger, conns: newRegistry()}
+	// The fair share runs on the wall clock, not opts.Now, which tests
+	// pin for certificate checks.
+	g := &Gateway{opts: opts, log: opts.Logger, conns: newRegistry(), share: fairshare.New(nil)}
 	g.material.Store(m)
 	empty := map[string]time.Time{}
 	g.revoked.Store(&empty)
@@ -326,8 +330,9 @@ func LoadPolicy(cfg *config.Config, log *slog.Logger) (*policy.Policy, error) {
 // restartOnlyFields are the config fields, by YAML path, that a running
 // gateway reads only at start: the listeners, the HTTP server's limits, the
 // upstream client, the server certificate's files, the logger, the audit
-// log and the enrollment listener. Roles, clients and limits.max_json_body
-// apply on Reload; every other field is listed here.
+// log and the enrollment listener. Roles (with their limits), clients,
+// limits.max_json_body and limits.per_client apply on Reload; every other
+// field is listed here.
 var restartOnlyFields = []struct {
 	name  string
 	value func(*config.Config) any // comparable
