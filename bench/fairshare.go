@@ -36,6 +36,11 @@ const (
 	hogRequests     = 32
 	hogStreams      = 16
 	hogRetryWorkers = 2 // A's loops asking for more, flat out, as a runaway script does
+	// hogSettle is how long A's holds may take to come: its refused
+	// retries of the previous measurement spent its tokens (burst 100 at
+	// 50/s refills in 2 s), and the gateway frees the slots of A's closed
+	// waits and streams as it notices them.
+	hogSettle = 5 * time.Second
 )
 
 // fairShareLimits are the lines under limits: of the fair-share gateway.
@@ -214,9 +219,14 @@ func (a *hog) holdN(n int, method, path string, want int, done bool) error {
 	if want == http.StatusSwitchingProtocols {
 		extra = "Connection: Upgrade\r\nUpgrade: tcp\r\n"
 	}
+	deadline := time.Now().Add(hogSettle)
 	for i := range n {
 		c := &hogConn{a: a}
 		status, err := c.askHead(method, path, extra, done)
+		for status == http.StatusTooManyRequests && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+			status, err = c.askHead(method, path, extra, done)
+		}
 		if err != nil || status != want {
 			return fmt.Errorf("hold %d of %d of client A (%s %s): status %d, %v", i+1, n, method, path, status, err)
 		}
