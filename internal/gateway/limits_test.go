@@ -337,3 +337,38 @@ func TestInUseGaugesAreServedByRole(t *testing.T) {
 		t.Error("/metrics names a client; its labels must be roles only")
 	}
 }
+
+func TestRefusedHandshakeTakesNoSlot(t *testing.T) {
+	tg := startLimitedGateway(t, config.ClientLimits{Connections: 1}, nil)
+	old := tg.pki.client("ci-a")
+	tg.revoke(old)
+	cur := tg.pki.client("ci-a") // a renewal: the same client, its cap shared
+	eventually(t, "the revocation is read", func() bool { return tg.handshake(tg.clientTLS(old)) != nil })
+	for range 3 {
+		if err := tg.handshake(tg.clientTLS(old)); !isRefusal(err) {
+			t.Fatalf("handshake with a revoked certificate: %v, want a refusal", err)
+		}
+	}
+	// Had a refused handshake kept its slot, the cap of 1 would be full.
+	eventually(t, "slots of closed connections released", func() bool { return tg.share.Held("ci-a", fairshare.Connections) == 0 })
+	if _, resp := tg.send(t, cur, "GET", "/v1.41/containers/json"); resp.StatusCode != http.StatusOK {
+		t.Errorf("the valid certificate after refused handshakes: %s, want 200", resp.Status)
+	}
+}
+
+func TestRevokedStreamGivesBackItsSlots(t *testing.T) {
+	tg := startLimitedGateway(t, config.ClientLimits{}, nil)
+	a := tg.pki.client("ci-a")
+	conn, _ := tg.upgradeExec(t, a, true)
+	defer conn.Close()
+	if got := tg.share.Held("ci-a", fairshare.Streams); got != 1 {
+		t.Fatalf("streams held = %d, want 1", got)
+	}
+	tg.revoke(a)
+	eventually(t, "the cut stream's slots released", func() bool {
+		return tg.share.Held("ci-a", fairshare.Streams) == 0 && tg.share.Held("ci-a", fairshare.Connections) == 0
+	})
+	if use := tg.share.ByRole(); len(use) != 0 {
+		t.Errorf("in use by role after the cut = %+v, want nothing", use)
+	}
+}
