@@ -16,6 +16,12 @@
 // are closed, hijacked streams and connections that have not sent a request
 // yet included.
 //
+// Each client (certificate CN, or uid on the local socket) has caps of its
+// own on connections, requests in flight, hijacked streams and request
+// rate, from its role (limits.go, internal/fairshare), so that one client
+// cannot use up limits.max_connections or the daemon for the others; over
+// a cap it gets 429.
+//
 // The local socket (listen_unix, unix.go) serves the same handler and
 // policy to processes on the gateway's host, identified by the kernel's
 // peer credentials instead of a certificate.
