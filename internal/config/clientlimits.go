@@ -32,11 +32,13 @@ type ClientLimits struct {
 // and docker compose runs a command per service in parallel: 64
 // connections and 64 requests in flight are some twenty parallel `docker
 // run`s, 32 streams a compose project attached to all its services. A
-// docker command makes 2 to 6 requests; `compose up` on 20 services makes
-// a hundred or so at once, which the burst absorbs, and 50 per second
-// sustained is more than a CI job's polling loop, while a runaway script
-// is slowed long before it loads the daemon.
-var DefaultClientLimits = ClientLimits{Connections: 64, Requests: 64, Streams: 32, Rate: 50, Burst: 100}
+// docker command makes 2 to 6 requests and `compose up` some ten per
+// service, at once: a burst of 500 takes a project of about fifty
+// services. 100 per second sustained is twice what a CI orchestrator
+// polling fifty containers every second needs, while a runaway loop (which
+// the gateway would serve at thousands per second) gets about a sixth of
+// what dockerd answers for container lists on two cores.
+var DefaultClientLimits = ClientLimits{Connections: 64, Requests: 64, Streams: 32, Rate: 100, Burst: 500}
 
 // Over returns l with its unset fields taken from base.
 func (l ClientLimits) Over(base ClientLimits) ClientLimits {
