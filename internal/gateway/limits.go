@@ -43,8 +43,10 @@ type connShare struct {
 	closed  bool
 	release func()
 	// over is the 429 message for a connection over its client's cap;
-	// empty when it is within it.
+	// empty when it is within it. cut closes such a connection after
+	// overCapGrace.
 	over string
+	cut  *time.Timer
 }
 
 // admitConn counts cc against its client's connection cap, or marks it
@@ -66,7 +68,7 @@ func (g *Gateway) admitConn(cc *clientConn, id *identity.Identity) {
 	g.log.Warn("client over its connection cap", "cn", id.CN, "role", role, "remote", cc.remote, "open", held, "cap", lim.Connections)
 	cc.share.over = fmt.Sprintf("dockgate: client %s already has %d connections open, the cap for role %s; close some, or raise %s in the gateway config",
 		id.CN, held, roleName(role), lim.Key("connections"))
-	time.AfterFunc(overCapGrace, func() { cc.raw.Close() })
+	cc.share.cut = time.AfterFunc(overCapGrace, func() { cc.raw.Close() })
 }
 
 // releaseConn gives back cc's connection slot; it runs when cc closes.
@@ -74,6 +76,9 @@ func (cc *clientConn) releaseConn() {
 	cc.share.mu.Lock()
 	cc.share.closed = true
 	release := cc.share.release
+	if cc.share.cut != nil {
+		cc.share.cut.Stop()
+	}
 	cc.share.mu.Unlock()
 	if release != nil {
 		release()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -371,4 +372,23 @@ func TestRevokedStreamGivesBackItsSlots(t *testing.T) {
 	if use := tg.share.ByRole(); len(use) != 0 {
 		t.Errorf("in use by role after the cut = %+v, want nothing", use)
 	}
+}
+
+func TestSilentConnectionOverTheCapIsClosed(t *testing.T) {
+	tg := startLimitedGateway(t, config.ClientLimits{Connections: 1}, nil)
+	a := tg.pki.client("ci-a")
+	tg.holdWait(t, a)
+	conn, err := tls.Dial("tcp", tg.addr, tg.clientTLS(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	conn.SetReadDeadline(start.Add(overCapGrace + 5*time.Second))
+	_, err = conn.Read(make([]byte, 1))
+	var ne net.Error
+	if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+		t.Fatalf("a silent connection over the cap: read %v after %v, want it closed by the gateway", err, time.Since(start))
+	}
+	eventually(t, "the global slot freed", func() bool { return tg.conns.count() == 1 })
 }
