@@ -171,8 +171,11 @@ func (s *stateDir) write(rel string, data []byte, perm os.FileMode) error {
 
 // clientTLS is the bench client's TLS configuration: its certificate and
 // the CA as the only root.
-func (s *stateDir) clientTLS() (*tls.Config, error) {
-	dir := filepath.Join(s.dir, "clients", clientName)
+func (s *stateDir) clientTLS() (*tls.Config, error) { return s.clientTLSOf(clientName) }
+
+// clientTLSOf is clientTLS for the client issued as name.
+func (s *stateDir) clientTLSOf(name string) (*tls.Config, error) {
+	dir := filepath.Join(s.dir, "clients", name)
 	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
 	if err != nil {
 		return nil, fmt.Errorf("failed to load the bench client certificate: %w", err)

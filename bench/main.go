@@ -17,7 +17,10 @@
 //   - the same gateway with RSA-4096 certificates, for the handshake rate;
 //   - for the policy comparison (policy.go), three more ECDSA gateways:
 //     policy off (admin, no audit log), policy on (a restricted role and
-//     the audit log), and policy on with the audit log off.
+//     the audit log), and policy on with the audit log off;
+//   - for the fair-share comparison (fairshare.go), one more, where a
+//     second client holds each of its per-client caps while the bench
+//     client measures its latency and errors.
 //
 // The CA, server and client certificates come from `dockgate init` and
 // `dockgate issue` when the binary has them, and from internal/pki otherwise.
@@ -65,6 +68,7 @@ type options struct {
 	quick         bool
 	skipStreaming bool
 	skipPolicy    bool
+	skipFairShare bool
 	skipRestart   bool
 	profile       string
 	gatewayEnv    envList
@@ -99,6 +103,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.quick, "quick", false, "smoke run: 1 round, short cells, a 20 MB image, 100 idle connections (flags given explicitly win)")
 	fs.BoolVar(&o.skipStreaming, "skip-streaming", false, "skip the image export")
 	fs.BoolVar(&o.skipPolicy, "skip-policy", false, "skip the policy on vs off comparison")
+	fs.BoolVar(&o.skipFairShare, "skip-fair-share", false, "skip client B's latency while client A is at each of its caps (fairshare.go)")
 	fs.BoolVar(&o.skipRestart, "skip-restart", false, "skip the dockerd restart (it runs last: it restarts the daemon every contender shares)")
 	fs.StringVar(&o.profile, "profile", "auto", "CPU profile of the gateway process with perf: auto (under the loads whose targets were missed), always, off")
 	fs.Var(&o.gatewayEnv, "gateway-env", "KEY=VALUE for the gateway processes, e.g. GOMAXPROCS=1 or GOGC=200 (repeatable)")
@@ -185,6 +190,11 @@ func run(ctx context.Context, opts options, stdout, stderr io.Writer) (err error
 	}
 	if !opts.skipPolicy {
 		if rep.policy, err = runPolicy(ctx, env, opts, stderr); err != nil {
+			return err
+		}
+	}
+	if !opts.skipFairShare {
+		if rep.fairShare, err = runFairShare(ctx, env, opts, stderr); err != nil {
 			return err
 		}
 	}

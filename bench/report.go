@@ -22,17 +22,19 @@ const (
 
 // report is everything measured, printed as Markdown.
 type report struct {
-	opts     options
-	env      envDescription
-	matrix   *matrixResult
-	streams  *streamResult
-	peakRSS  int64 // VmHWM of the main ECDSA gateway after load and streaming
-	endRSS   int64
-	idle     *idleResult
-	restart  *restartResult
-	policy   *policyResult
-	profiles []*profileResult
-	elapsed  time.Duration
+	opts    options
+	env     envDescription
+	matrix  *matrixResult
+	streams *streamResult
+	peakRSS int64 // VmHWM of the main ECDSA gateway after load and streaming
+	endRSS  int64
+	idle    *idleResult
+	restart *restartResult
+	policy  *policyResult
+	// fairShare is client B's latency with client A at each cap.
+	fairShare *fairShareResult
+	profiles  []*profileResult
+	elapsed   time.Duration
 	// 1-minute load averages before set-up and at the end.
 	loadBefore, loadAfter string
 }
@@ -51,6 +53,10 @@ func (r *report) print(w io.Writer) {
 	if r.policy != nil {
 		fmt.Fprintln(w)
 		r.policy.print(w)
+	}
+	if r.fairShare != nil {
+		fmt.Fprintln(w)
+		r.fairShare.print(w)
 	}
 	for _, p := range r.profiles {
 		p.print(w)

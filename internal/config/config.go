@@ -136,6 +136,10 @@ type Limits struct {
 	// whole to inspect it; larger ones get 413. A docker run body is a few
 	// KiB; 4 MiB leaves room for huge label and env sets.
 	MaxJSONBody int `yaml:"max_json_body"`
+	// PerClient caps what one client may hold, for every role that does
+	// not set its own (roles.NAME.limits); see ClientLimits. Fields left
+	// at 0 take DefaultClientLimits.
+	PerClient ClientLimits `yaml:"per_client"`
 }
 
 // JSON body limits: MaxJSONBody must lie between these.
@@ -252,6 +256,7 @@ func merge(dst *Config, src Config) {
 	if src.Limits.ShutdownTimeout != 0 {
 		dst.Limits.ShutdownTimeout = src.Limits.ShutdownTimeout
 	}
+	dst.Limits.PerClient = src.Limits.PerClient.Over(dst.Limits.PerClient)
 	setString(&dst.Audit.Path, src.Audit.Path)
 	setString(&dst.Audit.OnFull, src.Audit.OnFull)
 	if src.Audit.Queue != 0 {
@@ -412,6 +417,7 @@ func (c *Config) validateLimits(add func(field, msg, hint string)) {
 	if l.MaxConnections < 0 {
 		add("limits.max_connections", "must not be negative", "0 means no limit")
 	}
+	l.PerClient.validate("limits.per_client", l.MaxConnections, add)
 	if l.ShutdownTimeout <= 0 {
 		add("limits.shutdown_timeout", "must be positive", `e.g. "30s"`)
 	}

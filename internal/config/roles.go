@@ -108,6 +108,9 @@ type RoleSpec struct {
 	Discovery  *bool         `yaml:"discovery"`
 	Containers ContainerKnob `yaml:"containers"`
 	Builds     BuildKnob     `yaml:"builds"`
+	// Limits caps what one client of the role may hold; a field left at
+	// 0 takes its value from limits.per_client.
+	Limits ClientLimits `yaml:"limits"`
 }
 
 // AllowsDiscovery reports whether the role allows the docker CLI's ping
@@ -262,6 +265,7 @@ func (c *Config) validateRoles(add addFunc) {
 		}
 		spec := c.Roles[name]
 		validateRole(field, &spec, add)
+		validateRoleLimits(field, &spec, c.Limits.MaxConnections, add)
 	}
 }
 
@@ -281,6 +285,12 @@ func validateRole(field string, r *RoleSpec, add addFunc) {
 		add(field+".mode", fmt.Sprintf("%q is not a mode", r.Mode), "use enforce (deny) or audit (forward and record would_deny)")
 	}
 	validateContainerKnob(field+".containers", &r.Containers, add)
+}
+
+// validateRoleLimits checks a role's limits against the global
+// connection cap (Validate passes it).
+func validateRoleLimits(field string, r *RoleSpec, maxConnections int, add addFunc) {
+	r.Limits.validate(field+".limits", maxConnections, add)
 }
 
 func validateContainerKnob(field string, k *ContainerKnob, add addFunc) {

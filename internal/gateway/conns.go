@@ -32,6 +32,8 @@ type clientConn struct {
 	// request can be answered a 403 that says why. Nothing on such a
 	// connection reaches the daemon, so the sweep leaves it alone.
 	refused atomic.Pointer[finalRefusal]
+	// share is the connection's slot in its client's fair share (limits.go).
+	share connShare
 }
 
 // certIdentity is whom the connection's certificate names: from its first
@@ -157,6 +159,7 @@ func (l *trackingListener) wrap(raw net.Conn) *tls.Conn {
 	tc.client = cc // for checkClientHello, which binds verification to cc
 	tc.onClose = func() {
 		l.g.conns.remove(conn)
+		cc.releaseConn()
 		l.sem.release()
 		l.g.metrics.activeConns.Dec()
 		if id := cc.id.Load(); id != nil {
@@ -198,6 +201,9 @@ func (g *Gateway) connTLSConfig(cc *clientConn) *tls.Config {
 			g.log.Info("client certificate no longer valid: its requests will be refused", "remote", cc.remote,
 				"reason", final.reason, "cn", id.CN, "serial", id.Serial)
 		}
+		// A refused certificate's connection holds a slot too, so that it
+		// cannot hold more than its client's cap while it is told why.
+		g.admitConn(cc, id)
 		return nil
 	}
 	return cfg

@@ -27,6 +27,12 @@
 // A request with a chunked body is answered with the connection closed
 // after it (RFC 9112 section 6.1; see serveHTTP).
 //
+// Each client (certificate CN, or uid on the local socket) has caps of its
+// own on connections, requests in flight, hijacked streams and request
+// rate, from its role (limits.go, internal/fairshare), so that one client
+// cannot use up limits.max_connections or the daemon for the others; over
+// a cap it gets 429.
+//
 // The local socket (listen_unix, unix.go) serves the same handler and
 // policy to processes on the gateway's host, identified by the kernel's
 // peer credentials instead of a certificate.
@@ -61,6 +67,7 @@ import (
 
 	"github.com/dockgate/dockgate/internal/audit"
 	"github.com/dockgate/dockgate/internal/config"
+	"github.com/dockgate/dockgate/internal/fairshare"
 	"github.com/dockgate/dockgate/internal/identity"
 	"github.com/dockgate/dockgate/internal/policy"
 	"github.com/dockgate/dockgate/internal/store"
@@ -119,6 +126,7 @@ type Gateway struct {
 	material atomic.Pointer[Material]
 	revoked  atomic.Pointer[map[string]finalRefusal]
 	conns    *registry
+	share    *fairshare.Limiter // per-client caps (limits.go)
 	metrics  *metrics
 	daemon   *daemon
 	tls      *tls.Config
@@ -160,7 +168,9 @@ func New(opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{opts: opts, log: opts.Logger, conns: newRegistry(), serverLog: newServerLog(opts.Logger)}
+	// The fair share runs on the wall clock, not opts.Now, which tests
+	// pin for certificate checks.
+	g := &Gateway{opts: opts, log: opts.Logger, conns: newRegistry(), serverLog: newServerLog(opts.Logger), share: fairshare.New(nil)}
 	g.material.Store(m)
 	empty := map[string]finalRefusal{}
 	g.revoked.Store(&empty)
@@ -347,8 +357,9 @@ func LoadPolicy(cfg *config.Config, log *slog.Logger) (*policy.Policy, error) {
 // restartOnlyFields are the config fields, by YAML path, that a running
 // gateway reads only at start: the listeners, the HTTP server's limits, the
 // upstream client, the server certificate's files, the logger, the audit
-// log and the enrollment listener. Roles, clients and limits.max_json_body
-// apply on Reload; every other field is listed here.
+// log and the enrollment listener. Roles (with their limits), clients,
+// limits.max_json_body and limits.per_client apply on Reload; every other
+// field is listed here.
 var restartOnlyFields = []struct {
 	name  string
 	value func(*config.Config) any // comparable

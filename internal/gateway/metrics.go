@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/dockgate/dockgate/internal/fairshare"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -23,6 +24,7 @@ type metrics struct {
 	// certificates, answered 403 (finalRefusal).
 	refusedCertRequests *prometheus.CounterVec
 	reloads             *prometheus.CounterVec
+	clientLimited       *prometheus.CounterVec
 }
 
 func newMetrics(g *Gateway) *metrics {
@@ -58,6 +60,10 @@ func newMetrics(g *Gateway) *metrics {
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dockgate_reloads_total", Help: "Reloads of certificates and config by result.",
 		}, []string{"result"}),
+		// Labelled by role, never by client, to bound the cardinality.
+		clientLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dockgate_client_limited_total", Help: "Connections and requests refused (429) because their client was at a cap of its role, by role and limit.",
+		}, []string{"role", "limit"}),
 	}
 	certExpiry := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "dockgate_server_cert_expiry_seconds", Help: "Seconds until the server certificate expires.",
@@ -73,7 +79,7 @@ func newMetrics(g *Gateway) *metrics {
 		return float64(g.daemon.pool.len())
 	})
 	reg.MustRegister(m.requests, m.latency, m.activeConns, m.hijackedStreams, m.handshakeFailures,
-		m.rejectedConns, m.revokedCuts, m.refusedCertRequests, m.reloads, certExpiry, idleUpstream,
+		m.rejectedConns, m.revokedCuts, m.refusedCertRequests, m.reloads, certExpiry, idleUpstream, m.clientLimited, shareCollector{g},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if g.opts.Audit != nil {
 		reg.MustRegister(g.opts.Audit.Collector()) // dockgate_audit_records_total
@@ -85,6 +91,32 @@ func newMetrics(g *Gateway) *metrics {
 		m.refusedCertRequests.WithLabelValues(r)
 	}
 	return m
+}
+
+// limited counts one refusal of a client at a cap of its role.
+func (m *metrics) limited(role string, k fairshare.Kind) {
+	m.clientLimited.WithLabelValues(role, k.String()).Inc()
+}
+
+// shareDesc is dockgate_client_in_use: what the clients of each role hold
+// together, read from the fair share at each scrape, so that a role
+// removed by a reload leaves the series once its clients let go.
+var shareDesc = prometheus.NewDesc("dockgate_client_in_use",
+	"Connections, requests in flight and hijacked streams held by the clients of each role.", []string{"role", "limit"}, nil)
+
+type shareCollector struct{ g *Gateway }
+
+func (shareCollector) Describe(ch chan<- *prometheus.Desc) { ch <- shareDesc }
+
+func (c shareCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, u := range c.g.share.ByRole() {
+		for _, v := range []struct {
+			k fairshare.Kind
+			n int
+		}{{fairshare.Connections, u.Connections}, {fairshare.Requests, u.Requests}, {fairshare.Streams, u.Streams}} {
+			ch <- prometheus.MustNewConstMetric(shareDesc, prometheus.GaugeValue, float64(v.n), u.Role, v.k.String())
+		}
+	}
 }
 
 // observe counts one finished request.

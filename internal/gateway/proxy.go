@@ -61,6 +61,10 @@ type outcome struct {
 	// local: the gateway answered one of its own paths (LocalPrefix).
 	local             bool
 	bytesIn, bytesOut int64
+	// closeConn: close the connection after the refusal; retryAfter, when
+	// set, is sent as Retry-After (limits.go).
+	closeConn  bool
+	retryAfter time.Duration
 }
 
 // record makes the audit record of an outcome.
@@ -105,6 +109,11 @@ func (g *Gateway) handle(w *statusRecorder, r *http.Request, m *Material) outcom
 		w.Header().Set("Connection", "close")
 		return g.refuseCertificate(w, id, &final)
 	}
+	share, limited := g.admitRequest(cc, id, m)
+	if limited != nil {
+		return g.refuse(w, *limited)
+	}
+	defer share.done() // also when the handler panics, or after a hijacked stream
 	if g.opts.Audit != nil && !g.opts.Audit.Admit() {
 		return g.refuse(w, refused(id, http.StatusServiceUnavailable,
 			"dockgate: the audit log cannot record requests right now (audit.on_full: deny), so the gateway refuses them; see the gateway's log",
@@ -128,6 +137,11 @@ func (g *Gateway) handle(w *statusRecorder, r *http.Request, m *Material) outcom
 	}
 	if v.Effect == policy.WouldDeny {
 		g.log.Warn("audit mode: forwarding a request the role would deny", "cn", id.CN, "role", v.Role, "op", v.Route.Op.String(), "reason", v.Reason)
+	}
+	if isHijack(v.Route.Op, r) {
+		if limited := share.toStream(id); limited != nil {
+			return g.refuse(w, *limited)
+		}
 	}
 	out.label = v.Route.Op.String()
 	g.forwardVerdict(w, r, cc, &out)
@@ -159,6 +173,12 @@ func (g *Gateway) identify(cc *clientConn, r *http.Request) *identity.Identity {
 
 // refuse answers a refusal with Docker's error shape.
 func (g *Gateway) refuse(w http.ResponseWriter, out outcome) outcome {
+	if out.closeConn {
+		w.Header().Set("Connection", "close")
+	}
+	if out.retryAfter > 0 {
+		w.Header().Set("Retry-After", retryAfterSeconds(out.retryAfter))
+	}
 	writeError(w, out.verdict.Status, out.verdict.Message)
 	return out
 }

@@ -47,6 +47,7 @@ func TestStaticFieldsChanged(t *testing.T) {
 			c.Clients = append(c.Clients, config.ClientRule{CN: "ci-*", Role: "viewer"})
 		}, nil},
 		{"limits.max_json_body applies live", func(c *config.Config) { c.Limits.MaxJSONBody = config.MinJSONBody }, nil},
+		{"limits.per_client applies live", func(c *config.Config) { c.Limits.PerClient = config.ClientLimits{Connections: 3, Rate: 1} }, nil},
 		{"no change", func(*config.Config) {}, nil},
 	}
 	for _, tt := range tests {
@@ -62,7 +63,9 @@ func TestStaticFieldsChanged(t *testing.T) {
 }
 
 // liveFields are the config fields a Reload applies.
-var liveFields = []string{"roles", "clients", "limits.max_json_body"}
+var liveFields = []string{"roles", "clients", "limits.max_json_body",
+	"limits.per_client.connections", "limits.per_client.requests", "limits.per_client.streams",
+	"limits.per_client.rate", "limits.per_client.burst"}
 
 // Every config field is either applied by Reload or named when it changes:
 // a field added to config.Config without a decision fails here.

@@ -240,6 +240,7 @@ func (s *unixSocket) wrap(raw net.Conn, peer identity.Peer) *peerConn {
 		s.mu.Lock()
 		delete(s.conns, tc)
 		s.mu.Unlock()
+		cc.releaseConn()
 		s.sem.release()
 		s.g.metrics.activeConns.Dec()
 		s.g.log.Info("client disconnected", "remote", cc.remote, "cn", id.CN,
@@ -250,6 +251,7 @@ func (s *unixSocket) wrap(raw net.Conn, peer identity.Peer) *peerConn {
 	s.mu.Unlock()
 	s.g.metrics.activeConns.Inc()
 	s.g.log.Info("client connected", "remote", cc.remote, "cn", id.CN, "uid", peer.UID, "user", peer.User, "groups", peer.Groups)
+	s.g.admitConn(cc, id)
 	return &peerConn{trackedConn: tc, cc: cc, remote: peerAddr(cc.remote)}
 }
 

@@ -22,6 +22,9 @@ type Policy struct {
 	// sockets are the Docker sockets no container a role reaches may
 	// mount (socketPaths).
 	sockets []string
+	// unmatchedLimits are the client limits of a client no clients: entry
+	// matches (it is refused, but holds a connection while it is told).
+	unmatchedLimits Limits
 }
 
 // Compile compiles the built-in roles and the roles the config declares.
@@ -37,8 +40,10 @@ func Compile(cfg *config.Config) (*Policy, error) {
 	if p.maxJSONBody <= 0 {
 		p.maxJSONBody = dockerapi.DefaultMaxBody // a config that skipped Default
 	}
+	p.unmatchedLimits = limitsOf(cfg, "")
 	for _, name := range config.BuiltinRoles {
 		p.roles[name] = compileBuiltin(name)
+		p.roles[name].limits = limitsOf(cfg, name)
 	}
 	var errs []error
 	for _, name := range sortedKeys(cfg.Roles) {
@@ -52,6 +57,7 @@ func Compile(cfg *config.Config) (*Policy, error) {
 			errs = append(errs, err)
 			continue
 		}
+		r.limits = limitsOf(cfg, name)
 		p.roles[name] = r
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -33,6 +33,35 @@ type role struct {
 	// redactEnv replaces environment values in inspect answers
 	// (containers.redact_env; answer.go).
 	redactEnv bool
+	// limits cap what one client of the role may hold (Policy.Limits).
+	limits Limits
+}
+
+// Limits are the caps on one client of a role, resolved from the config
+// (config.ClientLimitsOf), with the config key that raises each.
+type Limits struct {
+	config.ClientLimits
+	// keyPrefix is where they are set: "roles.ci.limits." or
+	// "limits.per_client.".
+	keyPrefix string
+}
+
+// Key is the config key that sets limit ("connections", "requests",
+// "streams", "rate"), for the message of a client over its cap.
+func (l Limits) Key(limit string) string { return l.keyPrefix + limit }
+
+func limitsOf(cfg *config.Config, role string) Limits {
+	key := cfg.ClientLimitKey(role, "")
+	return Limits{ClientLimits: cfg.ClientLimitsOf(role), keyPrefix: key}
+}
+
+// Limits returns the caps on one client of role; a role the policy does
+// not know (a client no clients: entry matches) gets limits.per_client.
+func (p *Policy) Limits(role string) Limits {
+	if r := p.roles[role]; r != nil {
+		return r.limits
+	}
+	return p.unmatchedLimits
 }
 
 // containerRules is a ContainerKnob made fast to test.
