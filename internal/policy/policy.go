@@ -89,6 +89,9 @@ type request struct {
 	// for which needsBody is true; nil otherwise. decide denies such an
 	// operation without one rather than guess.
 	Body any
+	// Build is what the body of an image.build says (readBuild); nil
+	// when it was not read.
+	Build *buildInput
 }
 
 // Effect is what the gateway does with a request.
@@ -296,6 +299,7 @@ const (
 	knobAnnotations         = "containers.annotations"
 	knobBuildHostNetwork    = "builds.host_network"
 	knobBuildRemoteContext  = "builds.remote_context"
+	knobBuildRemoteSources  = "builds.remote_sources"
 	knobBuildkitGRPC        = "builds.buildkit_grpc"
 )
 

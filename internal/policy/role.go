@@ -30,6 +30,8 @@ type role struct {
 	unrestricted bool
 	containers   containerRules
 	builds       config.BuildKnob
+	// images is images.allow; nil allows any image.
+	images *imageRules
 }
 
 // containerRules is a ContainerKnob made fast to test.
@@ -107,6 +109,9 @@ func compileRole(name string, spec *config.RoleSpec) (*role, error) {
 		errs = append(errs, err)
 	}
 	r.containers = c
+	images, ierrs := compileImagePatterns(field+".images.allow", spec.Images.Allow)
+	r.images = images
+	errs = append(errs, ierrs...)
 	return r, errors.Join(errs...)
 }
 
