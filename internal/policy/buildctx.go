@@ -32,8 +32,10 @@ const maxContextPeek = 32 << 20
 // Dockerfile read from a context is far smaller in practice.
 const maxDockerfile = 1 << 20
 
-// errContext is wrapped by every error readBuildContext returns.
-var errContext = errors.New("build context refused")
+// ErrBuildContext is wrapped by every error readBuildContext returns, and
+// by the error with which a Verdict's Stream ends when the rest of a
+// build context would replace the Dockerfile that was judged.
+var ErrBuildContext = errors.New("build context refused")
 
 // buildContext is what readBuildContext found in a build's body.
 type buildContext struct {
@@ -77,7 +79,7 @@ func (s *contextScan) read(dockerfile string) (*buildContext, error) {
 	head = head[:n]
 	switch {
 	case n == 0 && (err == io.EOF || err == io.ErrUnexpectedEOF):
-		return nil, fmt.Errorf("%w: the body is empty, so there is no Dockerfile to read", errContext)
+		return nil, fmt.Errorf("%w: the body is empty, so there is no Dockerfile to read", ErrBuildContext)
 	case err != nil && err != io.ErrUnexpectedEOF:
 		return nil, fmt.Errorf("failed to read the build context: %w", err)
 	}
@@ -88,11 +90,11 @@ func (s *contextScan) read(dockerfile string) (*buildContext, error) {
 	case "gzip":
 		zr, err := gzip.NewReader(rest)
 		if err != nil {
-			return nil, fmt.Errorf("%w: gzip: %w", errContext, err)
+			return nil, fmt.Errorf("%w: gzip: %w", ErrBuildContext, err)
 		}
 		s.tar = tar.NewReader(zr)
 	default:
-		return nil, fmt.Errorf("%w: the context is %s-compressed; send it as a plain or gzip-compressed tar", errContext, compression(head))
+		return nil, fmt.Errorf("%w: the context is %s-compressed; send it as a plain or gzip-compressed tar", ErrBuildContext, compression(head))
 	}
 	return s.find()
 }
@@ -156,10 +158,10 @@ func (s *contextScan) find() (*buildContext, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: the tar cannot be read: %w", errContext, err)
+			return nil, fmt.Errorf("%w: the tar cannot be read: %w", ErrBuildContext, err)
 		}
 		if s.held.Len() > s.limit {
-			return nil, fmt.Errorf("%w: no %s in the first %d bytes of the build context; put the Dockerfile first in the tar", errContext, s.watch[0], s.limit)
+			return nil, fmt.Errorf("%w: no %s in the first %d bytes of the build context; put the Dockerfile first in the tar", ErrBuildContext, s.watch[0], s.limit)
 		}
 		if err := s.check(hdr); err != nil {
 			return nil, err
@@ -176,9 +178,9 @@ func (s *contextScan) find() (*buildContext, error) {
 	if len(s.watch) > 1 && s.seen[s.watch[1]] {
 		// dockerd falls back to "dockerfile" when the context has no
 		// "Dockerfile"; the whole tar was read to know there is none.
-		return nil, fmt.Errorf("%w: the Dockerfile is named dockerfile; name it Dockerfile", errContext)
+		return nil, fmt.Errorf("%w: the Dockerfile is named dockerfile; name it Dockerfile", ErrBuildContext)
 	}
-	return nil, fmt.Errorf("%w: the build context has no %s", errContext, s.watch[0])
+	return nil, fmt.Errorf("%w: the build context has no %s", ErrBuildContext, s.watch[0])
 }
 
 // check refuses an entry that would make the Dockerfile dockerd reads
@@ -195,20 +197,20 @@ func (s *contextScan) check(hdr *tar.Header) error {
 		}
 		s.links[name] = contextPath(target)
 	} else if hdr.Typeflag == tar.TypeSymlink {
-		return fmt.Errorf("%w: more than %d symbolic links in the context", errContext, maxContextLinks)
+		return fmt.Errorf("%w: more than %d symbolic links in the context", ErrBuildContext, maxContextLinks)
 	}
 	for _, w := range s.watch {
 		switch {
 		case name == w:
 			if s.seen[w] {
-				return fmt.Errorf("%w: the context writes %s twice; the last one extracted wins", errContext, w)
+				return fmt.Errorf("%w: the context writes %s twice; the last one extracted wins", ErrBuildContext, w)
 			}
 			if hdr.Typeflag != tar.TypeReg {
-				return fmt.Errorf("%w: %s is not a regular file in the context", errContext, w)
+				return fmt.Errorf("%w: %s is not a regular file in the context", ErrBuildContext, w)
 			}
 			s.seen[w] = true
 		case strings.HasPrefix(w, name+"/") && hdr.Typeflag != tar.TypeDir:
-			return fmt.Errorf("%w: %s in the context is not a directory, on the way to %s", errContext, name, w)
+			return fmt.Errorf("%w: %s in the context is not a directory, on the way to %s", ErrBuildContext, name, w)
 		}
 	}
 	return nil
@@ -240,11 +242,11 @@ func (s *contextScan) resolve(name string) string {
 
 func (s *contextScan) readDockerfile(hdr *tar.Header) ([]byte, error) {
 	if hdr.Size > maxDockerfile {
-		return nil, fmt.Errorf("%w: the Dockerfile is %d bytes, more than %d", errContext, hdr.Size, maxDockerfile)
+		return nil, fmt.Errorf("%w: the Dockerfile is %d bytes, more than %d", ErrBuildContext, hdr.Size, maxDockerfile)
 	}
 	df, err := io.ReadAll(s.tar)
 	if err != nil {
-		return nil, fmt.Errorf("%w: the tar cannot be read: %w", errContext, err)
+		return nil, fmt.Errorf("%w: the tar cannot be read: %w", ErrBuildContext, err)
 	}
 	return df, nil
 }
@@ -278,7 +280,7 @@ func (s *contextScan) step() {
 	case err == io.EOF:
 		s.done = true
 	case err != nil:
-		s.err = fmt.Errorf("%w: the tar cannot be read: %w", errContext, err)
+		s.err = fmt.Errorf("%w: the tar cannot be read: %w", ErrBuildContext, err)
 	default:
 		s.err = s.check(hdr)
 	}

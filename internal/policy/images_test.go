@@ -102,7 +102,7 @@ func TestReadBuildContext(t *testing.T) {
 			}
 			ctx, err := readBuildContext(bytes.NewReader(tc.body), tc.dockerfile, limit)
 			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, errContext) {
+				if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, ErrBuildContext) {
 					t.Fatalf("err = %v, want %q", err, tc.err)
 				}
 			} else if err != nil {
