@@ -61,7 +61,9 @@ type buildContext struct {
 // that forwards what it would deny.
 func readBuildContext(body io.Reader, dockerfile string, limit int) (*buildContext, error) {
 	s := &contextScan{body: body, limit: limit}
+	s.held.limit = limit
 	ctx, err := s.read(dockerfile)
+	s.held.limit = 0 // what is read from now on is forwarded as it comes
 	if err != nil {
 		return &buildContext{Stream: io.MultiReader(&s.held, body), Read: s.held.Len()}, err
 	}
@@ -136,7 +138,7 @@ func contextPath(name string) string {
 type contextScan struct {
 	body  io.Reader
 	tar   *tar.Reader
-	held  bytes.Buffer // raw bytes read from body, not yet forwarded
+	held  heldBuffer // raw bytes read from body, not yet forwarded
 	limit int
 	watch []string // paths whose entries decide the Dockerfile
 	found string   // the path the Dockerfile was read from
@@ -157,11 +159,11 @@ func (s *contextScan) find() (*buildContext, error) {
 		if err == io.EOF {
 			break
 		}
+		if errors.Is(err, errHeldLimit) || s.held.Len() > s.limit {
+			return nil, fmt.Errorf("%w: no %s in the first %d bytes of the build context; put the Dockerfile first in the tar", ErrBuildContext, s.watch[0], s.limit)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: the tar cannot be read: %w", ErrBuildContext, err)
-		}
-		if s.held.Len() > s.limit {
-			return nil, fmt.Errorf("%w: no %s in the first %d bytes of the build context; put the Dockerfile first in the tar", ErrBuildContext, s.watch[0], s.limit)
 		}
 		if err := s.check(hdr); err != nil {
 			return nil, err
@@ -189,6 +191,14 @@ func (s *contextScan) find() (*buildContext, error) {
 // it, or an entry that reaches it through a symbolic link the context
 // made (extraction writes through those).
 func (s *contextScan) check(hdr *tar.Header) error {
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return fmt.Errorf("%w: %s is a sparse file; the docker CLI sends none", ErrBuildContext, hdr.Name)
+		}
+	}
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return fmt.Errorf("%w: %s is a sparse file; the docker CLI sends none", ErrBuildContext, hdr.Name)
+	}
 	name := s.resolve(contextPath(hdr.Name))
 	if hdr.Typeflag == tar.TypeSymlink && len(s.links) < maxContextLinks {
 		target := hdr.Linkname
@@ -214,6 +224,26 @@ func (s *contextScan) check(hdr *tar.Header) error {
 		}
 	}
 	return nil
+}
+
+// errHeldLimit: the bytes held before the Dockerfile passed the limit.
+var errHeldLimit = errors.New("held too many bytes")
+
+// heldBuffer holds the raw bytes read from the body. While limit is set,
+// a write beyond it is kept (so that the body can still be forwarded
+// whole) but fails, which stops the tar reader: one large entry before
+// the Dockerfile costs at most one read beyond the limit.
+type heldBuffer struct {
+	bytes.Buffer
+	limit int
+}
+
+func (h *heldBuffer) Write(p []byte) (int, error) {
+	n, _ := h.Buffer.Write(p)
+	if h.limit > 0 && h.Len() > h.limit {
+		return n, errHeldLimit
+	}
+	return n, nil
 }
 
 // maxContextLinks bounds the symbolic links a scan remembers; a context

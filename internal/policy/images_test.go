@@ -363,3 +363,28 @@ func TestEvaluateBuildStream(t *testing.T) {
 		t.Errorf("ADD of a URL: effect %v status %d %q", v.Effect, v.Status, v.Message)
 	}
 }
+
+// FuzzBuildContext: whatever the body, reading a build context neither
+// panics nor changes a byte of what is forwarded, and a Dockerfile read
+// is parsed without panicking.
+func FuzzBuildContext(f *testing.F) {
+	f.Add(contextTar(f, "Dockerfile", "FROM busybox\nADD http://x/y /y\n"), "")
+	f.Add(gzipped(f, contextTar(f, "sub/Dockerfile", "ARG B=a\nFROM $B AS s\nCOPY --from=s /a /b\n")), "sub/Dockerfile")
+	f.Add(tarOf(f, tarEntry{name: "d", typ: tar.TypeSymlink, link: "."}, tarEntry{name: "Dockerfile", body: "FROM a\n"}, tarEntry{name: "d/Dockerfile", body: "FROM b\n"}), "")
+	f.Add([]byte("BZh9"), "")
+	f.Fuzz(func(t *testing.T, body []byte, dockerfile string) {
+		ctx, err := readBuildContext(bytes.NewReader(body), dockerfile, 1<<20)
+		if err == nil {
+			if _, err := analyzeDockerfile(ctx.Dockerfile, ""); err != nil && !strings.Contains(err.Error(), "Dockerfile") {
+				t.Errorf("analyze: %v", err)
+			}
+		}
+		got, serr := io.ReadAll(ctx.Stream)
+		if serr == nil && !bytes.Equal(got, body) {
+			t.Errorf("stream changed the body: %d bytes, want %d", len(got), len(body))
+		}
+		if serr != nil && !bytes.HasPrefix(body, got) {
+			t.Errorf("a cut stream is not a prefix of the body")
+		}
+	})
+}
