@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -387,4 +388,41 @@ func FuzzBuildContext(f *testing.F) {
 			t.Errorf("a cut stream is not a prefix of the body")
 		}
 	})
+}
+
+// TestBuildContextBounds: one large entry before the Dockerfile is not
+// held whole, and a sparse entry (whose holes a reader would produce
+// without reading the body) is refused.
+func TestBuildContextBounds(t *testing.T) {
+	body := tarOf(t, tarEntry{name: "big", body: strings.Repeat("x", 8<<20)}, tarEntry{name: "Dockerfile", body: "FROM a\n"})
+	ctx, err := readBuildContext(bytes.NewReader(body), "", 1<<20)
+	if err == nil || !strings.Contains(err.Error(), "first 1048576 bytes") {
+		t.Fatalf("err = %v, want the limit", err)
+	}
+	if ctx.Read > 1<<20+64<<10 {
+		t.Errorf("held %d bytes for a limit of 1 MiB", ctx.Read)
+	}
+	if got, err := io.ReadAll(ctx.Stream); err != nil || !bytes.Equal(got, body) {
+		t.Errorf("stream = %d bytes, %v; want the body", len(got), err)
+	}
+
+	sparse := tarOf(t, tarEntry{name: "hole", body: "x"}, tarEntry{name: "Dockerfile", body: "FROM a\n"})
+	// The first header made GNU sparse: type flag, GNU magic, one
+	// fragment of 1 byte at offset 0, real size 1 GiB (holes after it).
+	sparse[156] = tar.TypeGNUSparse
+	copy(sparse[257:265], "ustar  \x00")
+	copy(sparse[386:398], "00000000000\x00")
+	copy(sparse[398:410], "00000000001\x00")
+	copy(sparse[483:495], "10000000000\x00")
+	var sum int
+	for i, c := range sparse[:512] {
+		if i >= 148 && i < 156 {
+			c = ' ' // the checksum field counts as spaces
+		}
+		sum += int(c)
+	}
+	copy(sparse[148:156], fmt.Sprintf("%06o\x00 ", sum))
+	if _, err := readBuildContext(bytes.NewReader(sparse), "", maxContextPeek); err == nil || !strings.Contains(err.Error(), "hole is a sparse file") {
+		t.Errorf("sparse entry: err = %v, want it refused", err)
+	}
 }
