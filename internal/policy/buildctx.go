@@ -282,18 +282,27 @@ func (s *contextScan) readDockerfile(hdr *tar.Header) ([]byte, error) {
 }
 
 // Read forwards the body: the bytes held, then the rest as the tar reader
-// consumes it, entry by entry, checking each header.
+// consumes it, entry by entry, checking each header. The last byte read
+// is held back until the tar has been read to its end: a decompressor
+// reads ahead, so bytes may be held before their entries are checked, and
+// the daemon must not have the whole body before they are.
 func (s *contextScan) Read(p []byte) (int, error) {
-	for s.held.Len() == 0 {
-		if s.err != nil {
+	for {
+		switch {
+		case s.err != nil:
 			return 0, s.err
-		}
-		if s.done {
+		case s.done && s.held.Len() > 0:
+			return s.held.Read(p)
+		case s.done:
 			return s.body.Read(p)
+		case s.held.Len() > 1:
+			if n := s.held.Len() - 1; len(p) > n {
+				p = p[:n]
+			}
+			return s.held.Read(p)
 		}
 		s.step()
 	}
-	return s.held.Read(p)
 }
 
 // step advances the tar reader once: a chunk of the current entry, or the

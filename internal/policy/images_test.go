@@ -151,9 +151,12 @@ func TestBuildContextStreamCut(t *testing.T) {
 				if string(ctx.Dockerfile) != "FROM a\n" {
 					t.Errorf("Dockerfile = %q", ctx.Dockerfile)
 				}
-				_, err = io.ReadAll(ctx.Stream)
+				got, err := io.ReadAll(ctx.Stream)
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Errorf("stream err = %v, want %q", err, tc.err)
+				}
+				if len(got) >= len(b) {
+					t.Errorf("the stream gave all %d bytes before its error", len(got))
 				}
 			}
 		})
