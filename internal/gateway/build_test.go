@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/dockgate/dockgate/internal/config"
@@ -40,14 +39,14 @@ func TestBuildContextForwarded(t *testing.T) {
 	tg := startTestGateway(t, func(c *config.Config) {
 		c.Clients = []config.ClientRule{{CN: "dev", Role: config.RoleDeployer}}
 	})
-	var mu sync.Mutex
-	var got []byte
-	var readErr error
+	type read struct {
+		data []byte
+		err  error
+	}
+	reads := make(chan read, 2) // what the daemon read of each build
 	tg.fake.mux.HandleFunc("POST /v1.41/build", func(w http.ResponseWriter, r *http.Request) {
 		data, err := io.ReadAll(r.Body)
-		mu.Lock()
-		got, readErr = data, err
-		mu.Unlock()
+		reads <- read{data, err}
 		if err != nil {
 			return
 		}
@@ -67,11 +66,9 @@ func TestBuildContextForwarded(t *testing.T) {
 	if status, answer := post(body); status != http.StatusOK {
 		t.Fatalf("build: %d %s", status, answer)
 	}
-	mu.Lock()
-	if readErr != nil || !bytes.Equal(got, body) {
-		t.Errorf("the daemon got %d bytes (%v), want the client's %d", len(got), readErr, len(body))
+	if r := <-reads; r.err != nil || !bytes.Equal(r.data, body) {
+		t.Errorf("the daemon got %d bytes (%v), want the client's %d", len(r.data), r.err, len(body))
 	}
-	mu.Unlock()
 
 	replaced := buildTar(t, [2]string{"Dockerfile", "FROM busybox\n"}, [2]string{"data", strings.Repeat("d", 1<<20)},
 		[2]string{"./Dockerfile", "FROM other\n"})
@@ -79,9 +76,7 @@ func TestBuildContextForwarded(t *testing.T) {
 	if status != http.StatusBadRequest || !strings.Contains(answer, "the context writes Dockerfile twice") {
 		t.Errorf("replaced Dockerfile: %d %s, want 400 naming it", status, answer)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if readErr == nil || len(got) >= len(replaced) {
-		t.Errorf("the daemon read %d of %d bytes without an error: it got the whole context", len(got), len(replaced))
+	if r := <-reads; r.err == nil || len(r.data) >= len(replaced) {
+		t.Errorf("the daemon read %d of %d bytes without an error: it got the whole context", len(r.data), len(replaced))
 	}
 }
