@@ -333,3 +333,55 @@ func TestImageAllowList(t *testing.T) {
 		})
 	}
 }
+
+// TestImageRulesWithDockerCLI: the docker CLI's own builds (the classic
+// builder, DOCKER_BUILDKIT=0) pass the Dockerfile checks: a context
+// directory, a Dockerfile elsewhere (-f), one from standard input (which
+// the CLI appends at the end of the context under a random name) and a
+// gzipped context; a Dockerfile whose FROM is not listed is refused with
+// the CLI showing the reason.
+func TestImageRulesWithDockerCLI(t *testing.T) {
+	p := startImagePolicyEnv(t)
+	m := newMarker()
+	dir := t.TempDir()
+	ctxDir := filepath.Join(dir, "ctx")
+	os.MkdirAll(filepath.Join(ctxDir, "Zdir"), 0o755)
+	os.WriteFile(filepath.Join(ctxDir, "Zdir", "late.txt"), []byte(strings.Repeat("z", 1<<20)), 0o644)
+	os.WriteFile(filepath.Join(ctxDir, "hello.txt"), []byte(m+"\n"), 0o644)
+	dockerfile := "FROM " + dockertestImage + "\nCOPY hello.txt /hello.txt\n"
+	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte(dockerfile), 0o644)
+	os.WriteFile(filepath.Join(dir, "Other.Dockerfile"), []byte(dockerfile), 0o644)
+
+	builds := []struct {
+		name  string
+		args  []string
+		stdin []byte
+	}{
+		{"context directory", []string{"build", "-q", "-t", "e2e-cli/" + m + ":dir", ctxDir}, nil},
+		{"gzipped context", []string{"build", "-q", "--compress", "-t", "e2e-cli/" + m + ":gz", ctxDir}, nil},
+		{"Dockerfile outside the context", []string{"build", "-q", "-f", filepath.Join(dir, "Other.Dockerfile"), "-t", "e2e-cli/" + m + ":f", ctxDir}, nil},
+		{"Dockerfile from standard input", []string{"build", "-q", "-f", "-", "-t", "e2e-cli/" + m + ":stdin", ctxDir}, []byte(dockerfile)},
+	}
+	for _, b := range builds {
+		t.Run(b.name, func(t *testing.T) {
+			ref := b.args[len(b.args)-2]
+			t.Cleanup(func() { p.daemon.removeImage(t, ref) })
+			out, errOut, err := p.dockerAs(p.certs["tagger-1"], b.stdin, b.args...)
+			if err != nil {
+				t.Fatalf("docker %s: %v\n%s%s", strings.Join(b.args, " "), err, out, errOut)
+			}
+			if !p.daemon.imageExists(t, ref) {
+				t.Errorf("the daemon has no %s", ref)
+			}
+		})
+	}
+
+	os.WriteFile(filepath.Join(dir, "Bad.Dockerfile"), []byte("FROM busybox:"+m+"\nLABEL "+markerLabel+"="+m+"\n"), 0o644)
+	_, errOut, err := p.dockerAs(p.certs["tagger-1"], nil, "build", "-f", filepath.Join(dir, "Bad.Dockerfile"), ctxDir)
+	if err == nil || !strings.Contains(errOut, "is not in images.allow; allow it by adding") {
+		t.Errorf("build FROM an unlisted image: %v\n%s", err, errOut)
+	}
+	if ids := p.daemon.imagesLabelled(t, markerLabel+"="+m); len(ids) != 0 {
+		t.Errorf("THE DAEMON ACTED: built %v", ids)
+	}
+}
