@@ -96,6 +96,10 @@ func (r *role) guardBuildSources(req *request) *violation {
 			reason: fmt.Sprintf("%s fetches %s, which dockerd does from the host's network whatever networkmode says", src.where, quote(src.value))}
 	}
 	if q.Version == "2" {
+		if cf := req.Query.Get("cachefrom"); cf != "" && cf != "[]" && cf != "null" && !r.builds.RemoteSources {
+			return &violation{field: "query cachefrom", knob: knobBuildRemoteSources,
+				reason: fmt.Sprintf("query cachefrom=%s makes BuildKit import cache from a registry, from the host's network", quote(cf))}
+		}
 		syntax := f.syntax
 		if syntax == "" && hasBuildArg(req.Query.Get("buildargs"), buildArgSyntax) {
 			syntax = "query buildargs " + buildArgSyntax

@@ -315,6 +315,7 @@ func TestBuildSources(t *testing.T) {
 		{"ADD in a later stage", "/build", "FROM busybox AS a\nRUN true\nFROM a\nADD http://example.com/x /x\n", "Dockerfile line 4 (ADD)", 403},
 		{"session build", "/build?version=2&remote=client-session&session=s", "", "query remote", 403},
 		{"BUILDKIT_SYNTAX", "/build?version=2&buildargs=" + `{"BUILDKIT_SYNTAX":"evil/frontend"}`, "FROM busybox\n", "Dockerfile syntax", 403},
+		{"BuildKit cache from a registry", "/build?version=2&cachefrom=" + `["registry.example.com/app:cache"]`, "FROM busybox\n", "query cachefrom", 403},
 		{"unparsable", "/build", "FROM busybox\nFROBNICATE x\n", "body", 400},
 	}
 	for _, tc := range cases {
