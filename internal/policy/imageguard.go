@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 
@@ -116,6 +117,26 @@ func (r *role) guardBuildSources(req *request) *violation {
 	}
 	for _, img := range f.images {
 		if v := r.imageViolation(img.where, img.value, true); v != nil {
+			return v
+		}
+	}
+	return r.guardCacheFrom(req.Query.Get("cachefrom"))
+}
+
+// guardCacheFrom checks the images a build takes its cache from: a step
+// found in their history is not run but taken from them, so they are
+// images the build uses.
+func (r *role) guardCacheFrom(raw string) *violation {
+	if r.images == nil || raw == "" {
+		return nil
+	}
+	var refs []string
+	if err := json.Unmarshal([]byte(raw), &refs); err != nil {
+		return &violation{field: "query cachefrom", reason: "query cachefrom is not a JSON list of image references", status: http.StatusBadRequest,
+			hint: "send cachefrom as the docker CLI does"}
+	}
+	for _, ref := range refs {
+		if v := r.imageViolation("query cachefrom", ref, true); v != nil {
 			return v
 		}
 	}

@@ -242,6 +242,8 @@ func TestImageAllowList(t *testing.T) {
 		{"build FROM image ID", "POST", "/build", "FROM sha256:0123456789012345678901234567890123456789012345678901234567890123\n", "Dockerfile line 1 (FROM)"},
 		{"build syntax image with BuildKit", "POST", "/build?version=2", "# syntax=docker/dockerfile:1\nFROM busybox\n", "Dockerfile syntax"},
 		{"remote context", "POST", "/build?remote=https://example.com/ctx.tar", "", "query remote"},
+		{"build cache from", "POST", "/build?cachefrom=" + `["ubuntu"]`, "FROM busybox\n", "query cachefrom"},
+		{"build cache from listed", "POST", "/build?cachefrom=" + `["busybox:1"]`, "FROM busybox\n", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
