@@ -75,7 +75,11 @@ func compileImagePattern(e string) (imagePattern, error) {
 	}
 	domain, _, _ := strings.Cut(name, "/")
 	if !strings.Contains(name, "/") || !(strings.ContainsAny(domain, ".:") || domain == "localhost") {
-		return imagePattern{}, fmt.Errorf("%q: a glob must start with the registry, as references are normalized (docker.io/library/%s)", e, e)
+		normalized := "docker.io/library/" + e
+		if strings.Contains(name, "/") {
+			normalized = "docker.io/" + e
+		}
+		return imagePattern{}, fmt.Errorf("%q: a glob must start with the registry, as references are normalized (%s)", e, normalized)
 	}
 	for _, g := range []string{name, tag} {
 		if _, err := path.Match(g, ""); err != nil {

@@ -432,3 +432,19 @@ func TestBuildContextBounds(t *testing.T) {
 		t.Errorf("sparse entry: err = %v, want it refused", err)
 	}
 }
+
+func TestImagePatternErrors(t *testing.T) {
+	cases := map[string]string{
+		"library/*":        `(docker.io/library/*)`,
+		"alpine*":          `(docker.io/library/alpine*)`,
+		"Bad Ref":          "is not an image reference",
+		"busybox@sha256:*": "a digest pin names one image",
+		"docker.io/[a":     "is not a valid glob",
+	}
+	for entry, want := range cases {
+		_, errs := compileImagePatterns("roles.r.images.allow", []string{entry})
+		if len(errs) != 1 || !strings.Contains(errs[0].Error(), want) || !strings.Contains(errs[0].Error(), "roles.r.images.allow[0]") {
+			t.Errorf("%q: errors %v, want one saying %q", entry, errs, want)
+		}
+	}
+}
