@@ -155,12 +155,13 @@ func (e envMap) Keys() []string              { return sortedKeys(e) }
 // frontend image from the request rather than the Dockerfile.
 const buildArgSyntax = "BUILDKIT_SYNTAX"
 
-// hasBuildArg reports whether the buildargs JSON sets name.
-func hasBuildArg(buildArgs, name string) bool {
+// buildArg returns the value the buildargs JSON gives name; ok is false
+// when it sets none. (analyzeDockerfile has refused buildargs that are
+// not a JSON object.)
+func buildArg(buildArgs, name string) (string, bool) {
 	var m map[string]*string
-	if json.Unmarshal([]byte(buildArgs), &m) != nil {
-		return buildArgs != ""
+	if json.Unmarshal([]byte(buildArgs), &m) != nil || m[name] == nil {
+		return "", false
 	}
-	_, ok := m[name]
-	return ok
+	return *m[name], *m[name] != ""
 }

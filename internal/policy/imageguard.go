@@ -101,16 +101,17 @@ func (r *role) guardBuildSources(req *request) *violation {
 			return &violation{field: "query cachefrom", knob: knobBuildRemoteSources,
 				reason: fmt.Sprintf("query cachefrom=%s makes BuildKit import cache from a registry, from the host's network", quote(cf))}
 		}
+		// BUILDKIT_SYNTAX, when set, wins over the directive.
 		syntax := f.syntax
-		if syntax == "" && hasBuildArg(req.Query.Get("buildargs"), buildArgSyntax) {
-			syntax = "query buildargs " + buildArgSyntax
+		if v, ok := buildArg(req.Query.Get("buildargs"), buildArgSyntax); ok {
+			syntax = v
 		}
 		if syntax != "" && !r.builds.RemoteSources {
 			return &violation{field: "Dockerfile syntax", knob: knobBuildRemoteSources,
-				reason: fmt.Sprintf("the syntax directive %s makes BuildKit pull a frontend image and run it, which fetches what it likes", quote(syntax))}
+				reason: fmt.Sprintf("the frontend image %s (a syntax directive or BUILDKIT_SYNTAX) is pulled and run by BuildKit, and fetches what it likes", quote(syntax))}
 		}
-		if f.syntax != "" {
-			if v := r.imageViolation("Dockerfile syntax", f.syntax, true); v != nil {
+		if syntax != "" {
+			if v := r.imageViolation("Dockerfile syntax", syntax, true); v != nil {
 				return v
 			}
 		}

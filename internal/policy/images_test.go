@@ -191,6 +191,12 @@ roles:
     allow: ["*"]
     builds:
       remote_context: true
+  fetchpinned:
+    allow: [image.build]
+    builds:
+      remote_sources: true
+    images:
+      allow: [busybox]
 clients:
   - cn: x
     role: admin
@@ -241,6 +247,7 @@ func TestImageAllowList(t *testing.T) {
 		{"build RUN --mount from", "POST", "/build", "FROM busybox\nRUN --mount=type=bind,from=ubuntu,target=/u true\n", "Dockerfile line 2 (RUN --mount from)"},
 		{"build FROM image ID", "POST", "/build", "FROM sha256:0123456789012345678901234567890123456789012345678901234567890123\n", "Dockerfile line 1 (FROM)"},
 		{"build syntax image with BuildKit", "POST", "/build?version=2", "# syntax=docker/dockerfile:1\nFROM busybox\n", "Dockerfile syntax"},
+		{"build BUILDKIT_SYNTAX", "POST", "/build?version=2&buildargs=" + `{"BUILDKIT_SYNTAX":"evil/frontend"}`, "# syntax=busybox\nFROM busybox\n", "Dockerfile syntax"},
 		{"remote context", "POST", "/build?remote=https://example.com/ctx.tar", "", "query remote"},
 		{"build cache from", "POST", "/build?cachefrom=" + `["ubuntu"]`, "FROM busybox\n", "query cachefrom"},
 		{"build cache from listed", "POST", "/build?cachefrom=" + `["busybox:1"]`, "FROM busybox\n", ""},
@@ -345,6 +352,20 @@ func TestBuildSources(t *testing.T) {
 		if d := decide(t, p, "x", "builder", "POST", "/build", df); d.Effect != Allow {
 			t.Errorf("%q: %s", df, d.message())
 		}
+	}
+}
+
+// TestFrontendImage: a BuildKit frontend image is an image the build
+// uses; BUILDKIT_SYNTAX wins over the directive, as in BuildKit.
+func TestFrontendImage(t *testing.T) {
+	p := mustPolicy(t, imagesConfig)
+	df := "# syntax=busybox\nFROM busybox\n"
+	if d := decide(t, p, "x", "fetchpinned", "POST", "/build?version=2", df); d.Effect != Allow {
+		t.Errorf("listed frontend: %s", d.message())
+	}
+	d := decide(t, p, "x", "fetchpinned", "POST", "/build?version=2&buildargs="+`{"BUILDKIT_SYNTAX":"evil/frontend"}`, df)
+	if d.Effect != Deny || !strings.Contains(d.message(), `"evil/frontend" (evil/frontend:latest) is not in images.allow`) {
+		t.Errorf("BUILDKIT_SYNTAX not listed: %s", d.message())
 	}
 }
 
