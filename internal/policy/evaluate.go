@@ -57,7 +57,9 @@ type Input struct {
 	ContentType    string
 	// Body is the request body. Evaluate reads a JSON body whole
 	// (bounded by the policy's limit) and one byte of a body the route
-	// takes none of; a raw body is left for the gateway to stream.
+	// takes none of; a raw body is left for the gateway to stream, but for
+	// a build's context, which it reads up to the Dockerfile and hands
+	// back whole as Verdict.Stream.
 	Body io.Reader
 }
 
