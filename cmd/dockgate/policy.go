@@ -115,6 +115,9 @@ func describeRole(cfg *config.Config, p *policy.Policy, name string, used bool) 
 		if relaxed := spec.Relaxed(); len(relaxed) > 0 {
 			s += "; allows " + strings.Join(relaxed, ", ")
 		}
+		if len(spec.Images.Allow) > 0 {
+			s += "; images only " + strings.Join(spec.Images.Allow, ", ")
+		}
 	}
 	if !used {
 		s += " (no clients: entry uses it)"
