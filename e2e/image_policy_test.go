@@ -236,6 +236,15 @@ func TestBuildRemoteSources(t *testing.T) {
 		t.Errorf("THE DAEMON ACTED: built %v", ids)
 	}
 
+	// An import from a URL is the same fetch outside a build.
+	r = p.send(t, "builder-1", http.MethodPost, "/v1.41/images/create?fromSrc=http://"+ln.Addr().String()+"/image.tar", "application/x-tar", nil)
+	if r.Status != http.StatusForbidden || !strings.Contains(r.Message, "query fromSrc=") || !strings.Contains(r.Message, "roles.builder.builds.remote_sources: true") {
+		t.Errorf("import from a URL: %d %q, want 403 naming builds.remote_sources", r.Status, r.Message)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("THE DAEMON ACTED: the URL was fetched %d times", n)
+	}
+
 	// What the guard is for: allowed, dockerd fetches the URL from the
 	// host's network although the build's network is none.
 	ref := "e2e-fetch/" + m + ":1"

@@ -180,7 +180,8 @@ type BuildKnob struct {
 	// RemoteSources allows what makes dockerd fetch from the host's
 	// network during a build, outside the build's network mode: ADD of a
 	// URL or a Git repository, a remote context, and BuildKit builds whose
-	// Dockerfile comes through the client's session (unread by dockgate).
+	// Dockerfile comes through the client's session (unread by dockgate);
+	// and outside builds, an image import from a URL (fromSrc).
 	RemoteSources bool `yaml:"remote_sources"`
 	// BuildkitGRPC allows grpc.serve, BuildKit's gRPC API (docker buildx),
 	// which dockgate cannot inspect: what a build may do there (e.g. the

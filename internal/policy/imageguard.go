@@ -26,6 +26,12 @@ func (r *role) guardImages(req *request) *violation {
 		}
 	case dockerapi.OpImagePull:
 		return r.guardPull(req.Query.Get("fromImage"), req.Query.Get("tag"))
+	case dockerapi.OpImageImport:
+		// fromSrc is "-" (the body) or a URL dockerd fetches itself.
+		if src := req.Query.Get("fromSrc"); src != "" && src != "-" && !r.builds.RemoteSources {
+			return &violation{field: "query fromSrc", knob: knobBuildRemoteSources,
+				reason: fmt.Sprintf("query fromSrc=%s makes dockerd fetch the image from the host's network", quote(src))}
+		}
 	case dockerapi.OpImageBuild:
 		return r.guardBuildSources(req)
 	}

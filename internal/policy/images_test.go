@@ -182,7 +182,7 @@ roles:
   builder:
     allow: [image.build, image.import, image.load, container.commit, image.tag]
   fetcher:
-    allow: [image.build]
+    allow: [image.build, image.import]
     builds:
       remote_sources: true
   notag:
@@ -325,6 +325,7 @@ func TestBuildSources(t *testing.T) {
 		{"session build", "/build?version=2&remote=client-session&session=s", "", "query remote", 403},
 		{"BUILDKIT_SYNTAX", "/build?version=2&buildargs=" + `{"BUILDKIT_SYNTAX":"evil/frontend"}`, "FROM busybox\n", "Dockerfile syntax", 403},
 		{"BuildKit cache from a registry", "/build?version=2&cachefrom=" + `["registry.example.com/app:cache"]`, "FROM busybox\n", "query cachefrom", 403},
+		{"import from a URL", "/images/create?fromSrc=http://169.254.169.254/x.tar", "", "query fromSrc", 403},
 		{"unparsable", "/build", "FROM busybox\nFROBNICATE x\n", "body", 400},
 	}
 	for _, tc := range cases {
