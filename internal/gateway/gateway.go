@@ -326,8 +326,8 @@ func LoadPolicy(cfg *config.Config, log *slog.Logger) (*policy.Policy, error) {
 // restartOnlyFields are the config fields, by YAML path, that a running
 // gateway reads only at start: the listeners, the HTTP server's limits, the
 // upstream client, the server certificate's files, the logger, the audit
-// log and the enrollment listener. Roles, clients and limits.max_json_body
-// apply on Reload; every other field is listed here.
+// log and the enrollment listener. Roles, clients, limits.max_json_body and
+// limits.max_build_prefix apply on Reload; every other field is listed here.
 var restartOnlyFields = []struct {
 	name  string
 	value func(*config.Config) any // comparable

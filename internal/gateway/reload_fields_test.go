@@ -47,6 +47,7 @@ func TestStaticFieldsChanged(t *testing.T) {
 			c.Clients = append(c.Clients, config.ClientRule{CN: "ci-*", Role: "viewer"})
 		}, nil},
 		{"limits.max_json_body applies live", func(c *config.Config) { c.Limits.MaxJSONBody = config.MinJSONBody }, nil},
+		{"limits.max_build_prefix applies live", func(c *config.Config) { c.Limits.MaxBuildPrefix = config.MinBuildPrefix }, nil},
 		{"no change", func(*config.Config) {}, nil},
 	}
 	for _, tt := range tests {
@@ -62,7 +63,7 @@ func TestStaticFieldsChanged(t *testing.T) {
 }
 
 // liveFields are the config fields a Reload applies.
-var liveFields = []string{"roles", "clients", "limits.max_json_body"}
+var liveFields = []string{"roles", "clients", "limits.max_json_body", "limits.max_build_prefix"}
 
 // Every config field is either applied by Reload or named when it changes:
 // a field added to config.Config without a decision fails here.

@@ -9,24 +9,23 @@ import (
 	"io"
 	"path"
 	"strings"
+
+	"github.com/dockgate/dockgate/internal/config"
 )
 
 // A classic build's body is its context: a tar, possibly compressed,
 // which dockerd extracts whole before it reads the Dockerfile from it. To
 // judge the Dockerfile, Evaluate reads the body up to the Dockerfile's
-// entry (holding what it read, at most maxContextPeek bytes) and hands the
+// entry (holding what it read, at most limits.max_build_prefix bytes) and hands the
 // gateway a stream that is exactly the client's body: the bytes held,
 // then the rest. The stream goes on reading the tar as it passes, because
 // extraction lets a later entry replace the Dockerfile or a directory on
 // its path; such an entry ends the stream with an error, so dockerd gets
 // a truncated context and builds nothing.
 
-// maxContextPeek bounds the bytes of a build context held before its
-// Dockerfile: the docker CLI writes the context in the order it walks the
-// directory, so the Dockerfile comes after what sorts before it ('.git',
-// upper-case names); 32 MiB holds that for ordinary projects and is what
-// one build may cost the gateway in memory.
-const maxContextPeek = 32 << 20
+// maxContextPeek is the default bound on the bytes of a build context
+// held before its Dockerfile (limits.max_build_prefix).
+const maxContextPeek = config.DefaultBuildPrefix
 
 // maxDockerfile bounds the Dockerfile itself; BuildKit's own limit for a
 // Dockerfile read from a context is far smaller in practice.
@@ -160,7 +159,7 @@ func (s *contextScan) find() (*buildContext, error) {
 			break
 		}
 		if errors.Is(err, errHeldLimit) || s.held.Len() > s.limit {
-			return nil, fmt.Errorf("%w: no %s in the first %d bytes of the build context; put the Dockerfile first in the tar", ErrBuildContext, s.watch[0], s.limit)
+			return nil, fmt.Errorf("%w: no %s in the first %d bytes of the build context (limits.max_build_prefix); put it earlier in the tar or raise the limit", ErrBuildContext, s.watch[0], s.limit)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: the tar cannot be read: %w", ErrBuildContext, err)

@@ -277,14 +277,14 @@ func (p *Policy) readBuild(in Input, req *request, v *Verdict) {
 		body = http.NoBody
 	}
 	var stream io.Reader
-	req.Build, stream, v.BytesIn = readBuildInput(body, req.Query)
+	req.Build, stream, v.BytesIn = readBuildInput(body, req.Query, p.maxBuildPrefix)
 	v.Stream = stream
 }
 
 // readBuildInput reads a build's context from body and its Dockerfile's
 // facts; it returns the stream to forward and how much of body it read.
-func readBuildInput(body io.Reader, q url.Values) (*buildInput, io.Reader, int64) {
-	ctx, err := readBuildContext(body, q.Get("dockerfile"), maxContextPeek)
+func readBuildInput(body io.Reader, q url.Values, limit int) (*buildInput, io.Reader, int64) {
+	ctx, err := readBuildContext(body, q.Get("dockerfile"), limit)
 	b := &buildInput{err: err}
 	if err == nil {
 		b.facts, b.err = analyzeDockerfile(ctx.Dockerfile, q.Get("buildargs"))

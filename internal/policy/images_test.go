@@ -470,3 +470,17 @@ func TestImagePatternErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildPrefixLimit: limits.max_build_prefix bounds what Evaluate
+// holds before the Dockerfile.
+func TestBuildPrefixLimit(t *testing.T) {
+	p := mustPolicy(t, imagesConfig+"  - cn: b\n    role: builder\nlimits:\n  max_build_prefix: 65536\n")
+	body := tarOf(t, tarEntry{name: "a", body: strings.Repeat("a", 100<<10)}, tarEntry{name: "Dockerfile", body: "FROM busybox\n"})
+	v := p.Evaluate(t.Context(), Input{Identity: identity.Identity{CN: "b"}, Method: "POST", Path: "/build", Body: bytes.NewReader(body)}, &fakeDaemon{})
+	if v.Effect != Deny || v.Status != http.StatusBadRequest || !strings.Contains(v.Message, "no Dockerfile in the first 65536 bytes") {
+		t.Errorf("effect %v status %d %q, want 400 naming the limit", v.Effect, v.Status, v.Message)
+	}
+	if v.BytesIn > 65536+64<<10 {
+		t.Errorf("held %d bytes", v.BytesIn)
+	}
+}

@@ -19,6 +19,9 @@ type Policy struct {
 	clients []config.ClientRule
 	// maxJSONBody bounds a JSON request body (limits.max_json_body).
 	maxJSONBody int
+	// maxBuildPrefix bounds what is held of a build context before its
+	// Dockerfile (limits.max_build_prefix).
+	maxBuildPrefix int
 }
 
 // Compile compiles the built-in roles and the roles the config declares.
@@ -26,12 +29,16 @@ type Policy struct {
 // passed Validate compiles.
 func Compile(cfg *config.Config) (*Policy, error) {
 	p := &Policy{
-		roles:       make(map[string]*role, len(config.BuiltinRoles)+len(cfg.Roles)),
-		clients:     slices.Clone(cfg.Clients),
-		maxJSONBody: cfg.Limits.MaxJSONBody,
+		roles:          make(map[string]*role, len(config.BuiltinRoles)+len(cfg.Roles)),
+		clients:        slices.Clone(cfg.Clients),
+		maxJSONBody:    cfg.Limits.MaxJSONBody,
+		maxBuildPrefix: cfg.Limits.MaxBuildPrefix,
 	}
 	if p.maxJSONBody <= 0 {
 		p.maxJSONBody = dockerapi.DefaultMaxBody // a config that skipped Default
+	}
+	if p.maxBuildPrefix <= 0 {
+		p.maxBuildPrefix = config.DefaultBuildPrefix
 	}
 	for _, name := range config.BuiltinRoles {
 		p.roles[name] = compileBuiltin(name)

@@ -95,7 +95,7 @@ func decide(t testing.TB, p *Policy, cn, role, method, target, body string) deci
 		if df == "" {
 			df = "FROM busybox\n"
 		}
-		req.Build, _, _ = readBuildInput(bytes.NewReader(contextTar(t, "Dockerfile", df)), req.Query)
+		req.Build, _, _ = readBuildInput(bytes.NewReader(contextTar(t, "Dockerfile", df)), req.Query, maxContextPeek)
 	}
 	return p.decide(identity.Identity{CN: cn}, role, req)
 }
