@@ -199,6 +199,9 @@ func (s *contextScan) check(hdr *tar.Header) error {
 		return fmt.Errorf("%w: %s is a sparse file; the docker CLI sends none", ErrBuildContext, hdr.Name)
 	}
 	name := s.resolve(contextPath(hdr.Name))
+	if name == "" && hdr.Typeflag != tar.TypeDir {
+		return fmt.Errorf("%w: the context's root is not a directory", ErrBuildContext)
+	}
 	if hdr.Typeflag == tar.TypeSymlink && len(s.links) < maxContextLinks {
 		target := hdr.Linkname
 		if !path.IsAbs(target) {

@@ -89,6 +89,8 @@ func TestReadBuildContext(t *testing.T) {
 		{name: "hard link Dockerfile", body: tarOf(t, tarEntry{name: "o", body: "FROM a\n"}, tarEntry{name: "Dockerfile", typ: tar.TypeLink, link: "o"}), err: "not a regular file"},
 		{name: "symlinked directory on the way", body: tarOf(t, tarEntry{name: "sub", typ: tar.TypeSymlink, link: "evil"}, tarEntry{name: "sub/Dockerfile", body: "FROM a\n"}), dockerfile: "sub/Dockerfile", err: "not a directory"},
 		{name: "written through a symlink", body: tarOf(t, tarEntry{name: "d", typ: tar.TypeSymlink, link: "."}, tarEntry{name: "d/Dockerfile", body: "FROM a\n"}), want: "FROM a\n"},
+		{name: "root a symlink", body: tarOf(t, tarEntry{name: "./", typ: tar.TypeSymlink, link: "/elsewhere"}, tarEntry{name: "Dockerfile", body: "FROM a\n"}), err: "root is not a directory"},
+		{name: "root a directory", body: tarOf(t, tarEntry{name: "./", typ: tar.TypeDir}, tarEntry{name: "Dockerfile", body: "FROM a\n"}), want: "FROM a\n"},
 		{name: "beyond the limit", body: tarOf(t, tarEntry{name: "a", body: big}, tarEntry{name: "Dockerfile", body: "FROM a\n"}), limit: 1024, err: "first 1024 bytes"},
 		{name: "bzip2", body: []byte("BZh91AY&SY"), err: "bzip2-compressed"},
 		{name: "xz", body: []byte{0xfd, '7', 'z', 'X', 'Z', 0, 1, 2}, err: "xz-compressed"},
