@@ -29,7 +29,7 @@
           # After a dependency change, write the new one with
           # `scripts/nix-check --update` (or take it from the "got:" line of
           # a failing `nix build`); scripts/test checks it.
-          vendorHash = "sha256-nmRu42k3rhTaJTIAtq9FrmBwn/pCKVWQsv0D4Vavplg=";
+          vendorHash = "sha256-1GtCwL3MKCxlw2Co2YSrnK+pJqcsZ0D8fLzPtRnXKoA=";
 
           subPackages = [ "cmd/dockgate" ];
           # As the Makefile's release build: static, no symbol tables, no

@@ -61,7 +61,7 @@ roles:
       bind_mounts: ["@BIND@"]
       capabilities: [NET_BIND_SERVICE]
   tenant:
-    allow: [container.*, exec.*, volume.*, network.*, system.ping, system.version, system.events]
+    allow: [container.*, exec.*, volume.*, network.*, image.tag, system.ping, system.version, system.events]
     owner_isolation: true
   trial:
     allow: [container.*, system.ping, system.version]

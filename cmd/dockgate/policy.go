@@ -115,6 +115,9 @@ func describeRole(cfg *config.Config, p *policy.Policy, name string, used bool) 
 		if relaxed := spec.Relaxed(); len(relaxed) > 0 {
 			s += "; allows " + strings.Join(relaxed, ", ")
 		}
+		if len(spec.Images.Allow) > 0 {
+			s += "; images only " + strings.Join(spec.Images.Allow, ", ")
+		}
 	}
 	if !used {
 		s += " (no clients: entry uses it)"
@@ -147,7 +150,7 @@ give them) decides for a user of the local socket (listen_unix) instead.
 The config is --config FILE, else $DOCKGATE_CONFIG, else the defaults.
 PATH is the request path as the client sends it, with its query:
 '/v1.47/containers/json?all=1'. --body FILE ('-' for standard input) is
-the JSON body. Exit status 0 when the gateway would forward the request
+the JSON body, or a build's context tar. Exit status 0 when the gateway would forward the request
 (allow, or would_deny in audit mode), 1 when it would refuse it.`,
 		Example: `  dockgate policy explain --cn alice --group devs GET /v1.47/containers/json
   dockgate policy explain --cn ci-7 POST /containers/create --body create.json
@@ -162,7 +165,7 @@ the JSON body. Exit status 0 when the gateway would forward the request
 	fl.StringVar(&f.configPath, "config", "", "serve config file (env DOCKGATE_CONFIG; default: built-in defaults)")
 	fl.StringVar(&f.cn, "cn", "", "the client certificate's CN (required)")
 	fl.StringArrayVar(&f.groups, "group", nil, "a group (O) of the client certificate; repeat for several")
-	fl.StringVar(&f.bodyPath, "body", "", "file holding the JSON request body, - for standard input")
+	fl.StringVar(&f.bodyPath, "body", "", "file holding the JSON request body (a build: its context tar), - for standard input")
 	return cmd
 }
 

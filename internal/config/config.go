@@ -140,12 +140,25 @@ type Limits struct {
 	// not set its own (roles.NAME.limits); see ClientLimits. Fields left
 	// at 0 take DefaultClientLimits.
 	PerClient ClientLimits `yaml:"per_client"`
+	// MaxBuildPrefix bounds what the gateway holds of a build context to
+	// find its Dockerfile; a context whose Dockerfile comes later is
+	// refused. 32 MiB holds what sorts before "Dockerfile" in ordinary
+	// projects, and is what one build may cost the gateway in memory.
+	MaxBuildPrefix int `yaml:"max_build_prefix"`
 }
 
 // JSON body limits: MaxJSONBody must lie between these.
 const (
 	MinJSONBody = 64 << 10
 	MaxJSONBody = 64 << 20
+)
+
+// Build context prefix limits: MaxBuildPrefix must lie between these; the
+// default is DefaultBuildPrefix.
+const (
+	MinBuildPrefix     = 64 << 10
+	DefaultBuildPrefix = 32 << 20
+	MaxBuildPrefix     = 1 << 30
 )
 
 // Log selects the log format and level.
@@ -185,6 +198,7 @@ func Default() Config {
 			MaxHeaderBytes:    1 << 20,
 			ShutdownTimeout:   30 * time.Second,
 			MaxJSONBody:       dockerapi.DefaultMaxBody,
+			MaxBuildPrefix:    DefaultBuildPrefix,
 		},
 		Log:     Log{Format: "auto", Level: "info"},
 		Audit:   Audit{OnFull: AuditBlock, Queue: DefaultAuditQueue},
@@ -249,6 +263,9 @@ func merge(dst *Config, src Config) {
 	}
 	if src.Limits.MaxJSONBody != 0 {
 		dst.Limits.MaxJSONBody = src.Limits.MaxJSONBody
+	}
+	if src.Limits.MaxBuildPrefix != 0 {
+		dst.Limits.MaxBuildPrefix = src.Limits.MaxBuildPrefix
 	}
 	if src.Limits.MaxConnections != 0 {
 		dst.Limits.MaxConnections = src.Limits.MaxConnections
@@ -424,6 +441,10 @@ func (c *Config) validateLimits(add func(field, msg, hint string)) {
 	if l.MaxJSONBody < MinJSONBody || l.MaxJSONBody > MaxJSONBody {
 		add("limits.max_json_body", fmt.Sprintf("%d is out of range", l.MaxJSONBody),
 			fmt.Sprintf("use %d to %d bytes; the default is %d (4 MiB)", MinJSONBody, MaxJSONBody, dockerapi.DefaultMaxBody))
+	}
+	if l.MaxBuildPrefix < MinBuildPrefix || l.MaxBuildPrefix > MaxBuildPrefix {
+		add("limits.max_build_prefix", fmt.Sprintf("%d is out of range", l.MaxBuildPrefix),
+			fmt.Sprintf("use %d to %d bytes; the default is %d (32 MiB)", MinBuildPrefix, MaxBuildPrefix, DefaultBuildPrefix))
 	}
 }
 

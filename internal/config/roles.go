@@ -111,6 +111,18 @@ type RoleSpec struct {
 	// Limits caps what one client of the role may hold; a field left at
 	// 0 takes its value from limits.per_client.
 	Limits ClientLimits `yaml:"limits"`
+	Images ImageKnob    `yaml:"images"`
+}
+
+// ImageKnob restricts the images a role's clients may use.
+type ImageKnob struct {
+	// Allow lists the image references a container create, a service, a
+	// pull and a build's FROM lines may name; empty allows any. An entry
+	// is a reference ("busybox", normalized to docker.io/library/busybox),
+	// a glob on the normalized name ("registry.example.com/team/*", '*'
+	// within one path component) with an optional ":tag", or a digest pin
+	// ("busybox@sha256:...") that allows exactly that content.
+	Allow []string `yaml:"allow"`
 }
 
 // AllowsDiscovery reports whether the role allows the docker CLI's ping
@@ -179,6 +191,12 @@ type BuildKnob struct {
 	HostNetwork bool `yaml:"host_network"`
 	// RemoteContext allows remote=URL: dockerd fetches the context itself.
 	RemoteContext bool `yaml:"remote_context"`
+	// RemoteSources allows what makes dockerd fetch from the host's
+	// network during a build, outside the build's network mode: ADD of a
+	// URL or a Git repository, a remote context, and BuildKit builds whose
+	// Dockerfile comes through the client's session (unread by dockgate);
+	// and outside builds, an image import from a URL (fromSrc).
+	RemoteSources bool `yaml:"remote_sources"`
 	// BuildkitGRPC allows grpc.serve, BuildKit's gRPC API (docker buildx),
 	// which dockgate cannot inspect: what a build may do there (e.g. the
 	// network.host entitlement) is up to dockerd's own configuration.

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/dockgate/dockgate/internal/policy"
 )
 
 // stream sends a request whose body streams from the client (build
@@ -46,7 +48,11 @@ func (d *daemon) stream(w http.ResponseWriter, r *http.Request) {
 	reusable := err == nil && d.relay(w, r, dc, h)
 	bodyErr := waitBody(w, dc, sent)
 	reusable = dc.unguard() && reusable && bodyErr == nil
-	if err != nil {
+	switch {
+	case err != nil && errors.Is(bodyErr, policy.ErrBuildContext):
+		// The policy cut the body: the daemon got no whole context.
+		writeError(w, http.StatusBadRequest, "dockgate: "+bodyErr.Error())
+	case err != nil:
 		d.fail(w, r, err)
 	}
 	d.release(dc, reusable)

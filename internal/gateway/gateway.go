@@ -358,8 +358,8 @@ func LoadPolicy(cfg *config.Config, log *slog.Logger) (*policy.Policy, error) {
 // gateway reads only at start: the listeners, the HTTP server's limits, the
 // upstream client, the server certificate's files, the logger, the audit
 // log and the enrollment listener. Roles (with their limits), clients,
-// limits.max_json_body and limits.per_client apply on Reload; every other
-// field is listed here.
+// limits.max_json_body, limits.max_build_prefix and limits.per_client
+// apply on Reload; every other field is listed here.
 var restartOnlyFields = []struct {
 	name  string
 	value func(*config.Config) any // comparable

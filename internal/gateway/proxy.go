@@ -190,6 +190,12 @@ func (g *Gateway) forwardVerdict(w http.ResponseWriter, r *http.Request, cc *cli
 	r.URL.Path, r.URL.RawPath, r.URL.RawQuery = unescapedPath(v.Path), v.Path, v.RawQuery
 	switch v.Route.Op.Body() {
 	case dockerapi.BodyRaw:
+		if v.Stream != nil {
+			// The stream begins with the v.BytesIn bytes the policy read,
+			// which the outcome counts already.
+			out.bytesIn = -v.BytesIn
+			r.Body = readCloser{Reader: v.Stream, Closer: r.Body}
+		}
 		r.Body = &countingReader{ReadCloser: r.Body, n: &out.bytesIn}
 	default:
 		setBody(r, v.Body)
@@ -230,6 +236,13 @@ func setBody(r *http.Request, body []byte) {
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
+}
+
+// readCloser reads one stream and closes another: a body the policy
+// started reading, forwarded whole.
+type readCloser struct {
+	io.Reader
+	io.Closer
 }
 
 // countingReader counts the bytes of a streamed request body.

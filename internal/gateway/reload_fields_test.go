@@ -48,6 +48,7 @@ func TestStaticFieldsChanged(t *testing.T) {
 		}, nil},
 		{"limits.max_json_body applies live", func(c *config.Config) { c.Limits.MaxJSONBody = config.MinJSONBody }, nil},
 		{"limits.per_client applies live", func(c *config.Config) { c.Limits.PerClient = config.ClientLimits{Connections: 3, Rate: 1} }, nil},
+		{"limits.max_build_prefix applies live", func(c *config.Config) { c.Limits.MaxBuildPrefix = config.MinBuildPrefix }, nil},
 		{"no change", func(*config.Config) {}, nil},
 	}
 	for _, tt := range tests {
@@ -63,7 +64,7 @@ func TestStaticFieldsChanged(t *testing.T) {
 }
 
 // liveFields are the config fields a Reload applies.
-var liveFields = []string{"roles", "clients", "limits.max_json_body",
+var liveFields = []string{"roles", "clients", "limits.max_json_body", "limits.max_build_prefix",
 	"limits.per_client.connections", "limits.per_client.requests", "limits.per_client.streams",
 	"limits.per_client.rate", "limits.per_client.burst"}
 

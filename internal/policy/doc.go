@@ -31,6 +31,17 @@
 // The checks err towards denying: a security option, mount type or
 // namespace mode they do not recognise as harmless is denied.
 //
+// # Images and builds
+//
+// A role's images.allow admits the images its creates, services, pulls
+// and builds name, by reference normalized as dockerd normalizes it
+// (images.go). Writing a tag is image.tag's capability wherever a request
+// names one: commit, build, import, load (tagwrite.go). A classic build's
+// Dockerfile is read from the context tar in its body, with BuildKit's
+// parser, for the images it names and what ADD fetches from the host's
+// network (buildctx.go, dockerfile.go); the Verdict's Stream is then the
+// body to forward, cut if a later tar entry would replace the Dockerfile.
+//
 // # Owner isolation
 //
 // A role with owner_isolation sees only what its clients created.
@@ -65,8 +76,9 @@
 // request started), calls Evaluate once with the request as sent and its
 // Host, and applies the Verdict: a denial is answered with Status and
 // Message; otherwise Path, RawQuery and Body (or the client's streamed
-// body, for raw bodies) are forwarded, and the daemon's answer has the
-// environment values Redact names replaced (answer.go: inspect answers
-// carry every container's Config.Env, where secrets live). The Verdict
-// also fills the audit record.
+// body, for raw bodies, or Stream when Evaluate read part of it) are
+// forwarded, and the daemon's answer has the environment values Redact
+// names replaced (answer.go: inspect answers carry every container's
+// Config.Env, where secrets live). The Verdict also fills the audit
+// record.
 package policy

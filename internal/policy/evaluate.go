@@ -77,7 +77,9 @@ type Input struct {
 	ContentType    string
 	// Body is the request body. Evaluate reads a JSON body whole
 	// (bounded by the policy's limit) and one byte of a body the route
-	// takes none of; a raw body is left for the gateway to stream.
+	// takes none of; a raw body is left for the gateway to stream, but for
+	// a build's context, which it reads up to the Dockerfile and hands
+	// back whole as Verdict.Stream.
 	Body io.Reader
 }
 
@@ -110,6 +112,12 @@ type Verdict struct {
 	Body []byte
 	// BytesIn counts the body bytes Evaluate read.
 	BytesIn int64
+	// Stream, when set, is the raw body to forward in place of the
+	// client's: the BytesIn bytes Evaluate read of it, then the rest,
+	// checked as it passes (a build context whose Dockerfile was read). A
+	// read error from it means the rest must not reach the daemon: cut the
+	// request.
+	Stream io.Reader
 	// Owner is what owner isolation did: labels, filters and checks.
 	Owner OwnerPlan
 	// Redact is what the gateway removes from the daemon's answer before
@@ -164,6 +172,7 @@ func (p *Policy) Evaluate(ctx context.Context, in Input, host Host) Verdict {
 	if status, err := p.readBody(in, &req, &v); err != nil {
 		return v.refuse(status, "dockgate: "+err.Error(), err.Error())
 	}
+	p.readBuild(in, &req, &v)
 	d := p.decide(in.Identity, v.Role, req)
 	d.checkHostPaths(host.ResolvePath)
 	refs := d.reachRefs(&req)
@@ -285,4 +294,40 @@ func bodyStatus(err error) int {
 		return http.StatusRequestEntityTooLarge
 	}
 	return http.StatusBadRequest
+}
+
+// buildInput is what a build's body says: the Dockerfile's facts, or why
+// they could not be read.
+type buildInput struct {
+	facts *dockerfileFacts
+	err   error
+}
+
+// readBuild reads the Dockerfile of a build whose context is the body,
+// for the role's checks on what the build fetches (guardBuildSources).
+// The built-in admin is not checked, and a build whose context dockerd
+// takes elsewhere (query remote) has nothing to read here.
+func (p *Policy) readBuild(in Input, req *request, v *Verdict) {
+	r := p.roles[v.Role]
+	if req.Route.Op != dockerapi.OpImageBuild || r == nil || r.unrestricted || !r.allow.Has(req.Route.Op) || req.Query.Get("remote") != "" {
+		return
+	}
+	body := in.Body
+	if body == nil {
+		body = http.NoBody
+	}
+	var stream io.Reader
+	req.Build, stream, v.BytesIn = readBuildInput(body, req.Query, p.maxBuildPrefix)
+	v.Stream = stream
+}
+
+// readBuildInput reads a build's context from body and its Dockerfile's
+// facts; it returns the stream to forward and how much of body it read.
+func readBuildInput(body io.Reader, q url.Values, limit int) (*buildInput, io.Reader, int64) {
+	ctx, err := readBuildContext(body, q.Get("dockerfile"), limit)
+	b := &buildInput{err: err}
+	if err == nil {
+		b.facts, b.err = analyzeDockerfile(ctx.Dockerfile, q.Get("buildargs"))
+	}
+	return b, ctx.Stream, int64(ctx.Read)
 }

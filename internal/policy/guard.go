@@ -14,8 +14,19 @@ import (
 	"github.com/dockgate/dockgate/internal/dockerapi"
 )
 
-// guard runs the guardrails of the request's operation.
+// guard runs the guardrails of the request's operation, then the checks
+// that span operations: writing a tag and the images a request names.
 func (r *role) guard(req *request) *violation {
+	if v := r.guardOp(req); v != nil {
+		return v
+	}
+	if v := r.guardTagWrites(req); v != nil {
+		return v
+	}
+	return r.guardImages(req)
+}
+
+func (r *role) guardOp(req *request) *violation {
 	switch op := req.Route.Op; op {
 	case dockerapi.OpContainerCreate:
 		if c, ok := req.Body.(*dockerapi.ContainerCreate); ok && c.Config != nil && c.HostConfig != nil {
@@ -357,7 +368,7 @@ func (r *role) guardBuild(q dockerapi.BuildQuery) *violation {
 	case strings.HasPrefix(mode, "container:") && !r.containers.containerNS && !r.isolation:
 		return &violation{field: "query networkmode", reason: fmt.Sprintf("query networkmode=%s joins another container's network, which is not allowed", mode), knob: knobContainerNamespaces}
 	}
-	if q.Remote != "" && q.Remote != clientSessionRemote && !r.builds.RemoteContext {
+	if q.Remote != "" && q.Remote != clientSessionRemote && !r.builds.RemoteContext && !r.builds.RemoteSources {
 		return &violation{field: "query remote", reason: "query remote (a build context dockerd fetches itself) is not allowed", knob: knobBuildRemoteContext}
 	}
 	if q.CgroupParent != "" && !r.containers.cgroupParent {

@@ -189,7 +189,7 @@ func TestGuardrailControls(t *testing.T) {
 		{"volume create", "POST", "/volumes/create", `{"Name":"v","Labels":{"a":"b"}}`},
 		{"volume plugin options", "POST", "/volumes/create", `{"Name":"v","Driver":"rexray/ebs","DriverOpts":{"type":"gp2"}}`},
 		{"service", "POST", "/services/create", `{"Name":"s","TaskTemplate":{"ContainerSpec":{"Image":"x","Mounts":[{"Type":"volume","Source":"d","Target":"/d"}],"Privileges":{"Seccomp":{"Mode":"default"},"NoNewPrivileges":true}},"Networks":[{"Target":"overlay1"}]}}`},
-		{"build", "POST", "/build?t=app&networkmode=default&remote=client-session&version=2", ""},
+		{"build", "POST", "/build?networkmode=default", "FROM busybox\nRUN true\n"},
 		{"network create", "POST", "/networks/create", `{"Name":"n","Driver":"bridge"}`},
 		{"network connect", "POST", "/networks/n/connect", `{"Container":"web"}`},
 	}

@@ -145,7 +145,7 @@ func TestRewritePinsQueryContainers(t *testing.T) {
 		{"/commit?container=web&repo=img", "container", webID},
 		{"/build?networkmode=container:web&t=img", "networkmode", "container:" + webID},
 	}
-	cfg := strings.Replace(pinConfig, "allow: [container.*, network.*]", "allow: [container.*, network.*, image.build]", 1)
+	cfg := strings.Replace(pinConfig, "allow: [container.*, network.*]", "allow: [container.*, network.*, image.build, image.tag]", 1)
 	p := mustPolicy(t, cfg)
 	for _, c := range cases {
 		path, query, _ := strings.Cut(c.target, "?")
@@ -153,6 +153,7 @@ func TestRewritePinsQueryContainers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		req.Build = &buildInput{facts: &dockerfileFacts{}} // a context with "FROM scratch"
 		d := p.decide(identity.Identity{CN: "t1"}, "tenant", req)
 		if d.Effect != Allow {
 			t.Fatalf("%s: %s", c.target, d.message())

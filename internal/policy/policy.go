@@ -25,6 +25,9 @@ type Policy struct {
 	// unmatchedLimits are the client limits of a client no clients: entry
 	// matches (it is refused, but holds a connection while it is told).
 	unmatchedLimits Limits
+	// maxBuildPrefix bounds what is held of a build context before its
+	// Dockerfile (limits.max_build_prefix).
+	maxBuildPrefix int
 }
 
 // Compile compiles the built-in roles and the roles the config declares.
@@ -32,15 +35,19 @@ type Policy struct {
 // passed Validate compiles.
 func Compile(cfg *config.Config) (*Policy, error) {
 	p := &Policy{
-		roles:       make(map[string]*role, len(config.BuiltinRoles)+len(cfg.Roles)),
-		clients:     slices.Clone(cfg.Clients),
-		maxJSONBody: cfg.Limits.MaxJSONBody,
-		sockets:     socketPaths(cfg),
+		roles:          make(map[string]*role, len(config.BuiltinRoles)+len(cfg.Roles)),
+		clients:        slices.Clone(cfg.Clients),
+		maxJSONBody:    cfg.Limits.MaxJSONBody,
+		maxBuildPrefix: cfg.Limits.MaxBuildPrefix,
+		sockets:        socketPaths(cfg),
 	}
 	if p.maxJSONBody <= 0 {
 		p.maxJSONBody = dockerapi.DefaultMaxBody // a config that skipped Default
 	}
 	p.unmatchedLimits = limitsOf(cfg, "")
+	if p.maxBuildPrefix <= 0 {
+		p.maxBuildPrefix = config.DefaultBuildPrefix
+	}
 	for _, name := range config.BuiltinRoles {
 		p.roles[name] = compileBuiltin(name)
 		p.roles[name].limits = limitsOf(cfg, name)
@@ -99,6 +106,9 @@ type request struct {
 	// for which needsBody is true; nil otherwise. decide denies such an
 	// operation without one rather than guess.
 	Body any
+	// Build is what the body of an image.build says (readBuild); nil
+	// when it was not read.
+	Build *buildInput
 }
 
 // Effect is what the gateway does with a request.
@@ -310,6 +320,7 @@ const (
 	knobAnnotations         = "containers.annotations"
 	knobBuildHostNetwork    = "builds.host_network"
 	knobBuildRemoteContext  = "builds.remote_context"
+	knobBuildRemoteSources  = "builds.remote_sources"
 	knobBuildkitGRPC        = "builds.buildkit_grpc"
 )
 

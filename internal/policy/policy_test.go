@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"errors"
 	"net/http"
 	"strings"
@@ -21,7 +22,7 @@ roles:
       bind_mounts: ["/srv/ci"]
       capabilities: [NET_BIND_SERVICE]
   tenant:
-    allow: [container.*, exec.*, volume.*, network.*, system.events, system.df, image.build, service.list]
+    allow: [container.*, exec.*, volume.*, network.*, system.events, system.df, image.build, image.tag, service.list]
     owner_isolation: true
   watcher:
     allow: ["*.list", "*.inspect"]
@@ -51,6 +52,7 @@ roles:
     builds:
       host_network: true
       remote_context: true
+      remote_sources: true
       buildkit_grpc: true
 clients:
   - cn: "ci-*"
@@ -86,6 +88,14 @@ func decide(t testing.TB, p *Policy, cn, role, method, target, body string) deci
 	req, err := newRequest(method, path, query, b, 0)
 	if err != nil {
 		t.Fatalf("newRequest(%s %s) = %v", method, target, err)
+	}
+	if req.Route.Op == dockerapi.OpImageBuild && req.Query.Get("remote") == "" {
+		// A build's body is its context: the body given is its Dockerfile.
+		df := body
+		if df == "" {
+			df = "FROM busybox\n"
+		}
+		req.Build, _, _ = readBuildInput(bytes.NewReader(contextTar(t, "Dockerfile", df)), req.Query, maxContextPeek)
 	}
 	return p.decide(identity.Identity{CN: cn}, role, req)
 }

@@ -35,6 +35,8 @@ type role struct {
 	redactEnv bool
 	// limits cap what one client of the role may hold (Policy.Limits).
 	limits Limits
+	// images is images.allow; nil allows any image.
+	images *imageRules
 }
 
 // Limits are the caps on one client of a role, resolved from the config
@@ -141,6 +143,9 @@ func compileRole(name string, spec *config.RoleSpec) (*role, error) {
 		errs = append(errs, err)
 	}
 	r.containers = c
+	images, ierrs := compileImagePatterns(field+".images.allow", spec.Images.Allow)
+	r.images = images
+	errs = append(errs, ierrs...)
 	return r, errors.Join(errs...)
 }
 
