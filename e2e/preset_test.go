@@ -261,14 +261,20 @@ func TestPresetsReplayTheirToolsCalls(t *testing.T) {
 			{"GET", "/networks/" + net, "", 200},
 			{"POST", "/containers/create?name=" + name, `{"Image":"` + p.d.Image() + `","Cmd":["sleep","300"],"HostConfig":{"NetworkMode":"` + net + `","Binds":["` + vol + `:/cache"]}}`, 201},
 		})
-		t.Cleanup(func() { a.removeContainer(t, name); a.do(t, "DELETE", "/volumes/"+vol, nil); a.do(t, "DELETE", "/networks/"+net, nil) })
+		t.Cleanup(func() {
+			a.removeContainer(t, name)
+			a.do(t, "DELETE", "/volumes/"+vol, nil)
+			a.do(t, "DELETE", "/networks/"+net, nil)
+		})
 		bodies := p.replay(t, c, []step{
 			{"POST", "/containers/" + name + "/start", "", 204},
 			{"GET", "/containers/json?filters=" + esc(`{"name":["`+name+`"]}`), "", 200},
 			{"GET", "/containers/" + name + "/json", "", 200},
 			{"POST", "/containers/" + name + "/exec", `{"Cmd":["true"]}`, 201},
 		})
-		var exec struct{ ID string `json:"Id"` }
+		var exec struct {
+			ID string `json:"Id"`
+		}
 		if err := json.Unmarshal([]byte(bodies[len(bodies)-1]), &exec); err != nil {
 			t.Fatalf("exec create answer %q: %v", bodies[len(bodies)-1], err)
 		}
@@ -320,7 +326,11 @@ func TestPresetsReplayTheirToolsCalls(t *testing.T) {
 			{"GET", "/volumes/" + vol, "", 200},
 			{"POST", "/containers/create?name=" + name, `{"Image":"` + p.d.Image() + `","Cmd":["sleep","300"],"Labels":{` + label + `},"HostConfig":{"NetworkMode":"` + net + `","Binds":["` + vol + `:/data"]}}`, 201},
 		})
-		t.Cleanup(func() { a.removeContainer(t, name); a.do(t, "DELETE", "/volumes/"+vol, nil); a.do(t, "DELETE", "/networks/"+net, nil) })
+		t.Cleanup(func() {
+			a.removeContainer(t, name)
+			a.do(t, "DELETE", "/volumes/"+vol, nil)
+			a.do(t, "DELETE", "/networks/"+net, nil)
+		})
 		p.replay(t, c, []step{
 			{"POST", "/containers/" + name + "/start", "", 204},
 			{"GET", "/containers/" + name + "/json", "", 200},
