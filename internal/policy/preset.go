@@ -117,7 +117,7 @@ var presets = []preset{
 	},
 	{
 		name: "gitlab-runner", tool: "GitLab Runner's docker executor",
-		source: "gitlab-org/gitlab-runner at 13e64afbcf721243b79266f4bb314df095e225fd (helpers/docker/client.go, the executor's Docker client)",
+		source: "gitlabhq/gitlab-runner, the GitHub mirror of gitlab-org/gitlab-runner, at 13e64afbcf721243b79266f4bb314df095e225fd (helpers/docker/client.go: the Client interface, every call the docker executor makes)",
 		calls: []presetCall{
 			{"GET /_ping", "helpers/docker/official_docker_client.go: New (API version negotiation)", dockerapi.OpSystemPing},
 			{"GET /info", "helpers/docker/client.go: Info (executors/docker: the daemon's OS and features)", dockerapi.OpSystemInfo},
