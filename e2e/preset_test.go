@@ -365,3 +365,66 @@ func TestPresetsReplayTheirToolsCalls(t *testing.T) {
 		}
 	})
 }
+
+// TestPresetGitHubActionsRunnerDockerCLI runs the docker commands the
+// GitHub Actions runner runs for a container job with a service and a
+// container action (src/Runner.Worker/Container/DockerCommandManager.cs),
+// with the docker CLI, as a client whose role has the preset.
+func TestPresetGitHubActionsRunnerDockerCLI(t *testing.T) {
+	p := startPresetEnv(t)
+	a := p.daemon
+	c := presetClient("github-actions-runner")
+	marker := newMarker()
+	label := "dockgate.e2e.runner=" + marker
+	net, job := "github_network_"+marker, "job-"+marker
+	must := func(args ...string) string {
+		t.Helper()
+		return p.mustDockerAs(t, c, args...)
+	}
+	if v := must("version", "--format", "{{.Server.APIVersion}}"); v == "" {
+		t.Error("docker version gave no server API version")
+	}
+	must("network", "create", "--internal", "--label", label, net)
+	t.Cleanup(func() { a.do(t, "DELETE", "/networks/"+net, nil) })
+	id := must("create", "--name", job, "--label", label, "--network", net, "-e", "GITHUB_ACTIONS=true", p.d.Image(), "sleep", "300")
+	t.Cleanup(func() { a.removeContainer(t, id) })
+	must("start", id)
+	if out := must("ps", "--all", "--filter", "id="+id, "--filter", "status=running", "--no-trunc", "--format", "{{.ID}} {{.Status}}"); !strings.HasPrefix(out, id) {
+		t.Errorf("docker ps = %q, want the job container", out)
+	}
+	must("port", id)
+	if env := must("inspect", "--format", "{{range .Config.Env}}{{println .}}{{end}}", id); !strings.Contains(env, "GITHUB_ACTIONS=<redacted by dockgate>") {
+		t.Errorf("docker inspect's environment = %q, want it redacted", env)
+	}
+	must("exec", "-i", id, "sh", "-c", "true")
+	must("logs", "--details", id)
+	must("run", "--rm", "--network", "none", "--label", label, p.d.Image(), "true")
+	must("rm", "--force", id)
+	must("network", "rm", net)
+	must("network", "prune", "--force", "--filter", "label="+label)
+	if _, ok := a.container(t, id); ok {
+		t.Errorf("docker rm --force left %s", id)
+	}
+
+	// The docker CLI tolerates some refused calls (network rm inspects the
+	// network first): the audit log says whether the preset refused any.
+	p.waitQuietAudit(t)
+	for _, l := range p.auditLines(t) {
+		if l.Decision != "allow" {
+			t.Errorf("the runner's commands made a call the preset refuses: %s", l)
+		}
+	}
+	other := a.run(t, p.d.Image(), "preset-gh-other-"+marker, "none")
+	if _, stderr, err := p.dockerAsClient(c, "kill", other); err == nil || !strings.Contains(stderr, "dockgate: denied container.kill") {
+		t.Errorf("docker kill as %s: %v %s, want the gateway's denial", c, err, stderr)
+	}
+	if _, stderr, err := p.dockerAsClient(c, "run", "--rm", "--privileged", "--network", "none", "--label", markerLabel+"="+marker, p.d.Image(), "true"); err == nil || !strings.Contains(stderr, "Privileged is not allowed") {
+		t.Errorf("docker run --privileged as %s: %v %s, want the gateway's denial", c, err, stderr)
+	}
+	if !a.running(t, other) {
+		t.Errorf("THE DAEMON ACTED: %s was killed", other)
+	}
+	if got := a.containersLabelled(t, markerLabel+"="+marker); len(got) != 0 {
+		t.Errorf("THE DAEMON ACTED: %d privileged containers", len(got))
+	}
+}

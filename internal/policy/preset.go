@@ -168,6 +168,7 @@ var presets = []preset{
 			{"GET /containers/json", "DockerCommandManager.cs: DockerPS (docker ps)", dockerapi.OpContainerList},
 			{"GET /containers/{id}/json", "DockerCommandManager.cs: DockerInspect, DockerPort, DockerLogs (docker inspect, docker port, docker logs)", dockerapi.OpContainerInspect},
 			{"POST /networks/create", "DockerCommandManager.cs: DockerNetworkCreate (docker network create)", dockerapi.OpNetworkCreate},
+			{"GET /networks/{id}", "DockerCommandManager.cs: DockerNetworkRemove (docker network rm inspects the network first; docker CLI 28.2)", dockerapi.OpNetworkInspect},
 			{"DELETE /networks/{id}", "DockerCommandManager.cs: DockerNetworkRemove (docker network rm)", dockerapi.OpNetworkDelete},
 			{"POST /networks/prune", "DockerCommandManager.cs: DockerNetworkPrune (docker network prune --filter label=...)", dockerapi.OpNetworkPrune},
 			{"POST /containers/{id}/exec", "DockerCommandManager.cs: DockerExec (docker exec)", dockerapi.OpContainerExec},

@@ -26,7 +26,7 @@ var presetWant = map[string][]string{
 		"network.list", "network.inspect", "network.create", "network.disconnect", "network.delete"},
 	"github-actions-runner": {"system.ping", "system.version", "system.auth", "container.list", "container.create", "container.inspect",
 		"container.logs", "container.start", "container.attach", "container.wait", "container.delete", "container.exec", "exec.start",
-		"exec.inspect", "image.build", "image.pull", "network.create", "network.delete", "network.prune"},
+		"exec.inspect", "image.build", "image.pull", "network.create", "network.inspect", "network.delete", "network.prune"},
 	"docker-compose": {"system.ping", "system.version", "system.info", "system.events", "container.list", "container.create",
 		"container.inspect", "container.top", "container.logs", "container.stats", "container.resize", "container.start",
 		"container.stop", "container.restart", "container.kill", "container.rename", "container.pause", "container.unpause",
