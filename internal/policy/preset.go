@@ -35,7 +35,7 @@ var presets = []preset{
 		name: "traefik", tool: "Traefik's Docker provider",
 		source: "traefik/traefik v3.7.9-28-gfd5a576df2 (fd5a576df2e8aeb0bfc8a96b6ef6e60a61f7ec0a)",
 		calls: []presetCall{
-			{"HEAD /_ping", "pkg/provider/docker/shared.go: createClient (the moby client's API version negotiation)", dockerapi.OpSystemPing},
+			{"HEAD /_ping", "pkg/provider/docker/shared.go: createClient (client.New of moby/moby/client v0.4.0, whose API version negotiation pings first; every role's discovery allows it too)", dockerapi.OpSystemPing},
 			{"GET /version", "pkg/provider/docker/pdocker.go: Provide (ServerVersion)", dockerapi.OpSystemVersion},
 			{"GET /containers/json", "pkg/provider/docker/pdocker.go: listContainers (ContainerList)", dockerapi.OpContainerList},
 			{"GET /containers/{id}/json", "pkg/provider/docker/shared.go: inspectContainers; config.go: network_mode container:NAME (ContainerInspect)", dockerapi.OpContainerInspect},
@@ -119,7 +119,7 @@ var presets = []preset{
 		name: "gitlab-runner", tool: "GitLab Runner's docker executor",
 		source: "gitlabhq/gitlab-runner, the GitHub mirror of gitlab-org/gitlab-runner, at 13e64afbcf721243b79266f4bb314df095e225fd (helpers/docker/client.go: the Client interface, every call the docker executor makes)",
 		calls: []presetCall{
-			{"GET /_ping", "helpers/docker/official_docker_client.go: New (API version negotiation)", dockerapi.OpSystemPing},
+			{"GET /_ping", "helpers/docker/official_docker_client.go: newOfficialDockerClient (WithAPIVersionNegotiation)", dockerapi.OpSystemPing},
 			{"GET /info", "helpers/docker/client.go: Info (executors/docker: the daemon's OS and features)", dockerapi.OpSystemInfo},
 			{"GET /images/{name}/json", "helpers/docker/client.go: ImageInspectWithRaw", dockerapi.OpImageInspect},
 			{"POST /images/create?fromImage={name}", "helpers/docker/client.go: ImagePullBlocking", dockerapi.OpImagePull},
