@@ -428,3 +428,68 @@ func TestPresetGitHubActionsRunnerDockerCLI(t *testing.T) {
 		t.Errorf("THE DAEMON ACTED: %d privileged containers", len(got))
 	}
 }
+
+// TestPresetTraefikOnTheLocalSocket is docs/PRESETS.md's Traefik setup: a
+// local socket, a unix_group: rule giving the socket's group a role with
+// the traefik preset, and a user of that group (as Traefik's container
+// user would be) running what Traefik's provider asks and what it may not.
+func TestPresetTraefikOnTheLocalSocket(t *testing.T) {
+	suffix := randomSuffix(t)
+	group := "dgproxy" + suffix
+	addGroup(t, group)
+	base, err := os.MkdirTemp("", "dockgate-preset-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	u := &unixEnv{socket: filepath.Join(base, "run", "docker.sock"), group: group}
+	traefik := addUser(t, base, "dgtraefik"+suffix, group)
+	cfg := fmt.Sprintf(`listen_unix: %s
+listen_unix_group: %s
+roles:
+  proxy:
+    preset: traefik
+clients:
+  - unix_group: %s
+    role: proxy
+  - group: admins
+    role: admin
+`, u.socket, group, group)
+	cfgPath := filepath.Join(t.TempDir(), "serve.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	u.gatewayEnv = startGatewayEnv(t, "--config", cfgPath)
+	a := newDaemonAPI(u.d.Host())
+	web := a.run(t, u.d.Image(), "preset-local-web", "none")
+
+	if out := u.mustDockerAsUser(t, traefik, nil, "ps", "--no-trunc", "--format", "{{.ID}}"); !strings.Contains(out, web) {
+		t.Errorf("docker ps as %s = %q, want %s", traefik.name, out, web)
+	}
+	if env := u.mustDockerAsUser(t, traefik, nil, "inspect", "--format", "{{json .Config.Env}}", web); !strings.Contains(env, "DB_PASSWORD=<redacted by dockgate>") {
+		t.Errorf("docker inspect as %s shows %s, want the values redacted", traefik.name, env)
+	}
+	now := strconv.FormatInt(time.Now().Unix(), 10)
+	u.mustDockerAsUser(t, traefik, nil, "events", "--since", "0", "--until", now, "--filter", "type=container")
+
+	marker := newMarker()
+	for _, args := range [][]string{
+		{"run", "-d", "--network", "none", "--label", markerLabel + "=" + marker, u.d.Image(), "sleep", "300"},
+		{"exec", web, "true"},
+		{"stop", "-t", "0", web},
+	} {
+		_, stderr, err := u.dockerAsUser(traefik, nil, args...)
+		if err == nil || !strings.Contains(stderr, "dockgate: denied") || !strings.Contains(stderr, "(role proxy)") {
+			t.Errorf("docker %s as %s: %v %s, want the gateway's denial", strings.Join(args, " "), traefik.name, err, stderr)
+		}
+	}
+	if got := a.containersLabelled(t, markerLabel+"="+marker); len(got) != 0 {
+		t.Errorf("THE DAEMON ACTED: %d containers of the refused run", len(got))
+	}
+	if !a.running(t, web) || a.execIDs(t, web) != 0 {
+		t.Errorf("THE DAEMON ACTED on %s", web)
+	}
+}
