@@ -109,6 +109,9 @@ func describeRole(cfg *config.Config, p *policy.Policy, name string, used bool) 
 			mode = config.ModeEnforce
 		}
 		s = fmt.Sprintf("%s, %d operations", mode, n)
+		if spec.Preset != "" {
+			s = fmt.Sprintf("%s, preset %s, %d operations", mode, spec.Preset, n)
+		}
 		if spec.OwnerIsolation {
 			s += ", owner isolation"
 		}

@@ -88,6 +88,10 @@ func (c *Config) AuditPath(stateDir string) string {
 // Everything not allowed here is denied: an operation outside Allow, and
 // any of the guardrails in Containers and Builds left at its zero value.
 type RoleSpec struct {
+	// Preset names a tool whose Docker API calls the role allows
+	// (docs/PRESETS.md): "traefik". Allow adds to it; every other setting
+	// applies as it would without it.
+	Preset string `yaml:"preset"`
 	// Allow lists operation globs (docs/OPERATIONS.md): "container.*".
 	Allow []string `yaml:"allow"`
 	// Mode is "enforce" (the default) or "audit": denials are forwarded
@@ -288,8 +292,9 @@ func (c *Config) validateRoles(add addFunc) {
 }
 
 func validateRole(field string, r *RoleSpec, add addFunc) {
-	if len(r.Allow) == 0 {
-		add(field+".allow", "is empty: the role allows nothing", `list operation globs, e.g. allow: ["container.*"] (see docs/OPERATIONS.md)`)
+	validatePreset(field+".preset", r.Preset, add)
+	if len(r.Allow) == 0 && r.Preset == "" {
+		add(field+".allow", "is empty: the role allows nothing", `list operation globs, e.g. allow: ["container.*"] (see docs/OPERATIONS.md), or name a preset (docs/PRESETS.md)`)
 	}
 	for i, glob := range r.Allow {
 		if _, err := dockerapi.CompileGlob(glob); err != nil {

@@ -152,6 +152,9 @@ func TestValidateRoles(t *testing.T) {
 		{"unknown_route", ci(func(r *RoleSpec) { r.Allow = []string{"unknown_route"} }), "roles.ci.allow[0]", "cannot be allowed"},
 		{"empty allow", ci(func(r *RoleSpec) { r.Allow = nil }), "roles.ci.allow", "allows nothing"},
 		{"bad mode", ci(func(r *RoleSpec) { r.Mode = "permissive" }), "roles.ci.mode", `"permissive" is not a mode`},
+		{"unknown preset", ci(func(r *RoleSpec) { r.Preset = "treafik" }), "roles.ci.preset", `"treafik" is not a preset`},
+		{"portainer preset", ci(func(r *RoleSpec) { r.Preset = "portainer" }), "roles.ci.preset", "could not be narrower than admin"},
+		{"empty allow, no preset", ci(func(r *RoleSpec) { r.Allow, r.Preset = nil, "" }), "roles.ci.allow", "allows nothing"},
 		{"relative bind", ci(func(r *RoleSpec) { r.Containers.BindMounts = []string{"srv/ci"} }), "roles.ci.containers.bind_mounts[0]", "not an absolute path"},
 		{"dotdot bind", ci(func(r *RoleSpec) { r.Containers.BindMounts = []string{"/srv/../etc"} }), "roles.ci.containers.bind_mounts[0]", "'..'"},
 		{"colon bind", ci(func(r *RoleSpec) { r.Containers.BindMounts = []string{"/srv:/x"} }), "roles.ci.containers.bind_mounts[0]", "cannot hold"},
@@ -299,5 +302,32 @@ func TestRedactEnvSetting(t *testing.T) {
 	}
 	if _, err := Parse(strings.NewReader("roles:\n  r:\n    allow: [container.inspect]\n    containers: {redact_env: maybe}\n")); err == nil {
 		t.Error("redact_env: maybe parsed")
+	}
+}
+
+func TestPresetNeedsNoAllow(t *testing.T) {
+	cfg, err := Parse(strings.NewReader(`
+roles:
+  proxy:
+    preset: traefik
+  runner:
+    preset: gitlab-runner
+    allow: [image.build]
+clients:
+  - unix_group: proxy
+    role: proxy
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate() = %v", err)
+	}
+	if got := cfg.Roles["proxy"].Preset; got != "traefik" {
+		t.Errorf("preset = %q, want traefik", got)
+	}
+	proxy := cfg.Roles["proxy"]
+	if got := proxy.Relaxed(); got != nil {
+		t.Errorf("a preset relaxes %v, want nothing", got)
 	}
 }

@@ -14,6 +14,11 @@
 // everything costs one map lookup and a few bit tests, without allocating.
 // The built-in roles admin, read-only, operator and deployer exist
 // without being declared and cannot be redefined (builtin.go).
+// A role may instead start from a preset (preset.go): the operations one
+// tool that talks to the Docker socket calls (Traefik, Watchtower, GitLab
+// Runner, ...), each listed with the file of the tool's source that calls
+// it, which docs/PRESETS.md is generated from. A preset only allows
+// operations; the role's guardrail settings apply as they would without it.
 //
 // # Guardrails
 //

@@ -112,6 +112,17 @@ func compileRole(name string, spec *config.RoleSpec) (*role, error) {
 		rules:     make([]string, numOps),
 	}
 	var errs []error
+	if spec.Preset != "" {
+		p, ok := findPreset(spec.Preset)
+		if !ok {
+			errs = append(errs, &config.FieldError{Field: field + ".preset", Msg: fmt.Sprintf("%q is not a preset", spec.Preset)})
+		} else {
+			r.allow = p.set()
+			for _, op := range r.allow.Ops() {
+				r.rules[op] = field + ".preset " + p.name
+			}
+		}
+	}
 	for i, glob := range spec.Allow {
 		set, err := dockerapi.CompileGlob(glob)
 		if err != nil {
