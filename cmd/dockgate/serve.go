@@ -89,6 +89,7 @@ func (a *app) loadConfig(f *serveFlags) (*config.Config, error) {
 	setIf(&cfg.Upstream.URL, f.upstream)
 	setIf(&cfg.ServerCert, f.serverCert)
 	setIf(&cfg.Enroll.Listen, f.enroll.listen)
+	setIf(&cfg.Store.URL, a.storeFlag)
 	if err := cfg.Validate(); err != nil {
 		return nil, withHint(fmt.Errorf("invalid config: %w", err), "fix the fields named above")
 	}
@@ -162,7 +163,7 @@ func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags,
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(dir)
+	st, err := a.openStore(dir, cfg)
 	if err != nil {
 		return err
 	}

@@ -371,6 +371,7 @@ var restartOnlyFields = []struct {
 	{"listen_unix", func(c *config.Config) any { return c.ListenUnix }},
 	{"listen_unix_mode", func(c *config.Config) any { return c.ListenUnixMode }},
 	{"listen_unix_group", func(c *config.Config) any { return c.ListenUnixGroup }},
+	{"store.url", func(c *config.Config) any { return c.Store.URL }},
 }
 
 // staticFieldsChanged names every field that differs between old and cur
