@@ -71,7 +71,7 @@ func TestCommandsOnPostgresStore(t *testing.T) {
 	if out, _, code := runApp(t, pg, nil, "certs"); code != exitOK || !strings.Contains(out, "revoked") {
 		t.Errorf("certs --all after revoke: exit %d, stdout %q; want alice revoked", code, out)
 	}
-	if _, stderr, code := runApp(t, pg, nil, "token", "create", "bob", "--offline"); code != exitOK {
+	if _, stderr, code := runApp(t, pg, nil, "token", "create", "bob", "--offline", "--address", "127.0.0.1:2386"); code != exitOK {
 		t.Fatalf("token create bob: exit %d, stderr %q", code, stderr)
 	}
 	if out, _, code := runApp(t, pg, nil, "token", "ls"); code != exitOK || !strings.Contains(out, "bob") {

@@ -44,4 +44,3 @@ func forBackends(t *testing.T, fn func(t *testing.T, b backend)) {
 		}})
 	})
 }
-
