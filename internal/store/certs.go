@@ -109,18 +109,9 @@ func (s *Store) AddCert(ctx context.Context, c Cert) error {
 		c.State = StateIssued
 	}
 	err := s.inTx(ctx, func(tx tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO certs (`+certColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO NOTHING`,
-			c.Serial, c.Kind, c.Name, jsonList(c.Groups), jsonList(c.SANs),
-			c.NotBefore.Unix(), c.NotAfter.Unix(), c.Fingerprint,
-			nullTime(c.RevokedAt), c.Reason, nonNilBytes(c.PEM), c.State,
-			nullTime(c.SupersededAt), c.SupersededBy)
-		if err != nil {
+		if added, err := insertCert(ctx, tx, c); err != nil {
 			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
+		} else if !added {
 			return ErrDuplicateSerial
 		}
 		return bumpRevocationGeneration(ctx, tx)
@@ -129,6 +120,22 @@ func (s *Store) AddCert(ctx context.Context, c Cert) error {
 		return fmt.Errorf("failed to record certificate %s: %w", c.Serial, err)
 	}
 	return nil
+}
+
+// insertCert inserts c unless its serial is taken, and reports whether it
+// did.
+func insertCert(ctx context.Context, tx tx, c Cert) (bool, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO certs (`+certColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO NOTHING`,
+		c.Serial, c.Kind, c.Name, jsonList(c.Groups), jsonList(c.SANs),
+		c.NotBefore.Unix(), c.NotAfter.Unix(), c.Fingerprint,
+		nullTime(c.RevokedAt), c.Reason, nonNilBytes(c.PEM), c.State,
+		nullTime(c.SupersededAt), c.SupersededBy)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 // Supersession says which certificate a new one replaces, and when.
@@ -286,7 +293,11 @@ func (s *Store) NextCRLNumber(ctx context.Context) (int64, error) {
 }
 
 func (s *Store) queryCerts(ctx context.Context, query string, args ...any) ([]Cert, error) {
-	rows, err := s.q.QueryContext(ctx, query, args...)
+	return queryCerts(ctx, s.q, query, args...)
+}
+
+func queryCerts(ctx context.Context, q conn, query string, args ...any) ([]Cert, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read certificates: %w", err)
 	}

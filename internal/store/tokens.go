@@ -178,8 +178,8 @@ func (s *Store) ConsumeToken(ctx context.Context, secretHash []byte, now time.Ti
 	return t, nil
 }
 
-func tokenWhere(ctx context.Context, tx tx, cond string, arg any) (Token, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE `+cond, arg)
+func tokenWhere(ctx context.Context, tx tx, cond string, args ...any) (Token, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE `+cond, args...)
 	if err != nil {
 		return Token{}, err
 	}
