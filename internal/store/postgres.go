@@ -2,14 +2,18 @@ package store
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -89,6 +93,22 @@ func (s *Store) unreachable(err error) error {
 	return fmt.Errorf("failed to reach the store %s: %w: %w", s.where, ErrUnreachable, err)
 }
 
+// connErr names the store in err (see unreachable) when err is a failure
+// to reach PostgreSQL rather than an answer from it; other errors pass
+// unchanged.
+func (s *Store) connErr(err error) error {
+	if err == nil || s.pg == nil || errors.Is(err, ErrUnreachable) {
+		return err
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	if errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return s.unreachable(err)
+	}
+	return err
+}
+
 // LockIssuance takes the lock that makes issuance exclusive across every
 // host sharing a PostgreSQL store (a session advisory lock, dropped by
 // the server if this process dies or its connection breaks). On SQLite it
@@ -103,6 +123,9 @@ func (s *Store) LockIssuance(ctx context.Context) (unlock func(), err error) {
 	}
 	if _, err := c.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, int64(issuanceLockKey)); err != nil {
 		c.Close()
+		if err := s.connErr(err); errors.Is(err, ErrUnreachable) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("failed to lock issuance in the store %s: %w", s.where, err)
 	}
 	return func() {
@@ -122,21 +145,28 @@ const listenRetry = time.Second
 // while it was down are read at once. Sends never block: several changes
 // may come as one value. On SQLite, which has no notifications, it returns
 // nil, which never receives; callers poll. onErr (may be nil) is told when
-// the connection fails, each time.
+// the connection fails, once per outage.
 func (s *Store) Changes(ctx context.Context, onErr func(error)) <-chan struct{} {
 	if s.pg == nil {
 		return nil
 	}
 	ch := make(chan struct{}, 1)
 	go func() {
+		failing := false
 		for ctx.Err() == nil {
-			err := s.listen(ctx, ch)
+			connected, err := s.listen(ctx, ch)
 			if ctx.Err() != nil {
 				return
 			}
-			if onErr != nil {
+			// One report per outage: the first failure after a connection
+			// (or at start), not one per retry.
+			if connected {
+				failing = false
+			}
+			if onErr != nil && !failing {
 				onErr(s.unreachable(err))
 			}
+			failing = true
 			select {
 			case <-ctx.Done():
 				return
@@ -147,26 +177,24 @@ func (s *Store) Changes(ctx context.Context, onErr func(error)) <-chan struct{} 
 	return ch
 }
 
-// listen holds one LISTEN connection until it fails or ctx ends.
-func (s *Store) listen(ctx context.Context, ch chan<- struct{}) error {
+// listen holds one LISTEN connection until it fails or ctx ends, and
+// reports whether it got as far as listening.
+func (s *Store) listen(ctx context.Context, ch chan<- struct{}) (connected bool, err error) {
 	c, err := pgx.ConnectConfig(ctx, s.pg.Copy())
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer c.Close(context.Background())
 	if _, err := c.Exec(ctx, `LISTEN `+NotifyChannel); err != nil {
-		return err
+		return false, err
 	}
 	poke(ch)
 	for {
 		if _, err := c.WaitForNotification(ctx); err != nil {
 			if ctx.Err() != nil {
-				return nil
+				return true, nil
 			}
-			if err == nil {
-				err = errors.New("connection closed")
-			}
-			return err
+			return true, err
 		}
 		poke(ch)
 	}

@@ -16,7 +16,7 @@ func (s *Store) RevocationGeneration(ctx context.Context) (int64, error) {
 	err := s.q.QueryRowContext(ctx,
 		`SELECT value FROM counters WHERE name = 'revocation_generation'`).Scan(&gen)
 	if err != nil {
-		return 0, fmt.Errorf("failed to read the revocation generation: %w", err)
+		return 0, fmt.Errorf("failed to read the revocation generation: %w", s.connErr(err))
 	}
 	return gen, nil
 }

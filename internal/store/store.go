@@ -146,6 +146,8 @@ func (s *Store) Backend() string { return s.d.name }
 func (s *Store) Where() string { return s.where }
 
 // inTx runs fn in a write transaction and commits it when fn returns nil.
+// A PostgreSQL store that cannot be reached fails with ErrUnreachable,
+// naming the store.
 func (s *Store) inTx(ctx context.Context, fn func(tx) error) error {
-	return inTx(ctx, s.db, s.d, fn)
+	return s.connErr(inTx(ctx, s.db, s.d, fn))
 }
