@@ -135,10 +135,9 @@ func TestFleetRevocationReachesEveryGateway(t *testing.T) {
 	}
 }
 
-// TestFleetRevocationPropagation measures, over 20 revocations committed
-// to the store, how long each gateway takes to cut a live events stream
-// of the revoked certificate: the time the operator waits after the
-// revocation's transaction commits.
+// TestFleetRevocationPropagation measures, over 20 revocations written to
+// the store, how long each gateway takes to cut a live events stream of
+// the revoked certificate, from the start of the revoking transaction.
 func TestFleetRevocationPropagation(t *testing.T) {
 	const rounds = 20
 	fl := startFleet(t)
@@ -147,7 +146,7 @@ func TestFleetRevocationPropagation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	var delays []time.Duration
+	var delays, commits []time.Duration
 	for i := range rounds {
 		dir := filepath.Join(t.TempDir(), "c")
 		name := "c" + string(rune('a'+i))
@@ -170,7 +169,7 @@ func TestFleetRevocationPropagation(t *testing.T) {
 		if err := st.Revoke(context.Background(), cert.SerialNumber.Text(16), "key-compromise", t0); err != nil {
 			t.Fatal(err)
 		}
-		committed := time.Now()
+		commits = append(commits, time.Since(t0))
 		done := make(chan struct{})
 		go func() { wg.Wait(); close(done) }()
 		select {
@@ -179,21 +178,26 @@ func TestFleetRevocationPropagation(t *testing.T) {
 			t.Fatalf("round %d: a stream of the revoked %s still runs 10 s later", i, name)
 		}
 		for j, at := range cut {
-			d := at.Sub(committed)
-			if d < 0 {
-				d = 0 // cut before Revoke returned: the NOTIFY beat the reply
-			}
+			d := at.Sub(t0)
 			delays = append(delays, d)
 			if d > 2*time.Second {
-				t.Errorf("round %d: gateway %d cut %v after the commit, want within 2 s", i, j, d)
+				t.Errorf("round %d: gateway %d cut %v after the revocation began, want within 2 s", i, j, d)
 			}
 		}
 		client.CloseIdleConnections()
 	}
-	slices.Sort(delays)
-	p50, p99 := delays[len(delays)/2], delays[(len(delays)*99+99)/100-1]
-	t.Logf("revocation to cut, %d revocations x %d gateways: p50 %v, p99 %v, max %v",
-		rounds, len(fl.gateways), p50.Round(time.Millisecond), p99.Round(time.Millisecond), delays[len(delays)-1].Round(time.Millisecond))
+	p50, p99, maxD := percentiles(delays)
+	c50, c99, _ := percentiles(commits)
+	t.Logf("revocation to cut, %d revocations x %d gateways: p50 %v, p99 %v, max %v (the revoking transaction alone: p50 %v, p99 %v)",
+		rounds, len(fl.gateways), p50, p99, maxD, c50, c99)
+}
+
+// percentiles sorts ds and returns its median, 99th percentile and
+// maximum, to 0.1 ms.
+func percentiles(ds []time.Duration) (p50, p99, maxD time.Duration) {
+	slices.Sort(ds)
+	r := func(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
+	return r(ds[len(ds)/2]), r(ds[(len(ds)*99+99)/100-1]), r(ds[len(ds)-1])
 }
 
 // certClient is an HTTPS client with the certificate in dir, and that
