@@ -8,9 +8,11 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	neturl "net/url"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,11 +29,19 @@ type fleet struct {
 	url      string // the store
 	gateways []*gatewayEnv
 	cli      *dockgateCLI // the first host's CLI, on the store
+	second   *dockgateCLI // the second host's
 }
 
 func startFleet(t *testing.T) *fleet {
 	t.Helper()
 	url := storetest.PostgresURL(t)
+	return startFleetOn(t, url, url)
+}
+
+// startFleetOn starts the fleet on the store url; the second gateway
+// reaches it at secondURL (the same database, perhaps through a proxy).
+func startFleetOn(t *testing.T, url, secondURL string) *fleet {
+	t.Helper()
 	d := dockertest.ForTest(t)
 	bin := dockertest.BuildDockgate(t)
 	first := newDockgateCLI(t, bin, "DOCKGATE_STORE="+url)
@@ -39,7 +49,7 @@ func startFleet(t *testing.T) *fleet {
 	first.run("issue", "server", "gateway", "--san", "127.0.0.1", "--san", "localhost")
 	certDir := filepath.Join(t.TempDir(), "admin")
 	first.run("issue", "client", "admin", "--group", "admins", "--out", certDir)
-	second := newDockgateCLI(t, bin, "DOCKGATE_STORE="+url)
+	second := newDockgateCLI(t, bin, "DOCKGATE_STORE="+secondURL)
 	// The second host gets the CA and the server certificate, as an
 	// operator copies them; its inventory is the store, not a copy.
 	for _, sub := range []string{"ca", "servers"} {
@@ -57,7 +67,7 @@ func startFleet(t *testing.T) *fleet {
 			t.Fatal(err)
 		}
 	}
-	fl := &fleet{url: url, cli: first}
+	fl := &fleet{url: url, cli: first, second: second}
 	for _, cli := range []*dockgateCLI{first, second} {
 		fl.gateways = append(fl.gateways, serveGateway(t, d, cli, certDir))
 	}
@@ -212,4 +222,93 @@ func certClient(t *testing.T, dir string) (*x509.Certificate, *http.Client) {
 	}
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", Certificates: []tls.Certificate{pair}}}
 	return pair.Leaf, &http.Client{Transport: tr}
+}
+
+// events opens a live GET /events on g with client and returns a channel
+// closed when the gateway ends it.
+func events(t *testing.T, g *gatewayEnv, client *http.Client) <-chan struct{} {
+	t.Helper()
+	resp, err := client.Get("https://" + g.addr + "/events")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /events on %s: %v %v", g.addr, resp, err)
+	}
+	ended := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		close(ended)
+	}()
+	return ended
+}
+
+// A gateway cut off from the store keeps serving with what it last read;
+// the CLI on its host fails naming the store without its password; a
+// revocation made meanwhile on another host is enforced by the cut-off
+// gateway as soon as the store is back, without a restart.
+func TestFleetGatewayCutOffFromTheStore(t *testing.T) {
+	url := storetest.PostgresURL(t)
+	proxied, proxy := storetest.ProxiedURL(t, url)
+	fl := startFleetOn(t, url, proxied)
+	a, b := fl.gateways[0], fl.gateways[1]
+	opsDir := filepath.Join(t.TempDir(), "ops")
+	fl.cli.run("issue", "client", "ops", "--group", "admins", "--out", opsDir)
+	_, client := certClient(t, opsDir)
+	onA, onB := events(t, a, client), events(t, b, client)
+
+	proxy.Cut()
+	b.docker("ps") // the admin, known before the outage, is served
+	_, stderr, err := fl.second.exec("revoke", "ops")
+	redacted := store.RedactURL(proxied)
+	password, _ := mustPassword(t, proxied)
+	if err == nil || !strings.Contains(stderr, "failed to reach the store "+redacted) || strings.Contains(stderr, password) {
+		t.Errorf("revoke with the store away: %v, stderr %q; want a failure naming %s without the password", err, stderr, redacted)
+	}
+	waitUntil(t, "gateway B to notice the outage", func() bool {
+		return strings.Contains(b.logs.String(), "failed to read the certificate inventory")
+	})
+
+	fl.cli.run("revoke", "ops") // on the first host, whose store is up
+	select {
+	case <-onA:
+	case <-time.After(2 * time.Second):
+		t.Fatal("gateway A did not cut the revoked ops within 2 s")
+	}
+	select {
+	case <-onB:
+		t.Fatal("gateway B, cut off from the store, cut ops: it cannot have read the revocation")
+	default:
+	}
+
+	proxy.Restore()
+	back := time.Now()
+	select {
+	case <-onB:
+		t.Logf("gateway B cut ops %v after the store came back", time.Since(back).Round(time.Millisecond))
+	case <-time.After(2 * time.Second):
+		t.Fatalf("gateway B did not cut ops within 2 s of the store coming back; logs:\n%s", b.logs.String())
+	}
+	if _, errOut, err := b.dockerAs(opsDir, nil, "ps"); err == nil {
+		t.Error("revoked ops can still run docker ps on gateway B")
+	} else {
+		checkRevokedAnswer(t, "ops", errOut)
+	}
+	if !strings.Contains(b.logs.String(), "the certificate inventory answers again") {
+		t.Errorf("gateway B did not log the store's return:\n%s", b.logs.String())
+	}
+	if strings.Contains(b.logs.String(), password) {
+		t.Error("gateway B logged the store's password")
+	}
+}
+
+func mustPassword(t *testing.T, u string) (string, bool) {
+	t.Helper()
+	parsed, err := neturl.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok := parsed.User.Password()
+	if !ok || p == "" {
+		t.Fatal("the test store's URL has no password: scripts/postgres sets one")
+	}
+	return p, ok
 }

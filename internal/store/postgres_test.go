@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"net/url"
 	"strings"
 	"sync"
@@ -96,77 +94,16 @@ func TestChangesAnnounceRevocations(t *testing.T) {
 	}
 }
 
-// cuttable is a TCP proxy to PostgreSQL whose link can be cut and
-// restored on the same port, to play a database that goes away.
-type cuttable struct {
-	t      *testing.T
-	target string
-	addr   string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  []net.Conn
-}
-
-func newCuttable(t *testing.T, target string) *cuttable {
-	c := &cuttable{t: t, target: target}
-	c.up("127.0.0.1:0")
-	t.Cleanup(c.down)
-	return c
-}
-
-func (c *cuttable) up(addr string) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	c.mu.Lock()
-	c.ln, c.addr = ln, ln.Addr().String()
-	c.mu.Unlock()
-	go func() {
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", c.target)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			c.mu.Lock()
-			c.conns = append(c.conns, in, out)
-			c.mu.Unlock()
-			go func() { io.Copy(out, in); out.Close() }()
-			go func() { io.Copy(in, out); in.Close() }()
-		}
-	}()
-}
-
-// down closes the listener and every connection through it.
-func (c *cuttable) down() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ln != nil {
-		c.ln.Close()
-		c.ln = nil
-	}
-	for _, conn := range c.conns {
-		conn.Close()
-	}
-	c.conns = nil
-}
-
 // A handle whose database goes away fails its reads naming the store,
 // and when the database returns it reads again without being reopened,
 // hears of it at once, and sees the revocation made while it was cut off.
 func TestPostgresOutageAndReturn(t *testing.T) {
 	direct := storetest.PostgresURL(t)
-	p, err := url.Parse(direct)
+	proxied, proxy := storetest.ProxiedURL(t, direct)
+	p, err := url.Parse(proxied)
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := newCuttable(t, p.Host)
-	p.Host = proxy.addr
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	admin, err := OpenWith(t.TempDir(), Options{URL: direct})
@@ -191,7 +128,7 @@ func TestPostgresOutageAndReturn(t *testing.T) {
 		t.Fatalf("ClientStandings() = %v, %v; want alice valid", inv, err)
 	}
 
-	proxy.down()
+	proxy.Cut()
 	rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
 	_, err = gw.ClientStandings(rctx)
 	rcancel()
@@ -208,7 +145,7 @@ func TestPostgresOutageAndReturn(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	proxy.up(proxy.addr)
+	proxy.Restore()
 	receive(t, changes, 5*time.Second, "the reconnection")
 	inv, err := gw.ClientStandings(ctx)
 	if err != nil || inv[alice.Serial].Refusal(epoch) != StatusRevoked {

@@ -8,9 +8,12 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"io"
+	"net"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -68,3 +71,90 @@ func BaseURL(t testing.TB) string {
 	}
 	return base
 }
+
+// Proxy is a TCP proxy to PostgreSQL whose link can be cut and restored
+// on the same port, to play a database that goes away and comes back.
+type Proxy struct {
+	t      testing.TB
+	target string
+	addr   string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  []net.Conn
+}
+
+// NewProxy listens on a loopback port and forwards to target (HOST:PORT)
+// until t ends.
+func NewProxy(t testing.TB, target string) *Proxy {
+	t.Helper()
+	p := &Proxy{t: t, target: target}
+	p.listen("127.0.0.1:0")
+	t.Cleanup(p.Cut)
+	return p
+}
+
+// ProxiedURL returns u with its host replaced by a new Proxy's address,
+// and the proxy.
+func ProxiedURL(t testing.TB, u string) (string, *Proxy) {
+	t.Helper()
+	parsed, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewProxy(t, parsed.Host)
+	parsed.Host = p.Addr()
+	return parsed.String(), p
+}
+
+// Addr is the proxy's HOST:PORT.
+func (p *Proxy) Addr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.addr
+}
+
+func (p *Proxy) listen(addr string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.ln, p.addr = ln, ln.Addr().String()
+	p.mu.Unlock()
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", p.target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, in, out)
+			p.mu.Unlock()
+			go func() { io.Copy(out, in); out.Close() }()
+			go func() { io.Copy(in, out); in.Close() }()
+		}
+	}()
+}
+
+// Cut closes the listener and every connection through it: new
+// connections are refused until Restore.
+func (p *Proxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// Restore listens again on the same port.
+func (p *Proxy) Restore() { p.listen(p.Addr()) }
