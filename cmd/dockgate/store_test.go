@@ -42,9 +42,11 @@ func TestStoreUnreachableIsNamedWithoutPassword(t *testing.T) {
 			}
 		}
 	}
-	_, stderr, code := runApp(t, env, nil, "--store", "mysql://root:hunter2@db/x", "certs")
-	if code != exitUsage || strings.Contains(stderr, "hunter2") || !strings.Contains(stderr, "postgres://") {
-		t.Errorf("certs --store mysql://...: exit %d, stderr %q; want a usage error without the password", code, stderr)
+	for _, bad := range []string{"mysql://root:hunter2@db/x", "host=db user=dockgate password=hunter2"} {
+		_, stderr, code := runApp(t, env, nil, "--store", bad, "certs")
+		if code != exitUsage || strings.Contains(stderr, "hunter2") || !strings.Contains(stderr, "postgres://") {
+			t.Errorf("certs --store %q: exit %d, stderr %q; want a usage error without the password", bad, code, stderr)
+		}
 	}
 }
 

@@ -33,13 +33,14 @@ func IsPostgresURL(u string) bool {
 	return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
 }
 
-// RedactURL is u with its password replaced by "xxxxx", for messages. A
-// URL that does not parse is replaced entirely: it might hold a password
-// in a place the parser did not find.
+// RedactURL is u with its password replaced by "xxxxx", for messages.
+// Anything but a SCHEME://... URL (a key=value connection string, a
+// string that does not parse) is replaced entirely: it might hold a
+// password where the URL parser does not look.
 func RedactURL(u string) string {
 	p, err := url.Parse(u)
-	if err != nil {
-		return "(an unparsable store URL)"
+	if err != nil || p.Scheme == "" || p.Opaque != "" {
+		return "(a store URL that is not SCHEME://...)"
 	}
 	q := p.Query()
 	if q.Has("password") {

@@ -17,7 +17,10 @@ func TestRedactURL(t *testing.T) {
 		{"postgres://dockgate:hunter2@db:5432/dg?sslmode=verify-full", "postgres://dockgate:xxxxx@db:5432/dg?sslmode=verify-full"},
 		{"postgres://db/dg?password=hunter2&user=x", "postgres://db/dg?password=xxxxx&user=x"},
 		{"postgres://dockgate@db/dg", "postgres://dockgate@db/dg"},
-		{"postgres://a:b@[::1/x", "(an unparsable store URL)"},
+		{"postgres://a:hunter2@[::1/x", "(a store URL that is not SCHEME://...)"},
+		{"host=db user=dockgate password=hunter2", "(a store URL that is not SCHEME://...)"},
+		{"postgres:dockgate:hunter2@db", "(a store URL that is not SCHEME://...)"},
+		{"mysql://root:hunter2@db/x", "mysql://root:xxxxx@db/x"},
 	} {
 		if got := RedactURL(tt.in); got != tt.want || strings.Contains(got, "hunter2") {
 			t.Errorf("RedactURL(%q) = %q, want %q", tt.in, got, tt.want)
