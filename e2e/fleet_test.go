@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
 	neturl "net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -17,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockgate/dockgate/internal/dockerconf"
 	"github.com/dockgate/dockgate/internal/dockertest"
 	"github.com/dockgate/dockgate/internal/store"
 	"github.com/dockgate/dockgate/internal/store/storetest"
@@ -30,6 +33,7 @@ type fleet struct {
 	gateways []*gatewayEnv
 	cli      *dockgateCLI // the first host's CLI, on the store
 	second   *dockgateCLI // the second host's
+	enroll   []string     // each gateway's enrollment listener
 }
 
 func startFleet(t *testing.T) *fleet {
@@ -69,7 +73,10 @@ func startFleetOn(t *testing.T, url, secondURL string) *fleet {
 	}
 	fl := &fleet{url: url, cli: first, second: second}
 	for _, cli := range []*dockgateCLI{first, second} {
-		fl.gateways = append(fl.gateways, serveGateway(t, d, cli, certDir))
+		// An enrollment port of its own: the default, 2386, is one per host.
+		enroll := fmt.Sprintf("127.0.0.1:%d", dockertest.FreeLoopbackPort(t))
+		fl.gateways = append(fl.gateways, serveGateway(t, d, cli, certDir, "--enroll-listen", enroll))
+		fl.enroll = append(fl.enroll, enroll)
 	}
 	return fl
 }
@@ -311,4 +318,43 @@ func mustPassword(t *testing.T, u string) (string, bool) {
 		t.Fatal("the test store's URL has no password: scripts/postgres sets one")
 	}
 	return p, ok
+}
+
+// A token made on one host enrolls at another host's gateway (which signs
+// with its copy of the CA key, and spends the token in the shared store),
+// and the certificate it yields is accepted by every gateway at once.
+func TestFleetEnrollOnOneHostUseEverywhere(t *testing.T) {
+	fl := startFleet(t)
+	a, b := fl.gateways[0], fl.gateways[1]
+	waitUntil(t, "gateway B's enrollment listener", func() bool {
+		return strings.Contains(b.logs.String(), "enrollment listener ready")
+	})
+	// token create checks that this host (A) serves enrollment for the CA;
+	// the token itself sends the client to B.
+	fl.cli.extraEnv = append(fl.cli.extraEnv, "DOCKGATE_ENROLL_LISTEN="+fl.enroll[0])
+	tok := strings.TrimSpace(fl.cli.run("token", "create", "dave", "--group", "admins", "--address", fl.enroll[1]))
+	client := newDockgateCLI(t, fl.cli.bin)
+	client.run("login", tok, "--context", "dave")
+	if !strings.Contains(b.logs.String(), "event=enroll") && !strings.Contains(b.logs.String(), "dave") {
+		t.Errorf("gateway B did not enroll dave; logs:\n%s", b.logs.String())
+	}
+	c, err := dockerconf.ReadContext(client.dockerCfg, "dave")
+	if err != nil {
+		t.Fatal(err)
+	}
+	daveDir := t.TempDir()
+	for name, data := range map[string][]byte{"ca.pem": c.CA, "cert.pem": c.Cert, "key.pem": c.Key} {
+		if err := os.WriteFile(filepath.Join(daveDir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, g := range []*gatewayEnv{b, a} {
+		if stdout, stderr, err := g.dockerAs(daveDir, nil, "ps", "--format", "{{.ID}}"); err != nil {
+			t.Errorf("dave, enrolled at B, on gateway %s: %v\n%s%s", g.addr, err, stdout, stderr)
+		}
+	}
+	// The token was single-use everywhere: the store spent it.
+	if out := fl.second.run("token", "ls"); !strings.Contains(out, "dave") || !strings.Contains(out, "used") {
+		t.Errorf("token ls on host B after the enrollment:\n%s", out)
+	}
 }
