@@ -45,7 +45,14 @@ func startGatewayEnvOn(t *testing.T, d *dockertest.Daemon, extraServeArgs ...str
 	cli.run("issue", "server", "gateway", "--san", "127.0.0.1", "--san", "localhost")
 	certDir := filepath.Join(t.TempDir(), "admin")
 	cli.run("issue", "client", "admin", "--group", "admins", "--out", certDir)
+	return serveGateway(t, d, cli, certDir, extraServeArgs...)
+}
 
+// serveGateway runs `dockgate serve` from cli's state directory (a CA and
+// the server certificate "gateway") in front of daemon d; certDir holds
+// the admin client's certificate.
+func serveGateway(t *testing.T, d *dockertest.Daemon, cli *dockgateCLI, certDir string, extraServeArgs ...string) *gatewayEnv {
+	t.Helper()
 	// The gateway reaches the daemon through a symlink, so a test can take
 	// the daemon "away" and bring it back without touching the daemon.
 	link := filepath.Join(t.TempDir(), "docker.sock")
@@ -60,7 +67,7 @@ func startGatewayEnvOn(t *testing.T, d *dockertest.Daemon, extraServeArgs ...str
 	}
 	args := append([]string{"serve", "--listen", g.addr, "--admin-listen", g.admin,
 		"--upstream", "unix://" + link}, extraServeArgs...)
-	g.cmd = exec.Command(bin, args...)
+	g.cmd = exec.Command(cli.bin, args...)
 	g.cmd.Env = append(cli.env(), "DOCKGATE_LOG_FORMAT=text")
 	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.logs
 	// The gateway dies with the test binary, even one killed by -timeout.

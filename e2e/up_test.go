@@ -2,23 +2,42 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dockgate/dockgate/internal/dockertest"
+	"github.com/dockgate/dockgate/internal/store"
+	"github.com/dockgate/dockgate/internal/store/storetest"
 )
 
 // TestUpFromNothingAndAgain runs the one-command main job on an empty
 // state dir, uses the context it made, then runs it again and checks that
 // nothing new was issued.
 func TestUpFromNothingAndAgain(t *testing.T) {
+	upFromNothingAndAgain(t)
+}
+
+// TestUpOnAPostgresStore is the same with DOCKGATE_STORE: everything up
+// records goes to PostgreSQL, and no SQLite inventory is created.
+func TestUpOnAPostgresStore(t *testing.T) {
+	cli := upFromNothingAndAgain(t, "DOCKGATE_STORE="+storetest.PostgresURL(t))
+	if _, err := os.Stat(filepath.Join(cli.stateDir, store.DBFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("up on a PostgreSQL store left %s in the state directory: %v", store.DBFile, err)
+	}
+}
+
+func upFromNothingAndAgain(t *testing.T, extraEnv ...string) *dockgateCLI {
 	d := dockertest.ForTest(t)
-	cli := newDockgateCLI(t, dockertest.BuildDockgate(t))
+	cli := newDockgateCLI(t, dockertest.BuildDockgate(t), extraEnv...)
 	listen := fmt.Sprintf("127.0.0.1:%d", dockertest.FreeLoopbackPort(t))
 	admin := fmt.Sprintf("127.0.0.1:%d", dockertest.FreeLoopbackPort(t))
 	up := func() string {
@@ -54,6 +73,7 @@ func TestUpFromNothingAndAgain(t *testing.T) {
 	if n := strings.Count(serials(t, first), ","); n != 2 {
 		t.Fatalf("want CA, server and client certificates, got %s", serials(t, first))
 	}
+	return cli
 }
 
 func serials(t *testing.T, certsJSON string) string {

@@ -95,7 +95,7 @@ func (a *app) runInit(ctx context.Context, opts initOptions) error {
 			return initPassphraseError(err)
 		}
 	}
-	st, err := store.Open(dir)
+	st, err := a.openStore(dir, nil)
 	if err != nil {
 		return err
 	}
@@ -161,7 +161,7 @@ func (a *app) openCAStore() (*store.Store, error) {
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil, withHint(fmt.Errorf("no CA in %s", dir), hintInit)
 	}
-	return store.Open(dir)
+	return a.openStore(dir, nil)
 }
 
 // loadAuthority unlocks the CA, asking for the passphrase only if the key

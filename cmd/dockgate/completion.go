@@ -113,7 +113,7 @@ func (a *app) withExistingStore(ctx context.Context, fn func(context.Context, *s
 	if _, err := os.Stat(dir); err != nil {
 		return
 	}
-	st, err := store.Open(dir)
+	st, err := a.openStore(dir, nil)
 	if err != nil {
 		return
 	}

@@ -176,7 +176,17 @@ func (a *app) localRevocations(caPEM []byte) func(context.Context, string) (bool
 	if err != nil {
 		return nil
 	}
-	if _, err := os.Stat(filepath.Join(dir, store.DBFile)); err != nil {
+	// A shared store (--store, DOCKGATE_STORE) is the inventory; a
+	// state directory's SQLite file left from before a move to it is not.
+	url, err := a.storeURL(nil)
+	if err != nil {
+		return nil
+	}
+	have := filepath.Join(dir, store.DBFile)
+	if url != "" {
+		have = authority.CACertPath(dir)
+	}
+	if _, err := os.Stat(have); err != nil {
 		return nil // never create a state directory just to look
 	}
 	inUse, err := pki.ParseCertPEM(caPEM)
@@ -184,7 +194,7 @@ func (a *app) localRevocations(caPEM []byte) func(context.Context, string) (bool
 		return nil
 	}
 	return func(ctx context.Context, serial string) (bool, error) {
-		st, err := store.Open(dir)
+		st, err := a.openStore(dir, nil)
 		if err != nil {
 			return false, err
 		}

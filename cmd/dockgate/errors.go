@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/dockgate/dockgate/internal/store"
 )
 
 // Exit codes.
@@ -44,8 +46,12 @@ func usageErrorf(format string, args ...any) error {
 func printError(w io.Writer, err error) {
 	fmt.Fprintf(w, "dockgate: error: %v\n", err)
 	var h *hintError
-	if errors.As(err, &h) && h.hint != "" {
+	switch {
+	case errors.As(err, &h) && h.hint != "":
 		fmt.Fprintf(w, "dockgate: hint: %s\n", h.hint)
+	case errors.Is(err, store.ErrUnreachable):
+		// The PostgreSQL store went away in the middle of a command.
+		fmt.Fprintf(w, "dockgate: hint: %s\n", hintStore)
 	}
 }
 

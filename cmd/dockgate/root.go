@@ -22,6 +22,8 @@ type app struct {
 	askPassword func(prompt string) ([]byte, error)
 
 	stateDirFlag string
+	// storeFlag is --store: the inventory's PostgreSQL URL (store.go).
+	storeFlag string
 	// plugin: run as the docker CLI plugin 'docker gate'.
 	plugin bool
 }
@@ -80,6 +82,8 @@ runs the gateway. Then give others access with 'dockgate token create NAME'.`,
 	})
 	root.PersistentFlags().StringVar(&a.stateDirFlag, "state-dir", "",
 		"where dockgate keeps its CA, certificates and inventory (env DOCKGATE_HOME; default $XDG_DATA_HOME/dockgate)")
+	root.PersistentFlags().StringVar(&a.storeFlag, "store", "",
+		"keep the inventory in this PostgreSQL database, shared by several gateways (postgres://USER@HOST/DB; env DOCKGATE_STORE; default SQLite in the state directory)")
 
 	root.AddCommand(
 		newVersionCmd(a),
@@ -94,6 +98,7 @@ runs the gateway. Then give others access with 'dockgate token create NAME'.`,
 		newHealthcheckCmd(a),
 		newTokenCmd(a), newLoginCmd(a), newStatusCmd(a), newInstallPluginCmd(a), newPluginMetadataCmd(a),
 		newManCmd(a),
+		newStoreCmd(a),
 	)
 	registerCompletions(a, root)
 	if a.plugin {
@@ -126,6 +131,7 @@ certificate renewed, and find out what is wrong when it does not work.`
 		}
 	}
 	root.PersistentFlags().Lookup("state-dir").Hidden = true
+	root.PersistentFlags().Lookup("store").Hidden = true
 }
 
 // isFlagError reports whether cobra rejected the arguments themselves.

@@ -89,6 +89,7 @@ func (a *app) loadConfig(f *serveFlags) (*config.Config, error) {
 	setIf(&cfg.Upstream.URL, f.upstream)
 	setIf(&cfg.ServerCert, f.serverCert)
 	setIf(&cfg.Enroll.Listen, f.enroll.listen)
+	setIf(&cfg.Store.URL, a.storeFlag)
 	if err := cfg.Validate(); err != nil {
 		return nil, withHint(fmt.Errorf("invalid config: %w", err), "fix the fields named above")
 	}
@@ -162,7 +163,7 @@ func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags,
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(dir)
+	st, err := a.openStore(dir, cfg)
 	if err != nil {
 		return err
 	}
@@ -194,9 +195,19 @@ func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags,
 		defer alog.Close()
 	}
 	enr := a.prepareEnrollment(cfg, st, &f.enroll, log)
+	// A shared store announces every change, so a revocation made through
+	// any gateway or host reaches this one at once; polls stay the fallback.
+	listenCtx, stopListening := context.WithCancel(ctx)
+	defer stopListening()
+	if st.Backend() != "sqlite" {
+		log.Info("certificate inventory", "store", st.Where())
+	}
 	g, err := gateway.New(gateway.Options{
-		Load:       src.Load,
-		Inventory:  st.ClientStandings,
+		Load:      src.Load,
+		Inventory: st.ClientStandings,
+		InventoryChanged: st.Changes(listenCtx, func(err error) {
+			log.Warn("not notified of inventory changes; polling until the store answers", "err", err)
+		}),
 		WatchFiles: watch,
 		Logger:     log,
 		Local:      enr.local(),

@@ -82,7 +82,7 @@ func (a *app) runUp(ctx context.Context, f *upFlags) error {
 		if err := a.checkUpPassphrase(f); err != nil {
 			return err
 		}
-	} else if err := a.unlockUpCA(dir, f); err != nil {
+	} else if err := a.unlockUpCA(dir, cfg, f); err != nil {
 		return err
 	}
 	// Bound before anything is written: a port in use stops up with
@@ -143,7 +143,7 @@ func (a *app) upAdminRenewal(auth *authority.Authority, dir, host string) func(c
 // prepareUp creates what is missing (CA, certificates, context) and
 // returns the address the context dials.
 func (a *app) prepareUp(ctx context.Context, f *upFlags, cfg *config.Config, dir string, ls *gatewayListeners) (string, error) {
-	st, err := store.Open(dir)
+	st, err := a.openStore(dir, cfg)
 	if err != nil {
 		return "", err
 	}
@@ -184,8 +184,8 @@ func (a *app) checkUpPassphrase(f *upFlags) error {
 // it, before anything else happens. up serves enrollment and renewal, which
 // sign with the CA key: without the passphrase they would be off and every
 // token useless, so up asks (or stops) instead of carrying on without.
-func (a *app) unlockUpCA(dir string, f *upFlags) error {
-	st, err := store.Open(dir)
+func (a *app) unlockUpCA(dir string, cfg *config.Config, f *upFlags) error {
+	st, err := a.openStore(dir, cfg)
 	if err != nil {
 		return err
 	}

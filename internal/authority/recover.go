@@ -27,10 +27,19 @@ func (a *Authority) lock(ctx context.Context) (unlock func(), err error) {
 }
 
 func lockAndRecover(ctx context.Context, st *store.Store, log *slog.Logger) (unlock func(), err error) {
-	unlock, err = lockState(st.Dir())
+	unlockDir, err := lockState(st.Dir())
 	if err != nil {
 		return nil, err
 	}
+	// A shared (PostgreSQL) inventory also takes its cluster-wide lock, so
+	// that no host issues while another recovers: a pending row is then a
+	// leftover wherever it was written.
+	unlockStore, err := st.LockIssuance(ctx)
+	if err != nil {
+		unlockDir()
+		return nil, err
+	}
+	unlock = func() { unlockStore(); unlockDir() }
 	r := recovery{st: st, log: log}
 	if err := r.run(ctx); err != nil {
 		unlock()

@@ -68,12 +68,22 @@ type Config struct {
 	Roles       map[string]RoleSpec `yaml:"roles"` // beside the built-in ones (roles.go)
 	Clients     []ClientRule        `yaml:"clients"`
 	Enroll      Enroll              `yaml:"enroll"`
+	Store       Store               `yaml:"store"`
 
 	// ListenUnix, ListenUnixMode and ListenUnixGroup configure the local
 	// socket (unix.go); it is off while ListenUnix is empty.
 	ListenUnix      string `yaml:"listen_unix"`
 	ListenUnixMode  string `yaml:"listen_unix_mode"`
 	ListenUnixGroup string `yaml:"listen_unix_group"`
+}
+
+// Store says where the certificate inventory (certificates, revocations,
+// tokens) lives. The CA's files stay in the state directory either way.
+type Store struct {
+	// URL is a postgres:// URL of a database several gateways share; ""
+	// keeps the inventory in SQLite in the state directory. Read at start;
+	// a reload does not move a running gateway to another store.
+	URL string `yaml:"url"`
 }
 
 // Enroll configures the enrollment listener, where a new client trades a
@@ -318,6 +328,7 @@ var envOverrides = []struct {
 	{"DOCKGATE_LOG_FORMAT", func(c *Config) *string { return &c.Log.Format }},
 	{"DOCKGATE_LOG_LEVEL", func(c *Config) *string { return &c.Log.Level }},
 	{"DOCKGATE_ENROLL_LISTEN", func(c *Config) *string { return &c.Enroll.Listen }},
+	{"DOCKGATE_STORE", func(c *Config) *string { return &c.Store.URL }},
 }
 
 // ApplyEnv overrides fields from DOCKGATE_* environment variables.
@@ -369,6 +380,9 @@ func (c *Config) Validate() error {
 	c.validateRoles(add)
 	c.validateClients(add)
 	c.validateEnroll(add)
+	if u := c.Store.URL; u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+		add("store.url", "is not a postgres:// URL", `use postgres://USER@HOST/DB, or leave it out for SQLite in the state directory`)
+	}
 	return errors.Join(errs...)
 }
 

@@ -265,8 +265,12 @@ func (s *semaphore) release() {
 	}
 }
 
-// pollRevocations re-reads the inventory and cuts the connections of
-// certificates that stopped being valid since the last poll.
+// pollRevocations re-reads the inventory, at every poll and whenever
+// InventoryChanged says it changed, and cuts the connections of
+// certificates that stopped being valid since the last read. While the
+// inventory cannot be read, the last one read stays in force: the gateway
+// keeps serving the certificates it knew as valid and refusing the ones it
+// knew as revoked, and catches up at the first read that succeeds.
 func (g *Gateway) pollRevocations(ctx context.Context) {
 	if g.opts.Inventory == nil {
 		return
@@ -278,10 +282,25 @@ func (g *Gateway) pollRevocations(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-g.opts.InventoryChanged:
 		}
-		if err := g.refreshRevocations(ctx); err != nil && ctx.Err() == nil {
-			g.log.Error("failed to read the certificate inventory", "err", err)
+		rctx, cancel := context.WithTimeout(ctx, inventoryReadTimeout)
+		err := g.refreshRevocations(rctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
 		}
+		g.noteInventoryRead(err)
+	}
+}
+
+// noteInventoryRead logs the start and the end of an inventory outage.
+func (g *Gateway) noteInventoryRead(err error) {
+	switch {
+	case err != nil && !g.inventoryDown.Swap(true):
+		g.log.Error("failed to read the certificate inventory; enforcing the last one read until it answers", "err", err)
+	case err == nil && g.inventoryDown.Swap(false):
+		g.log.Info("the certificate inventory answers again; revocations made meanwhile are enforced now")
 	}
 }
 

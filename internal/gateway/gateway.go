@@ -100,6 +100,10 @@ type Options struct {
 	// RevocationPoll is how often Inventory is read; 250ms keeps the
 	// "cut within 1 s" promise with room for a slow query.
 	RevocationPoll time.Duration
+	// InventoryChanged, when it receives, makes the gateway read Inventory
+	// at once instead of at the next poll (e.g. store.Store.Changes, a
+	// PostgreSQL LISTEN shared by several gateways). Nil: polls only.
+	InventoryChanged <-chan struct{}
 	// WatchFiles are polled every WatchPoll; a change triggers Reload.
 	WatchFiles []string
 	WatchPoll  time.Duration
@@ -144,6 +148,9 @@ type Gateway struct {
 	// inventory is the last standing read from opts.Inventory; nil while
 	// there is no inventory check. revoked holds the serials it refuses.
 	inventory atomic.Pointer[map[string]store.Standing]
+	// inventoryDown is set while reading the inventory fails, so that an
+	// outage is logged when it starts and when it ends, not at every poll.
+	inventoryDown atomic.Bool
 }
 
 // New loads the initial Material and prepares the servers. It does not
@@ -390,6 +397,7 @@ var restartOnlyFields = []struct {
 	{"listen_unix", func(c *config.Config) any { return c.ListenUnix }},
 	{"listen_unix_mode", func(c *config.Config) any { return c.ListenUnixMode }},
 	{"listen_unix_group", func(c *config.Config) any { return c.ListenUnixGroup }},
+	{"store.url", func(c *config.Config) any { return c.Store.URL }},
 }
 
 // staticFieldsChanged names every field that differs between old and cur

@@ -34,6 +34,7 @@ func TestStaticFieldsChanged(t *testing.T) {
 		{"audit.path", func(c *config.Config) { c.Audit.Path = "off" }, []string{"audit.path"}},
 		{"enroll.enabled", func(c *config.Config) { c.Enroll.Enabled = !c.Enroll.Enabled }, []string{"enroll.enabled"}},
 		{"enroll.listen", func(c *config.Config) { c.Enroll.Listen = "127.0.0.1:12386" }, []string{"enroll.listen"}},
+		{"store.url", func(c *config.Config) { c.Store.URL = "postgres://db.example.net/dockgate" }, []string{"store.url"}},
 		{"enroll.max_failures", func(c *config.Config) { c.Enroll.MaxFailures = 3 }, []string{"enroll.max_failures"}},
 		{"enroll.failure_window", func(c *config.Config) { c.Enroll.FailureWindow = time.Hour }, []string{"enroll.failure_window"}},
 		{"several at once, all named", func(c *config.Config) {

@@ -108,19 +108,10 @@ func (s *Store) AddCert(ctx context.Context, c Cert) error {
 	if c.State == "" {
 		c.State = StateIssued
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO certs (`+certColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO NOTHING`,
-			c.Serial, c.Kind, c.Name, jsonList(c.Groups), jsonList(c.SANs),
-			c.NotBefore.Unix(), c.NotAfter.Unix(), c.Fingerprint,
-			nullTime(c.RevokedAt), c.Reason, nonNilBytes(c.PEM), c.State,
-			nullTime(c.SupersededAt), c.SupersededBy)
-		if err != nil {
+	err := s.inTx(ctx, func(tx tx) error {
+		if added, err := insertCert(ctx, tx, c); err != nil {
 			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
+		} else if !added {
 			return ErrDuplicateSerial
 		}
 		return bumpRevocationGeneration(ctx, tx)
@@ -129,6 +120,22 @@ func (s *Store) AddCert(ctx context.Context, c Cert) error {
 		return fmt.Errorf("failed to record certificate %s: %w", c.Serial, err)
 	}
 	return nil
+}
+
+// insertCert inserts c unless its serial is taken, and reports whether it
+// did.
+func insertCert(ctx context.Context, tx tx, c Cert) (bool, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO certs (`+certColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO NOTHING`,
+		c.Serial, c.Kind, c.Name, jsonList(c.Groups), jsonList(c.SANs),
+		c.NotBefore.Unix(), c.NotAfter.Unix(), c.Fingerprint,
+		nullTime(c.RevokedAt), c.Reason, nonNilBytes(c.PEM), c.State,
+		nullTime(c.SupersededAt), c.SupersededBy)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 // Supersession says which certificate a new one replaces, and when.
@@ -147,7 +154,7 @@ func (s *Store) CompleteCert(ctx context.Context, serial string, pem []byte, fin
 	if len(pem) == 0 {
 		return fmt.Errorf("failed to complete certificate %s: no PEM", serial)
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE certs SET state = 'issued', pem = ?, fingerprint = ?
 			WHERE serial = ? AND state = 'pending' AND revoked_at IS NULL`, pem, fingerprint, serial)
 		if err != nil {
@@ -173,7 +180,7 @@ func (s *Store) CompleteCert(ctx context.Context, serial string, pem []byte, fin
 
 // supersede marks sup.Serial replaced by serial from sup.At; an earlier
 // supersession of the same certificate is kept.
-func supersede(ctx context.Context, tx *sql.Tx, sup *Supersession, serial string) error {
+func supersede(ctx context.Context, tx tx, sup *Supersession, serial string) error {
 	_, err := tx.ExecContext(ctx, `UPDATE certs SET superseded_at = ?, superseded_by = ?
 		WHERE serial = ? AND (superseded_at IS NULL OR superseded_at > ?)`,
 		sup.At.Unix(), serial, NormalizeSerial(sup.Serial), sup.At.Unix())
@@ -249,7 +256,7 @@ func first(cs []Cert) Cert {
 // ErrAlreadyRevoked if it was revoked before (the first time is kept).
 func (s *Store) Revoke(ctx context.Context, serial, reason string, at time.Time) error {
 	serial = NormalizeSerial(serial)
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx tx) error {
 		var revokedAt sql.NullInt64
 		err := tx.QueryRowContext(ctx, `SELECT revoked_at FROM certs WHERE serial = ?`, serial).Scan(&revokedAt)
 		switch {
@@ -277,7 +284,7 @@ func (s *Store) Revoke(ctx context.Context, serial, reason string, at time.Time)
 // numbers to increase monotonically. The first is 1.
 func (s *Store) NextCRLNumber(ctx context.Context) (int64, error) {
 	var n int64
-	err := s.db.QueryRowContext(ctx,
+	err := s.q.QueryRowContext(ctx,
 		`UPDATE counters SET value = value + 1 WHERE name = 'crl_number' RETURNING value`).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("failed to allocate a CRL number: %w", err)
@@ -286,7 +293,11 @@ func (s *Store) NextCRLNumber(ctx context.Context) (int64, error) {
 }
 
 func (s *Store) queryCerts(ctx context.Context, query string, args ...any) ([]Cert, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	return queryCerts(ctx, s.q, query, args...)
+}
+
+func queryCerts(ctx context.Context, q conn, query string, args ...any) ([]Cert, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read certificates: %w", err)
 	}
@@ -412,7 +423,7 @@ func (c Cert) Status(now time.Time) string {
 // failed without leaving a copy of it. Rows that are issued, or that were
 // revoked meanwhile (a record someone made), are never deleted.
 func (s *Store) DeletePending(ctx context.Context, serial string) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM certs WHERE serial = ? AND state = 'pending' AND revoked_at IS NULL`,
 			NormalizeSerial(serial)); err != nil {
 			return err

@@ -1,6 +1,20 @@
-// Package store owns dockgate's state directory: the SQLite inventory of
-// issued certificates, revocations and tokens, and its private directories
-// (0700). Files in it are written with package atomicfile.
+// Package store owns dockgate's state directory and its inventory of
+// issued certificates, revocations and tokens.
+//
+// # Backends
+//
+// The inventory is SQLite in the state directory by default, or a
+// PostgreSQL database several gateways share (Options.URL; docs/FLEET.md).
+// Both run the same queries through one small dialect (dialect.go): the
+// placeholders, the schema's types, how a write transaction serialises,
+// and on PostgreSQL a NOTIFY in every transaction that changes a
+// certificate, which Store.Changes turns into a channel. The CA's files
+// stay in the state directory either way.
+//
+// # Files
+//
+// The state directory and its private directories are 0700. Files in it
+// are written with package atomicfile.
 package store
 
 import (

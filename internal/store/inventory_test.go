@@ -40,112 +40,118 @@ func TestMigrateVersion1Inventory(t *testing.T) {
 }
 
 func TestPendingCertificateLifecycle(t *testing.T) {
-	ctx := context.Background()
-	s := openTest(t, t.TempDir())
-	old := testCert("aa01", KindClient, "alice")
-	if err := s.AddCert(ctx, old); err != nil {
-		t.Fatal(err)
-	}
-	next := testCert("bb02", KindClient, "alice")
-	pem := next.PEM
-	next.State, next.PEM, next.Fingerprint = StatePending, nil, ""
-	if err := s.AddCert(ctx, next); err != nil {
-		t.Fatal(err)
-	}
-	standing := func(serial string) Standing {
-		t.Helper()
-		all, err := s.ClientStandings(ctx)
+	forBackends(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		s := b.open(t, t.TempDir())
+		old := testCert("aa01", KindClient, "alice")
+		if err := s.AddCert(ctx, old); err != nil {
+			t.Fatal(err)
+		}
+		next := testCert("bb02", KindClient, "alice")
+		pem := next.PEM
+		next.State, next.PEM, next.Fingerprint = StatePending, nil, ""
+		if err := s.AddCert(ctx, next); err != nil {
+			t.Fatal(err)
+		}
+		standing := func(serial string) Standing {
+			t.Helper()
+			all, err := s.ClientStandings(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return all[serial]
+		}
+		if got := standing("bb02").Refusal(epoch); got != StatusPending {
+			t.Errorf("pending row refused as %q, want pending", got)
+		}
+		if pend, err := s.PendingCerts(ctx); err != nil || len(pend) != 1 || pend[0].Status(epoch) != StatusPending {
+			t.Fatalf("PendingCerts() = %v, %v; want bb02 pending", pend, err)
+		}
+
+		at := epoch.Add(time.Hour)
+		if err := s.CompleteCert(ctx, "bb02", pem, "cd", &Supersession{Serial: "aa01", At: at}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CompleteCert(ctx, "bb02", pem, "cd", nil); err == nil {
+			t.Error("completing a certificate twice succeeded")
+		}
+		if got := standing("bb02").Refusal(epoch); got != "" {
+			t.Errorf("completed certificate refused as %q", got)
+		}
+		prev, err := s.CertBySerial(ctx, "aa01")
 		if err != nil {
 			t.Fatal(err)
 		}
-		return all[serial]
-	}
-	if got := standing("bb02").Refusal(epoch); got != StatusPending {
-		t.Errorf("pending row refused as %q, want pending", got)
-	}
-	if pend, err := s.PendingCerts(ctx); err != nil || len(pend) != 1 || pend[0].Status(epoch) != StatusPending {
-		t.Fatalf("PendingCerts() = %v, %v; want bb02 pending", pend, err)
-	}
-
-	at := epoch.Add(time.Hour)
-	if err := s.CompleteCert(ctx, "bb02", pem, "cd", &Supersession{Serial: "aa01", At: at}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CompleteCert(ctx, "bb02", pem, "cd", nil); err == nil {
-		t.Error("completing a certificate twice succeeded")
-	}
-	if got := standing("bb02").Refusal(epoch); got != "" {
-		t.Errorf("completed certificate refused as %q", got)
-	}
-	prev, err := s.CertBySerial(ctx, "aa01")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !prev.SupersededAt.Equal(at) || prev.SupersededBy != "bb02" {
-		t.Errorf("old certificate superseded at %v by %q, want %v by bb02", prev.SupersededAt, prev.SupersededBy, at)
-	}
-	for _, tc := range []struct {
-		now  time.Time
-		want string
-	}{{epoch, ""}, {at, StatusSuperseded}} {
-		if got := standing("aa01").Refusal(tc.now); got != tc.want {
-			t.Errorf("old certificate at %v refused as %q, want %q", tc.now, got, tc.want)
+		if !prev.SupersededAt.Equal(at) || prev.SupersededBy != "bb02" {
+			t.Errorf("old certificate superseded at %v by %q, want %v by bb02", prev.SupersededAt, prev.SupersededBy, at)
 		}
-		if got, want := prev.Status(tc.now), map[string]string{"": StatusValid, StatusSuperseded: StatusSuperseded}[tc.want]; got != want {
-			t.Errorf("old certificate status at %v = %s, want %s", tc.now, got, want)
+		for _, tc := range []struct {
+			now  time.Time
+			want string
+		}{{epoch, ""}, {at, StatusSuperseded}} {
+			if got := standing("aa01").Refusal(tc.now); got != tc.want {
+				t.Errorf("old certificate at %v refused as %q, want %q", tc.now, got, tc.want)
+			}
+			if got, want := prev.Status(tc.now), map[string]string{"": StatusValid, StatusSuperseded: StatusSuperseded}[tc.want]; got != want {
+				t.Errorf("old certificate status at %v = %s, want %s", tc.now, got, want)
+			}
 		}
-	}
+	})
 }
 
 func TestRevokedPendingCertificateCannotComplete(t *testing.T) {
-	ctx := context.Background()
-	s := openTest(t, t.TempDir())
-	c := testCert("aa01", KindClient, "alice")
-	pem := c.PEM
-	c.State, c.PEM = StatePending, nil
-	if err := s.AddCert(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Revoke(ctx, "aa01", "cessation-of-operation", epoch); err != nil {
-		t.Fatalf("revoking a pending certificate: %v", err)
-	}
-	if err := s.CompleteCert(ctx, "aa01", pem, "ab", nil); err == nil {
-		t.Error("a revoked pending certificate was completed")
-	}
-	if err := s.DeletePending(ctx, "aa01"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.CertBySerial(ctx, "aa01"); err != nil {
-		t.Errorf("the revocation of a pending certificate was deleted: %v", err)
-	}
-	st, err := s.ClientStandings(ctx)
-	if err != nil || st["aa01"].Refusal(epoch) != StatusRevoked {
-		t.Errorf("standing %+v, %v; want revoked", st["aa01"], err)
-	}
-}
-
-func TestDeletePendingKeepsIssuedRows(t *testing.T) {
-	ctx := context.Background()
-	s := openTest(t, t.TempDir())
-	issued := testCert("aa01", KindClient, "alice")
-	pending := testCert("bb02", KindClient, "bob")
-	pending.State, pending.PEM = StatePending, nil
-	for _, c := range []Cert{issued, pending} {
+	forBackends(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		s := b.open(t, t.TempDir())
+		c := testCert("aa01", KindClient, "alice")
+		pem := c.PEM
+		c.State, c.PEM = StatePending, nil
 		if err := s.AddCert(ctx, c); err != nil {
 			t.Fatal(err)
 		}
-	}
-	for _, serial := range []string{"aa01", "bb02"} {
-		if err := s.DeletePending(ctx, serial); err != nil {
+		if err := s.Revoke(ctx, "aa01", "cessation-of-operation", epoch); err != nil {
+			t.Fatalf("revoking a pending certificate: %v", err)
+		}
+		if err := s.CompleteCert(ctx, "aa01", pem, "ab", nil); err == nil {
+			t.Error("a revoked pending certificate was completed")
+		}
+		if err := s.DeletePending(ctx, "aa01"); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if _, err := s.CertBySerial(ctx, "aa01"); err != nil {
-		t.Errorf("issued row deleted: %v", err)
-	}
-	if _, err := s.CertBySerial(ctx, "bb02"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("pending row: %v, want deleted", err)
-	}
+		if _, err := s.CertBySerial(ctx, "aa01"); err != nil {
+			t.Errorf("the revocation of a pending certificate was deleted: %v", err)
+		}
+		st, err := s.ClientStandings(ctx)
+		if err != nil || st["aa01"].Refusal(epoch) != StatusRevoked {
+			t.Errorf("standing %+v, %v; want revoked", st["aa01"], err)
+		}
+	})
+}
+
+func TestDeletePendingKeepsIssuedRows(t *testing.T) {
+	forBackends(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		s := b.open(t, t.TempDir())
+		issued := testCert("aa01", KindClient, "alice")
+		pending := testCert("bb02", KindClient, "bob")
+		pending.State, pending.PEM = StatePending, nil
+		for _, c := range []Cert{issued, pending} {
+			if err := s.AddCert(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, serial := range []string{"aa01", "bb02"} {
+			if err := s.DeletePending(ctx, serial); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.CertBySerial(ctx, "aa01"); err != nil {
+			t.Errorf("issued row deleted: %v", err)
+		}
+		if _, err := s.CertBySerial(ctx, "bb02"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("pending row: %v, want deleted", err)
+		}
+	})
 }
 
 func TestStandingRefusal(t *testing.T) {

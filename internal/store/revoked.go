@@ -13,10 +13,10 @@ import (
 // can call it often and reload the revoked set only when it moves.
 func (s *Store) RevocationGeneration(ctx context.Context) (int64, error) {
 	var gen int64
-	err := s.db.QueryRowContext(ctx,
+	err := s.q.QueryRowContext(ctx,
 		`SELECT value FROM counters WHERE name = 'revocation_generation'`).Scan(&gen)
 	if err != nil {
-		return 0, fmt.Errorf("failed to read the revocation generation: %w", err)
+		return 0, fmt.Errorf("failed to read the revocation generation: %w", s.connErr(err))
 	}
 	return gen, nil
 }
@@ -46,7 +46,7 @@ func (s *Store) RevokedSerials(ctx context.Context) (map[string]time.Time, error
 }
 
 func (s *Store) loadRevokedSerials(ctx context.Context) (map[string]time.Time, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT serial, revoked_at FROM certs WHERE revoked_at IS NOT NULL`)
+	rows, err := s.q.QueryContext(ctx, `SELECT serial, revoked_at FROM certs WHERE revoked_at IS NOT NULL`)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read revocations: %w", err)
 	}
@@ -66,9 +66,19 @@ func (s *Store) loadRevokedSerials(ctx context.Context) (map[string]time.Time, e
 	return set, nil
 }
 
-func bumpRevocationGeneration(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, `UPDATE counters SET value = value + 1 WHERE name = 'revocation_generation'`)
-	return err
+// bumpRevocationGeneration moves the generation and, on PostgreSQL,
+// notifies NotifyChannel in the same transaction: gateways hear of the
+// change exactly when it commits, never before.
+func bumpRevocationGeneration(ctx context.Context, tx tx) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE counters SET value = value + 1 WHERE name = 'revocation_generation'`); err != nil {
+		return err
+	}
+	if tx.d.notify != "" {
+		if _, err := tx.ExecContext(ctx, tx.d.notify); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Standing is what the inventory says about one client certificate, as the
@@ -116,7 +126,7 @@ func (s *Store) ClientStandings(ctx context.Context) (map[string]Standing, error
 }
 
 func (s *Store) loadClientStandings(ctx context.Context) (map[string]Standing, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT serial, state, revoked_at, superseded_at
+	rows, err := s.q.QueryContext(ctx, `SELECT serial, state, revoked_at, superseded_at
 		FROM certs WHERE kind = 'client'`)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read the inventory: %w", err)

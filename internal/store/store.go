@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite" // registers the CGO-free "sqlite" driver
 )
 
@@ -31,13 +32,24 @@ var (
 	ErrTokenUsed       = errors.New("token already used")
 	ErrTokenExpired    = errors.New("token expired")
 	ErrTokenRevoked    = errors.New("token revoked")
+	// ErrUnreachable is a PostgreSQL store that did not answer.
+	ErrUnreachable = errors.New("unreachable")
 )
 
-// Store is an open state directory. It is safe for concurrent use by many
-// goroutines, and several processes may have the same directory open.
+// Store is an open state directory and its inventory: SQLite in the
+// directory (the default), or a PostgreSQL database several hosts share.
+// It is safe for concurrent use by many goroutines, and several processes
+// may have the same directory or database open.
 type Store struct {
 	dir string
 	db  *sql.DB
+	q   conn     // db with the dialect's placeholders
+	d   *dialect // which backend
+	// pg is the parsed PostgreSQL configuration (nil for SQLite), for
+	// the LISTEN connection; where names the inventory in messages,
+	// without a password.
+	pg    *pgx.ConnConfig
+	where string
 
 	revokedMu    sync.Mutex
 	revokedGen   int64
@@ -49,9 +61,24 @@ type Store struct {
 	standings    map[string]Standing // nil until first read
 }
 
+// Options choose the inventory's backend.
+type Options struct {
+	// URL is a postgres:// (or postgresql://) URL of a database that
+	// several hosts share; "" keeps the inventory in SQLite in the state
+	// directory. The CA's files stay in the state directory either way.
+	URL string
+}
+
 // Open prepares dir (0700) and opens, creating or migrating as needed, the
-// inventory database in it.
-func Open(dir string) (*Store, error) {
+// SQLite inventory database in it.
+func Open(dir string) (*Store, error) { return OpenWith(dir, Options{}) }
+
+// OpenWith prepares dir (0700) and opens, creating or migrating as needed,
+// the inventory opts choose.
+func OpenWith(dir string, opts Options) (*Store, error) {
+	if opts.URL != "" {
+		return openPostgres(dir, opts.URL)
+	}
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("failed to open the state directory: %w", err)
@@ -67,11 +94,16 @@ func Open(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to open the inventory: %w", err)
 	}
-	if err := migrate(context.Background(), db); err != nil {
+	s := newStore(dir, db, sqliteDialect, path)
+	if err := s.migrate(context.Background()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("failed to open the inventory %s: %w", path, err)
 	}
-	return &Store{dir: dir, db: db}, nil
+	return s, nil
+}
+
+func newStore(dir string, db *sql.DB, d *dialect, where string) *Store {
+	return &Store{dir: dir, db: db, q: conn{q: db, d: d}, d: d, where: where}
 }
 
 // dsn builds the connection string. Every connection gets:
@@ -106,20 +138,16 @@ func (s *Store) Close() error { return s.db.Close() }
 // DB exposes the database handle for diagnostics such as integrity checks.
 func (s *Store) DB() *sql.DB { return s.db }
 
-// inTx runs fn in a write transaction (BEGIN IMMEDIATE) and commits it when
-// fn returns nil.
-func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	return inTx(ctx, s.db, fn)
-}
+// Backend is "sqlite" or "postgres".
+func (s *Store) Backend() string { return s.d.name }
 
-func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+// Where names the inventory for messages: the SQLite file, or the
+// PostgreSQL URL with its password replaced by "xxxxx".
+func (s *Store) Where() string { return s.where }
+
+// inTx runs fn in a write transaction and commits it when fn returns nil.
+// A PostgreSQL store that cannot be reached fails with ErrUnreachable,
+// naming the store.
+func (s *Store) inTx(ctx context.Context, fn func(tx) error) error {
+	return s.connErr(inTx(ctx, s.db, s.d, fn))
 }

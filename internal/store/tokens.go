@@ -42,7 +42,10 @@ func (t Token) validate() error {
 	return nil
 }
 
-const tokenColumns = `id, name, secret_hash, groups_json, cert_days, uses_left, expires_at, revoked_at, created_at`
+const (
+	tokenColumns       = `id, ` + tokenInsertColumns
+	tokenInsertColumns = `name, secret_hash, groups_json, cert_days, uses_left, expires_at, revoked_at, created_at`
+)
 
 // AddToken records a new token. A name held by a token that can still be
 // used (not revoked, uses left, not expired at CreatedAt) gives
@@ -55,7 +58,7 @@ func (s *Store) AddToken(ctx context.Context, t Token) error {
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = time.Now()
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx tx) error {
 		var live int
 		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tokens
 			WHERE name = ? AND revoked_at IS NULL AND uses_left > 0 AND expires_at > ?`,
@@ -66,8 +69,10 @@ func (s *Store) AddToken(ctx context.Context, t Token) error {
 		if live > 0 {
 			return ErrDuplicateToken
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`)
-			VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		// The id is left to the database (SQLite's rowid, PostgreSQL's
+		// identity column).
+		res, err := tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenInsertColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 			t.Name, t.SecretHash, jsonList(t.Groups), t.CertDays, t.UsesLeft,
 			t.ExpiresAt.Unix(), nullTime(t.RevokedAt), t.CreatedAt.Unix())
 		if err != nil {
@@ -90,7 +95,7 @@ func (s *Store) AddToken(ctx context.Context, t Token) error {
 
 // Tokens lists all tokens, oldest first.
 func (s *Store) Tokens(ctx context.Context) ([]Token, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens ORDER BY created_at, id`)
+	rows, err := s.q.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read tokens: %w", err)
 	}
@@ -113,7 +118,7 @@ func (s *Store) Tokens(ctx context.Context) ([]Token, error) {
 // returns ErrNotFound for an unknown name and ErrAlreadyRevoked the second
 // time.
 func (s *Store) RevokeToken(ctx context.Context, name string, at time.Time) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx tx) error {
 		t, err := tokenWhere(ctx, tx, `name = ? ORDER BY id DESC LIMIT 1`, name)
 		if err != nil {
 			return err
@@ -138,7 +143,7 @@ func (s *Store) RevokeToken(ctx context.Context, name string, at time.Time) erro
 // order of precedence.
 func (s *Store) ConsumeToken(ctx context.Context, secretHash []byte, now time.Time) (Token, error) {
 	var t Token
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx tx) error {
 		var err error
 		if t, err = tokenWhere(ctx, tx, `secret_hash = ?`, secretHash); err != nil {
 			return err
@@ -151,9 +156,20 @@ func (s *Store) ConsumeToken(ctx context.Context, secretHash []byte, now time.Ti
 		case t.UsesLeft < 1:
 			return ErrTokenUsed
 		}
+		// The decrement checks again what it relies on, so that it stays
+		// single-use even without the write lock around it.
+		res, err := tx.ExecContext(ctx, `UPDATE tokens SET uses_left = uses_left - 1
+			WHERE id = ? AND uses_left > 0 AND revoked_at IS NULL`, t.id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n != 1 {
+			return ErrTokenUsed
+		}
 		t.UsesLeft--
-		_, err = tx.ExecContext(ctx, `UPDATE tokens SET uses_left = ? WHERE id = ?`, t.UsesLeft, t.id)
-		return err
+		return nil
 	})
 	if err != nil {
 		// The secret is never part of the message, not even hashed.
@@ -162,8 +178,8 @@ func (s *Store) ConsumeToken(ctx context.Context, secretHash []byte, now time.Ti
 	return t, nil
 }
 
-func tokenWhere(ctx context.Context, tx *sql.Tx, cond string, arg any) (Token, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE `+cond, arg)
+func tokenWhere(ctx context.Context, tx tx, cond string, args ...any) (Token, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE `+cond, args...)
 	if err != nil {
 		return Token{}, err
 	}
