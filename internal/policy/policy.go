@@ -297,6 +297,8 @@ const (
 	knobBuildHostNetwork    = "builds.host_network"
 	knobBuildRemoteContext  = "builds.remote_context"
 	knobBuildkitGRPC        = "builds.buildkit_grpc"
+	knobBuildEntitlements   = "builds.entitlements"
+	knobBuildCacheBackends  = "builds.cache_backends"
 )
 
 // decide runs the checks in order: the route, the allow list, admin
