@@ -24,7 +24,10 @@ const hijackGrace = 5 * time.Second
 // output), and on the legacy 200 raw-stream hijack, which ReverseProxy
 // does not know. It returns the stream bytes copied each way, for the
 // audit log.
-func (d *daemon) hijack(w http.ResponseWriter, r *http.Request, cc *clientConn) (in, out int64) {
+//
+// With judge set (BuildKit's /grpc for a role whose Solve calls are
+// inspected), only an h2c upgrade is relayed, through pipeGRPC.
+func (d *daemon) hijack(w http.ResponseWriter, r *http.Request, cc *clientConn, judge solveJudge) (in, out int64) {
 	req := newRequest(r)
 	req.upgrade, req.guard = upgradeOf(r.Header), true
 	var err error
@@ -48,7 +51,8 @@ func (d *daemon) hijack(w http.ResponseWriter, r *http.Request, cc *clientConn) 
 		dc.conn.Close()
 		return 0, 0
 	}
-	if !h.isStream() {
+	if !h.isStream() || (judge != nil && h.status != http.StatusSwitchingProtocols) {
+		// An answer, not a stream; or a stream the gateway could not read.
 		d.relay(w, r, dc, h)
 		dc.conn.Close()
 		return 0, 0
@@ -64,6 +68,9 @@ func (d *daemon) hijack(w http.ResponseWriter, r *http.Request, cc *clientConn) 
 		client.Close()
 		dc.conn.Close()
 		return 0, 0
+	}
+	if judge != nil {
+		return pipeGRPC(client, clientBuf.Reader, dc.conn, dc.br, judge, d.log)
 	}
 	return pipeStreams(client, clientBuf.Reader, dc.conn, dc.br)
 }

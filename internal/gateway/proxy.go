@@ -5,12 +5,15 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	controlapi "github.com/moby/buildkit/api/services/control"
 
 	"github.com/dockgate/dockgate/internal/audit"
 	"github.com/dockgate/dockgate/internal/dockerapi"
@@ -130,7 +133,7 @@ func (g *Gateway) handle(w *statusRecorder, r *http.Request, m *Material) outcom
 		g.log.Warn("audit mode: forwarding a request the role would deny", "cn", id.CN, "role", v.Role, "op", v.Route.Op.String(), "reason", v.Reason)
 	}
 	out.label = v.Route.Op.String()
-	g.forwardVerdict(w, r, cc, &out)
+	g.forwardVerdict(w, r, cc, &out, buildKitJudge(m.Policy, id, &v, g.log))
 	return out
 }
 
@@ -165,7 +168,7 @@ func (g *Gateway) refuse(w http.ResponseWriter, out outcome) outcome {
 
 // forwardVerdict sends the request as the verdict says (path, query and
 // JSON body, or the client's raw body streamed) and relays the answer.
-func (g *Gateway) forwardVerdict(w http.ResponseWriter, r *http.Request, cc *clientConn, out *outcome) {
+func (g *Gateway) forwardVerdict(w http.ResponseWriter, r *http.Request, cc *clientConn, out *outcome, judge solveJudge) {
 	v := &out.verdict
 	r.URL.Path, r.URL.RawPath, r.URL.RawQuery = unescapedPath(v.Path), v.Path, v.RawQuery
 	switch v.Route.Op.Body() {
@@ -180,13 +183,31 @@ func (g *Gateway) forwardVerdict(w http.ResponseWriter, r *http.Request, cc *cli
 		// answer past the redaction (the daemon sees a plain request).
 		g.daemon.forwardRedacted(w, r, &v.Redact)
 	case isHijack(v.Route.Op, r):
-		in, n := g.daemon.hijack(w, r, cc)
+		in, n := g.daemon.hijack(w, r, cc, judge)
 		out.bytesIn += in
 		out.bytesOut += n
 	case v.Route.Op.Body() == dockerapi.BodyRaw:
 		g.daemon.stream(w, r) // streams the body while the daemon answers
 	default:
 		g.daemon.forward(w, r) // no body, or a checked JSON body held in memory
+	}
+}
+
+// buildKitJudge returns the judge of the Solve calls on a grpc.serve
+// stream the verdict says to inspect, with the policy the request was
+// decided by; nil for any other request.
+func buildKitJudge(p *policy.Policy, id *identity.Identity, v *policy.Verdict, log *slog.Logger) solveJudge {
+	if !v.InspectBuildKit {
+		return nil
+	}
+	role := v.Role
+	return func(req *controlapi.SolveRequest) policy.SolveVerdict {
+		sv := p.JudgeSolve(*id, role, req)
+		if sv.Effect != policy.Allow {
+			log.Warn("BuildKit Solve refused by the role", "cn", id.CN, "role", role,
+				"decision", sv.Effect.String(), "reason", sv.Reason, "rule", sv.Rule)
+		}
+		return sv
 	}
 }
 

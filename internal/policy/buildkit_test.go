@@ -89,7 +89,7 @@ func TestJudgeSolve(t *testing.T) {
 		{"azblob not in trusted", "trusted", &controlapi.SolveRequest{Cache: imports("azblob")}, "roles.trusted.builds.cache_backends", "azblob"},
 		{"unknown cache", "trusted", &controlapi.SolveRequest{Cache: cache("nfs")}, "", "does not know"},
 		{"admin", "admin", &controlapi.SolveRequest{Entitlements: []string{"security.insecure"}, Cache: cache("s3")}, "", ""},
-		{"built-in operator", "operator", &controlapi.SolveRequest{Entitlements: []string{"network.host"}}, "built-in role operator (builds.entitlements)", "network.host"},
+		{"built-in deployer", "deployer", &controlapi.SolveRequest{Entitlements: []string{"network.host"}}, "built-in role deployer (builds.entitlements)", "network.host"},
 		{"nil request", "builder", nil, "", "not read"},
 		{"no role", "nobody", &controlapi.SolveRequest{}, "", "no clients"},
 	}
@@ -144,7 +144,7 @@ func TestInspectBuildKit(t *testing.T) {
 		cn, path string
 		inspect  bool
 	}{
-		// {"ci-7", "/grpc", true}: once the gateway reads Solve calls
+		{"ci-7", "/grpc", true},
 		{"ci-7", "/session", false},
 		{"blind-1", "/grpc", false},
 		{"admin-1", "/grpc", false},

@@ -31,6 +31,15 @@
 // The checks err towards denying: a security option, mount type or
 // namespace mode they do not recognise as harmless is denied.
 //
+// # BuildKit
+//
+// BuildKit's gRPC API (grpc.serve) is one hijacked connection on which a
+// build is started by a Solve call. Evaluate allows the connection and
+// sets Verdict.InspectBuildKit; the gateway then decodes each Solve
+// request and JudgeSolve decides it with the role's builds: settings
+// (entitlements, network mode, cache backends) as the classic builder's
+// query is decided.
+//
 // # Owner isolation
 //
 // A role with owner_isolation sees only what its clients created.
