@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -226,7 +228,7 @@ func (g *grpcRelay) clientFrame(f http2.Frame, raw []byte) ([]byte, error) {
 		case held != nil:
 			// Trailers before the request was whole.
 			return raw, g.deny(id, held, policy.SolveVerdict{Message: "dockgate: the Solve request ended before its message was whole"})
-		case !denied && f.PseudoValue("path") == policy.SolveMethod && !f.StreamEnded():
+		case !denied && isSolvePath(f.PseudoValue("path")) && !f.StreamEnded():
 			g.mu.Lock()
 			g.pending[id] = &heldCall{}
 			g.mu.Unlock()
@@ -287,6 +289,26 @@ func (g *grpcRelay) hold(id uint32, c *heldCall, f *http2.DataFrame, raw []byte)
 	g.mu.Unlock()
 	return c.frames, nil
 }
+
+// isSolvePath reports whether the daemon may route a call with this
+// :path to Solve. dockerd serves gRPC through net/http's handler, which
+// routes by the decoded path without its query
+// ("/moby.buildkit.v1.Control/%53olve?x" is Solve); gRPC's own transport
+// routes by the raw path with one leading slash optional. A path that
+// does not parse is judged too: what the daemon would make of it is not
+// known.
+func isSolvePath(p string) bool {
+	if p == policy.SolveMethod {
+		return true
+	}
+	u, err := url.ParseRequestURI(p)
+	if err != nil {
+		return true
+	}
+	return strings.TrimPrefix(u.Path, "/") == solveMethodName
+}
+
+var solveMethodName = strings.TrimPrefix(policy.SolveMethod, "/")
 
 // errSolveRequest: the request message of a Solve call is not what
 // BuildKit's client sends.

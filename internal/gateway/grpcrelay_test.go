@@ -299,6 +299,24 @@ func TestGRPCRelayRaw(t *testing.T) {
 		}
 	})
 
+	// The daemon routes each of these to Solve.
+	for _, path := range []string{"/moby.buildkit.v1.Control/%53olve", "/moby.buildkit.v1.Control/Solve?x=1", "moby.buildkit.v1.Control/Solve"} {
+		t.Run("denied at "+path, func(t *testing.T) {
+			c := newH2Client()
+			c.headers(1, path, false)
+			c.message(1, denied, 1<<10)
+			daemon, answer := relayRaw(t, c.buf.Bytes(), denyEntitlements)
+			for _, f := range frames(t, daemon) {
+				if _, ok := f.(*dataCopy); ok {
+					t.Fatal("the denied stream's DATA reached the daemon")
+				}
+			}
+			if st, _ := grpcStatus(t, answer, 1); st != "7" {
+				t.Errorf("grpc-status %q, want 7", st)
+			}
+		})
+	}
+
 	t.Run("ends before the message is whole", func(t *testing.T) {
 		c := newH2Client()
 		c.headers(1, policy.SolveMethod, false)
@@ -393,7 +411,7 @@ func FuzzGRPCRelay(f *testing.F) {
 			}
 			switch fm := fm.(type) {
 			case *http2.MetaHeadersFrame:
-				if fm.PseudoValue("path") == policy.SolveMethod {
+				if isSolvePath(fm.PseudoValue("path")) {
 					solve[fm.StreamID] = true
 				}
 			case *http2.DataFrame:
