@@ -29,7 +29,7 @@
           # After a dependency change, write the new one with
           # `scripts/nix-check --update` (or take it from the "got:" line of
           # a failing `nix build`); scripts/test checks it.
-          vendorHash = "sha256-Umd27lYKrYsma69NYZewPsSz7AuDTuP1Xx3FKefAltA=";
+          vendorHash = "sha256-O70URFRcrw/t46pe2t6I5u5mtIyIcC7ANPFQzFE1dXM=";
 
           subPackages = [ "cmd/dockgate" ];
           # As the Makefile's release build: static, no symbol tables, no

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	controlapi "github.com/moby/buildkit/api/services/control"
+	gatewaypb "github.com/moby/buildkit/frontend/gateway/pb"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 	"google.golang.org/protobuf/proto"
@@ -44,8 +45,17 @@ import (
 // call is encoded without touching the client's table (never-indexed
 // literals, static-table names only).
 
-// solveJudge decides one decoded Solve request.
-type solveJudge func(*controlapi.SolveRequest) policy.SolveVerdict
+// solveJudge decides one decoded request of a judged call: a
+// *controlapi.SolveRequest or a *gatewaypb.SolveRequest.
+type solveJudge func(proto.Message) policy.SolveVerdict
+
+// judgedMethods are the calls whose request the relay holds and judges,
+// by method name without the leading slash: the Solve that starts a
+// build, and the Solve a frontend run by the client asks for.
+var judgedMethods = map[string]func() proto.Message{
+	strings.TrimPrefix(policy.SolveMethod, "/"):         func() proto.Message { return new(controlapi.SolveRequest) },
+	strings.TrimPrefix(policy.FrontendSolveMethod, "/"): func() proto.Message { return new(gatewaypb.SolveRequest) },
+}
 
 // maxHeldSolve bounds the DATA a Solve call may send before its request
 // message is whole: 65535 bytes is the initial flow-control window
@@ -77,11 +87,12 @@ type grpcRelay struct {
 	pending map[uint32]*heldCall
 }
 
-// heldCall is a Solve call whose request message is not yet whole.
+// heldCall is a judged call whose request message is not yet whole.
 type heldCall struct {
-	frames []byte // the raw DATA frames, to forward if allowed
-	msg    []byte // the gRPC message bytes so far
-	flow   uint32 // flow-controlled bytes the frames carried
+	newMsg func() proto.Message // the request's type
+	frames []byte               // the raw DATA frames, to forward if allowed
+	msg    []byte               // the gRPC message bytes so far
+	flow   uint32               // flow-controlled bytes the frames carried
 }
 
 // pipeGRPC is pipeStreams for an upgraded /grpc connection: the daemon's
@@ -228,10 +239,20 @@ func (g *grpcRelay) clientFrame(f http2.Frame, raw []byte) ([]byte, error) {
 		case held != nil:
 			// Trailers before the request was whole.
 			return raw, g.deny(id, held, policy.SolveVerdict{Message: "dockgate: the Solve request ended before its message was whole"})
-		case !denied && isSolvePath(f.PseudoValue("path")) && !f.StreamEnded():
-			g.mu.Lock()
-			g.pending[id] = &heldCall{}
-			g.mu.Unlock()
+		case denied || f.StreamEnded():
+		default:
+			newMsg, judged := judgedCall(f.PseudoValue("path"))
+			switch {
+			case judged && newMsg == nil:
+				if _, err := g.up.Write(raw); err != nil {
+					return nil, err
+				}
+				return nil, g.deny(id, &heldCall{}, policy.SolveVerdict{Message: "dockgate: the call's path cannot be read"})
+			case judged:
+				g.mu.Lock()
+				g.pending[id] = &heldCall{newMsg: newMsg}
+				g.mu.Unlock()
+			}
 		}
 		return raw, nil
 	case *http2.DataFrame:
@@ -268,7 +289,7 @@ func (g *grpcRelay) hold(id uint32, c *heldCall, f *http2.DataFrame, raw []byte)
 	c.frames = append(c.frames, raw...)
 	c.msg = append(c.msg, f.Data()...)
 	c.flow += f.Header().Length
-	req, err := solveRequest(c.msg)
+	req, err := solveRequest(c.msg, c.newMsg)
 	switch {
 	case err != nil:
 		return nil, g.deny(id, c, policy.SolveVerdict{Message: "dockgate: " + err.Error()})
@@ -290,25 +311,21 @@ func (g *grpcRelay) hold(id uint32, c *heldCall, f *http2.DataFrame, raw []byte)
 	return c.frames, nil
 }
 
-// isSolvePath reports whether the daemon may route a call with this
-// :path to Solve. dockerd serves gRPC through net/http's handler, which
-// routes by the decoded path without its query
-// ("/moby.buildkit.v1.Control/%53olve?x" is Solve); gRPC's own transport
-// routes by the raw path with one leading slash optional. A path that
-// does not parse is judged too: what the daemon would make of it is not
-// known.
-func isSolvePath(p string) bool {
-	if p == policy.SolveMethod {
-		return true
+// judgedCall says whether the daemon may route a call with this :path to
+// a judged method, and which request type it takes. dockerd serves gRPC
+// through net/http's handler, which routes by the decoded path without
+// its query ("/moby.buildkit.v1.Control/%53olve?x" is Solve); gRPC's own
+// transport routes by the raw path, with older versions taking it without
+// the leading slash. A path that does not parse and names no judged
+// method is judged with no type (newMsg nil): it is denied, since what
+// the daemon would make of it is not known.
+func judgedCall(p string) (newMsg func() proto.Message, judged bool) {
+	if u, err := url.ParseRequestURI(p); err == nil {
+		newMsg = judgedMethods[strings.TrimPrefix(u.Path, "/")]
+		return newMsg, newMsg != nil
 	}
-	u, err := url.ParseRequestURI(p)
-	if err != nil {
-		return true
-	}
-	return strings.TrimPrefix(u.Path, "/") == solveMethodName
+	return judgedMethods[strings.TrimPrefix(p, "/")], true
 }
-
-var solveMethodName = strings.TrimPrefix(policy.SolveMethod, "/")
 
 // errSolveRequest: the request message of a Solve call is not what
 // BuildKit's client sends.
@@ -317,10 +334,11 @@ var errSolveRequest = errors.New("the Solve request cannot be read")
 // maxSolveMessage bounds a Solve request message the relay decodes.
 const maxSolveMessage = maxHeldSolve
 
-// solveRequest decodes the first gRPC message of a Solve call (a
-// compressed-flag byte, a 4-byte big-endian length, the protobuf bytes),
-// or returns nil, nil when msg does not hold it whole yet.
-func solveRequest(msg []byte) (*controlapi.SolveRequest, error) {
+// solveRequest decodes the first gRPC message of a judged call (a
+// compressed-flag byte, a 4-byte big-endian length, the protobuf bytes)
+// as newMsg's type, or returns nil, nil when msg does not hold it whole
+// yet.
+func solveRequest(msg []byte, newMsg func() proto.Message) (proto.Message, error) {
 	if len(msg) < 5 {
 		return nil, nil
 	}
@@ -334,7 +352,7 @@ func solveRequest(msg []byte) (*controlapi.SolveRequest, error) {
 	if uint32(len(msg)-5) < size {
 		return nil, nil
 	}
-	req := new(controlapi.SolveRequest)
+	req := newMsg()
 	if err := proto.Unmarshal(msg[5:5+size], req); err != nil {
 		return nil, fmt.Errorf("%w: %v", errSolveRequest, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	controlapi "github.com/moby/buildkit/api/services/control"
+	gatewaypb "github.com/moby/buildkit/frontend/gateway/pb"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc"
@@ -51,8 +52,16 @@ func tcpPair(t testing.TB) (net.Conn, net.Conn) {
 }
 
 // denyEntitlements is a judge that denies a Solve asking for any
-// entitlement, as a role without builds.entitlements does.
-func denyEntitlements(req *controlapi.SolveRequest) policy.SolveVerdict {
+// entitlement, as a role without builds.entitlements does, and a frontend
+// Solve asking for the host's network.
+func denyEntitlements(msg proto.Message) policy.SolveVerdict {
+	if req, ok := msg.(*gatewaypb.SolveRequest); ok {
+		if req.FrontendOpt["force-network-mode"] == "host" {
+			return policy.SolveVerdict{Effect: policy.Deny, Message: "dockgate: denied grpc.serve for ci-7 (role ci): host network"}
+		}
+		return policy.SolveVerdict{Effect: policy.Allow}
+	}
+	req := msg.(*controlapi.SolveRequest)
 	if len(req.Entitlements) > 0 {
 		return policy.SolveVerdict{Effect: policy.Deny, Reason: "entitlement", Message: "dockgate: denied grpc.serve for ci-7 (role ci): the build asks for entitlement " + req.Entitlements[0] + " (100%)"}
 	}
@@ -281,7 +290,7 @@ func TestGRPCRelayRaw(t *testing.T) {
 		if !sawReset {
 			t.Error("the daemon was not told the denied stream is reset")
 		}
-		if req, err := solveRequest(data3); err != nil || !proto.Equal(req, allowed) {
+		if req, err := solveRequest(data3, judgedMethods[solveName]); err != nil || !proto.Equal(req, allowed) {
 			t.Errorf("stream 3 = %v, %v; want the allowed request", req, err)
 		}
 		st, msg := grpcStatus(t, answer, 1)
@@ -296,6 +305,38 @@ func TestGRPCRelayRaw(t *testing.T) {
 		}
 		if window == 0 {
 			t.Error("the client did not get its connection window back")
+		}
+	})
+
+	t.Run("frontend Solve", func(t *testing.T) {
+		c := newH2Client()
+		c.headers(1, policy.FrontendSolveMethod, false)
+		c.message(1, &gatewaypb.SolveRequest{FrontendOpt: map[string]string{"force-network-mode": "host"}}, 9)
+		c.headers(3, policy.FrontendSolveMethod, false)
+		c.message(3, &gatewaypb.SolveRequest{Frontend: "dockerfile.v0"}, 9)
+		daemon, answer := relayRaw(t, c.buf.Bytes(), denyEntitlements)
+		for _, f := range frames(t, daemon) {
+			if d, ok := f.(*dataCopy); ok && d.id == 1 {
+				t.Fatal("the denied frontend Solve reached the daemon")
+			}
+		}
+		if st, _ := grpcStatus(t, answer, 1); st != "7" {
+			t.Errorf("grpc-status %q, want 7", st)
+		}
+	})
+
+	t.Run("unreadable path", func(t *testing.T) {
+		c := newH2Client()
+		c.headers(1, "%zz", false)
+		c.message(1, allowed, 64)
+		daemon, answer := relayRaw(t, c.buf.Bytes(), denyEntitlements)
+		for _, f := range frames(t, daemon) {
+			if _, ok := f.(*dataCopy); ok {
+				t.Fatal("DATA of a call with an unreadable path reached the daemon")
+			}
+		}
+		if st, msg := grpcStatus(t, answer, 1); st != "7" || !strings.Contains(msg, "path cannot be read") {
+			t.Errorf("grpc-status %q %q, want 7", st, msg)
 		}
 	})
 
@@ -321,7 +362,7 @@ func TestGRPCRelayRaw(t *testing.T) {
 		c := newH2Client()
 		c.headers(1, policy.SolveMethod, false)
 		c.fr.WriteData(1, true, []byte{0, 0, 0, 1, 0})
-		daemon, answer := relayRaw(t, c.buf.Bytes(), func(*controlapi.SolveRequest) policy.SolveVerdict {
+		daemon, answer := relayRaw(t, c.buf.Bytes(), func(proto.Message) policy.SolveVerdict {
 			return policy.SolveVerdict{Effect: policy.Allow}
 		})
 		for _, f := range frames(t, daemon) {
@@ -378,6 +419,8 @@ func headerValue(f *http2.MetaHeadersFrame, name string) string {
 	return ""
 }
 
+var solveName = strings.TrimPrefix(policy.SolveMethod, "/")
+
 func TestGRPCMessage(t *testing.T) {
 	if got, want := grpcMessage("a 100% b\n\u00e9"), "a 100%25 b%0A%C3%A9"; got != want {
 		t.Errorf("grpcMessage = %q, want %q", got, want)
@@ -393,7 +436,7 @@ func FuzzGRPCRelay(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var up bytes.Buffer
-		g := &grpcRelay{judge: func(*controlapi.SolveRequest) policy.SolveVerdict { return policy.SolveVerdict{Message: "no"} },
+		g := &grpcRelay{judge: func(proto.Message) policy.SolveVerdict { return policy.SolveVerdict{Message: "no"} },
 			log: slog.New(slog.DiscardHandler), up: &up, client: io.Discard,
 			denied: map[uint32]bool{}, pending: map[uint32]*heldCall{}}
 		g.fromClient(io.MultiReader(strings.NewReader(http2.ClientPreface), bytes.NewReader(in)))
@@ -411,7 +454,7 @@ func FuzzGRPCRelay(f *testing.F) {
 			}
 			switch fm := fm.(type) {
 			case *http2.MetaHeadersFrame:
-				if isSolvePath(fm.PseudoValue("path")) {
+				if _, judged := judgedCall(fm.PseudoValue("path")); judged {
 					solve[fm.StreamID] = true
 				}
 			case *http2.DataFrame:
@@ -457,6 +500,10 @@ func relaySeeds() [][]byte {
 		c.message(1, &controlapi.StatusRequest{Ref: "r"}, 8)
 		c.message(3, req, 8)
 		c.headers(3, policy.SolveMethod, true)
+	})
+	add(func(c *h2Client) {
+		c.headers(1, policy.FrontendSolveMethod, false)
+		c.message(1, &gatewaypb.SolveRequest{Frontend: "dockerfile.v0"}, 16)
 	})
 	return seeds
 }

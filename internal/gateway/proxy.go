@@ -14,6 +14,8 @@ import (
 	"time"
 
 	controlapi "github.com/moby/buildkit/api/services/control"
+	gatewaypb "github.com/moby/buildkit/frontend/gateway/pb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/dockgate/dockgate/internal/audit"
 	"github.com/dockgate/dockgate/internal/dockerapi"
@@ -201,8 +203,16 @@ func buildKitJudge(p *policy.Policy, id *identity.Identity, v *policy.Verdict, l
 		return nil
 	}
 	role := v.Role
-	return func(req *controlapi.SolveRequest) policy.SolveVerdict {
-		sv := p.JudgeSolve(*id, role, req)
+	return func(msg proto.Message) policy.SolveVerdict {
+		var sv policy.SolveVerdict
+		switch req := msg.(type) {
+		case *controlapi.SolveRequest:
+			sv = p.JudgeSolve(*id, role, req)
+		case *gatewaypb.SolveRequest:
+			sv = p.JudgeFrontendSolve(*id, role, req)
+		default:
+			sv = p.JudgeSolve(*id, role, nil) // denies
+		}
 		if sv.Effect != policy.Allow {
 			log.Warn("BuildKit Solve refused by the role", "cn", id.CN, "role", role,
 				"decision", sv.Effect.String(), "reason", sv.Reason, "rule", sv.Rule)

@@ -2,11 +2,15 @@ package policy
 
 import (
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 
 	controlapi "github.com/moby/buildkit/api/services/control"
+	gatewaypb "github.com/moby/buildkit/frontend/gateway/pb"
+	"github.com/moby/buildkit/solver/pb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/dockgate/dockgate/internal/config"
 	"github.com/dockgate/dockgate/internal/dockerapi"
@@ -17,6 +21,12 @@ import (
 // build: its request names the entitlements, exporters and caches the
 // build may use. JudgeSolve decides it.
 const SolveMethod = "/moby.buildkit.v1.Control/Solve"
+
+// FrontendSolveMethod is the gRPC method with which a frontend the client
+// runs (buildx runs the Dockerfile frontend's calls from the client) asks
+// the daemon to solve: frontend options, cache imports and a build graph
+// of its own. JudgeFrontendSolve decides it.
+const FrontendSolveMethod = "/moby.buildkit.v1.frontend.LLBBridge/Solve"
 
 // SolveVerdict is JudgeSolve's answer for one Solve request.
 type SolveVerdict struct {
@@ -45,15 +55,27 @@ func (v *SolveVerdict) Forward() bool { return v.Effect != Deny }
 // not the daemon's host. Like Evaluate it never fails: what it does not
 // know is denied.
 func (p *Policy) JudgeSolve(id identity.Identity, roleName string, req *controlapi.SolveRequest) SolveVerdict {
+	return p.judge(id, roleName, req == nil, func(r *role) *violation { return r.judgeSolve(req) })
+}
+
+// JudgeFrontendSolve decides one LLBBridge Solve request as JudgeSolve
+// decides a Solve request: its frontend options, cache imports and build
+// graph. Entitlements are not asked for here: the build's Solve request
+// bounds them.
+func (p *Policy) JudgeFrontendSolve(id identity.Identity, roleName string, req *gatewaypb.SolveRequest) SolveVerdict {
+	return p.judge(id, roleName, req == nil, func(r *role) *violation { return r.judgeFrontendSolve(req) })
+}
+
+func (p *Policy) judge(id identity.Identity, roleName string, missing bool, check func(*role) *violation) SolveVerdict {
 	d := decision{Op: dockerapi.OpGRPCServe, CN: id.CN, Role: roleName}
 	r := p.roles[roleName]
 	switch {
 	case r == nil:
 		d.Reason = "no role: no clients: entry matches this identity"
-	case req == nil:
+	case missing:
 		r.deny(&d, &violation{reason: "the Solve request was not read"})
 	default:
-		if v := r.judgeSolve(req); v != nil {
+		if v := check(r); v != nil {
 			r.deny(&d, v)
 		} else {
 			d.Effect = Allow
@@ -61,6 +83,57 @@ func (p *Policy) JudgeSolve(id identity.Identity, roleName string, req *controla
 		}
 	}
 	return SolveVerdict{Effect: d.Effect, Rule: d.Rule, Reason: d.Reason, Field: d.Field, Fix: d.Fix, Message: d.message()}
+}
+
+func (r *role) judgeFrontendSolve(req *gatewaypb.SolveRequest) *violation {
+	if r.unrestricted {
+		return nil
+	}
+	if v := r.guardFrontendAttrs(req.FrontendOpt); v != nil {
+		return v
+	}
+	for i, e := range req.CacheImports {
+		if v := r.guardCacheBackend(fmt.Sprintf("CacheImports[%d]", i), e.GetType()); v != nil {
+			return v
+		}
+	}
+	return r.guardDefinitions(req.Definition, req.FrontendInputs)
+}
+
+// guardDefinitions checks the build graphs a request carries: each exec
+// step's network mode and cgroup parent, as the frontend options say them
+// for a whole build.
+func (r *role) guardDefinitions(def *pb.Definition, inputs map[string]*pb.Definition) *violation {
+	if v := r.guardDefinition("Definition", def); v != nil {
+		return v
+	}
+	for name, d := range inputs {
+		if v := r.guardDefinition("FrontendInputs["+quote(name)+"]", d); v != nil {
+			return v
+		}
+	}
+	return nil
+}
+
+func (r *role) guardDefinition(field string, def *pb.Definition) *violation {
+	for i, b := range def.GetDef() {
+		var op pb.Op
+		if err := proto.Unmarshal(b, &op); err != nil {
+			return &violation{field: field, reason: fmt.Sprintf("%s step %d cannot be read: %v", field, i, err), status: http.StatusBadRequest}
+		}
+		exec := op.GetExec()
+		if exec == nil {
+			continue
+		}
+		step := fmt.Sprintf("%s step %d", field, i)
+		if exec.GetNetwork() == pb.NetMode_HOST && !r.builds.HostNetwork {
+			return &violation{field: step, reason: step + " runs in the host's network, which is not allowed", knob: knobBuildHostNetwork}
+		}
+		if exec.GetMeta().GetCgroupParent() != "" && !r.containers.cgroupParent {
+			return notAllowed(step+" cgroup parent", knobCgroupParent)
+		}
+	}
+	return nil
 }
 
 // inspectsBuildKit reports whether the gateway must read the Solve
@@ -92,7 +165,10 @@ func (r *role) judgeSolve(req *controlapi.SolveRequest) *violation {
 			return v
 		}
 	}
-	return r.guardCache(req.Cache)
+	if v := r.guardCache(req.Cache); v != nil {
+		return v
+	}
+	return r.guardDefinitions(req.Definition, req.FrontendInputs)
 }
 
 // guardEntitlement checks one entitlement a build asks for: "network.host",

@@ -7,6 +7,9 @@ import (
 	"testing"
 
 	controlapi "github.com/moby/buildkit/api/services/control"
+	gatewaypb "github.com/moby/buildkit/frontend/gateway/pb"
+	"github.com/moby/buildkit/solver/pb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/dockgate/dockgate/internal/identity"
 )
@@ -160,5 +163,50 @@ func TestInspectBuildKit(t *testing.T) {
 				t.Errorf("InspectBuildKit = %v, want %v", v.InspectBuildKit, tc.inspect)
 			}
 		})
+	}
+}
+
+func TestJudgeFrontendSolve(t *testing.T) {
+	p := mustPolicy(t, buildkitConfig)
+	graph := func(exec *pb.ExecOp) *pb.Definition {
+		op, err := proto.Marshal(&pb.Op{Op: &pb.Op_Exec{Exec: exec}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, _ := proto.Marshal(&pb.Op{Op: &pb.Op_Source{Source: &pb.SourceOp{Identifier: "docker-image://busybox"}}})
+		return &pb.Definition{Def: [][]byte{src, op}}
+	}
+	cases := []struct {
+		name, role string
+		req        *gatewaypb.SolveRequest
+		rule       string // "" allowed; "-" denied without a setting
+	}{
+		{"dockerfile frontend", "builder", &gatewaypb.SolveRequest{Frontend: "dockerfile.v0", FrontendOpt: map[string]string{"force-network-mode": "none"}}, ""},
+		{"host network option", "builder", &gatewaypb.SolveRequest{FrontendOpt: map[string]string{"force-network-mode": "host"}}, "roles.builder.builds.host_network"},
+		{"cgroup parent option", "builder", &gatewaypb.SolveRequest{FrontendOpt: map[string]string{"cgroup-parent": "x"}}, "roles.builder.containers.cgroup_parent"},
+		{"s3 cache import", "builder", &gatewaypb.SolveRequest{CacheImports: []*gatewaypb.CacheOptionsEntry{{Type: "s3"}}}, "roles.builder.builds.cache_backends"},
+		{"plain graph", "builder", &gatewaypb.SolveRequest{Definition: graph(&pb.ExecOp{Meta: &pb.Meta{Args: []string{"true"}}})}, ""},
+		{"host network step", "builder", &gatewaypb.SolveRequest{Definition: graph(&pb.ExecOp{Network: pb.NetMode_HOST})}, "roles.builder.builds.host_network"},
+		{"host network step allowed", "trusted", &gatewaypb.SolveRequest{Definition: graph(&pb.ExecOp{Network: pb.NetMode_HOST})}, ""},
+		{"cgroup parent step in an input", "builder", &gatewaypb.SolveRequest{FrontendInputs: map[string]*pb.Definition{"context": graph(&pb.ExecOp{Meta: &pb.Meta{CgroupParent: "/x"}})}}, "roles.builder.containers.cgroup_parent"},
+		{"unreadable step", "builder", &gatewaypb.SolveRequest{Definition: &pb.Definition{Def: [][]byte{{0xff}}}}, "-"},
+		{"nil", "builder", nil, "-"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			v := p.JudgeFrontendSolve(identity.Identity{CN: "ci-7"}, tc.role, tc.req)
+			if v.Forward() != (tc.rule == "") {
+				t.Fatalf("effect = %v, want allow %v (%s)", v.Effect, tc.rule == "", v.Message)
+			}
+			if tc.rule != "" && tc.rule != "-" && v.Rule != tc.rule {
+				t.Errorf("rule = %q, want %q (%s)", v.Rule, tc.rule, v.Message)
+			}
+		})
+	}
+	// The same graph check on a Solve request that carries a graph
+	// (buildctl).
+	v := p.JudgeSolve(identity.Identity{CN: "ci-7"}, "builder", &controlapi.SolveRequest{Definition: graph(&pb.ExecOp{Network: pb.NetMode_HOST})})
+	if v.Forward() {
+		t.Error("Solve with a host-network step allowed")
 	}
 }
