@@ -12,6 +12,8 @@ import (
 // grpc.serve, with its Solve calls read) and trusted builders a role that
 // allows the network.host entitlement and host-network builds.
 const buildkitConfig = `
+audit:
+  path: @AUDIT@
 roles:
   trusted:
     allow: [image.build, image.inspect, session.start, grpc.serve, system.info]
@@ -56,7 +58,8 @@ func TestBuildKitThroughGateway(t *testing.T) {
 	plugin := buildxPlugin(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "serve.yaml")
-	if err := os.WriteFile(cfgPath, []byte(buildkitConfig), 0o600); err != nil {
+	auditPath := filepath.Join(dir, "audit.jsonl")
+	if err := os.WriteFile(cfgPath, []byte(strings.Replace(buildkitConfig, "@AUDIT@", auditPath, 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	g := startGatewayEnv(t, "--config", cfgPath)
@@ -145,6 +148,12 @@ func TestBuildKitThroughGateway(t *testing.T) {
 			}
 		})
 	}
+
+	// The audit record of each refused build's /grpc stream says so.
+	waitUntil(t, "audit records of the refused Solve calls", func() bool {
+		b, _ := os.ReadFile(auditPath)
+		return strings.Count(string(b), "BuildKit Solve call(s) denied on the stream") >= len(denied)
+	})
 
 	t.Run("network.host for a role that allows it", func(t *testing.T) {
 		const tag = "dockgate-e2e/buildkit:host"

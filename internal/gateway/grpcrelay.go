@@ -85,6 +85,10 @@ type grpcRelay struct {
 	mu      sync.Mutex
 	denied  map[uint32]bool // streams answered by the gateway
 	pending map[uint32]*heldCall
+
+	// refused are the calls denied (or forwarded in audit mode that a
+	// role would deny), for the audit record; written by the client loop.
+	refused []policy.SolveVerdict
 }
 
 // heldCall is a judged call whose request message is not yet whole.
@@ -96,8 +100,10 @@ type heldCall struct {
 }
 
 // pipeGRPC is pipeStreams for an upgraded /grpc connection: the daemon's
-// frames are relayed whole, the client's read and judged.
-func pipeGRPC(client net.Conn, clientIn io.Reader, up net.Conn, upIn io.Reader, judge solveJudge, log *slog.Logger) (in, out int64) {
+// frames are relayed whole, the client's read and judged. It also returns
+// the calls it refused, and those forwarded that a role in audit mode
+// would refuse.
+func pipeGRPC(client net.Conn, clientIn io.Reader, up net.Conn, upIn io.Reader, judge solveJudge, log *slog.Logger) (in, out int64, refused []policy.SolveVerdict) {
 	g := &grpcRelay{judge: judge, log: log, up: up, client: client,
 		denied: map[uint32]bool{}, pending: map[uint32]*heldCall{}}
 	var wg sync.WaitGroup
@@ -121,7 +127,7 @@ func pipeGRPC(client net.Conn, clientIn io.Reader, up net.Conn, upIn io.Reader, 
 	wg.Wait()
 	client.Close()
 	up.Close()
-	return in, out
+	return in, out, g.refused
 }
 
 // fromDaemon relays the daemon's frames whole, dropping those of streams
@@ -305,6 +311,9 @@ func (g *grpcRelay) hold(id uint32, c *heldCall, f *http2.DataFrame, raw []byte)
 	if !v.Forward() {
 		return nil, g.deny(id, c, v)
 	}
+	if v.Effect == policy.WouldDeny {
+		g.refused = append(g.refused, v)
+	}
 	g.mu.Lock()
 	delete(g.pending, id)
 	g.mu.Unlock()
@@ -368,8 +377,10 @@ func (g *grpcRelay) deny(id uint32, c *heldCall, v policy.SolveVerdict) error {
 	delete(g.pending, id)
 	g.mu.Unlock()
 	if v.Reason == "" { // the relay's own refusal; the judge logs its own
+		v.Reason = strings.TrimPrefix(v.Message, "dockgate: ")
 		g.log.Warn("denied a BuildKit Solve the gateway cannot read", "message", v.Message)
 	}
+	g.refused = append(g.refused, v)
 	var up bytes.Buffer
 	if err := http2.NewFramer(&up, nil).WriteRSTStream(id, http2.ErrCodeCancel); err != nil {
 		return err

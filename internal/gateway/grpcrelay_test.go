@@ -123,10 +123,10 @@ func TestGRPCRelaySolve(t *testing.T) {
 	ln.conns <- daemonEnd
 	go srv.Serve(ln)
 	t.Cleanup(srv.Stop)
-	relayed := make(chan struct{})
+	relayed := make(chan []policy.SolveVerdict)
 	go func() {
-		defer close(relayed)
-		pipeGRPC(relayClient, relayClient, relayUp, relayUp, denyEntitlements, slog.New(slog.DiscardHandler))
+		_, _, refused := pipeGRPC(relayClient, relayClient, relayUp, relayUp, denyEntitlements, slog.New(slog.DiscardHandler))
+		relayed <- refused
 	}()
 	cc, err := grpc.NewClient("passthrough:///buildkit",
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -161,7 +161,9 @@ func TestGRPCRelaySolve(t *testing.T) {
 		t.Fatalf("daemon received %d Solve requests (%v), want the two allowed ones", len(got), got)
 	}
 	cc.Close()
-	<-relayed
+	if refused := <-relayed; len(refused) != 1 || !strings.Contains(refused[0].Message, "network.host") {
+		t.Errorf("refused calls = %+v, want the one denied Solve", refused)
+	}
 }
 
 // h2Client writes a client's side of a connection frame by frame.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -185,14 +186,37 @@ func (g *Gateway) forwardVerdict(w http.ResponseWriter, r *http.Request, cc *cli
 		// answer past the redaction (the daemon sees a plain request).
 		g.daemon.forwardRedacted(w, r, &v.Redact)
 	case isHijack(v.Route.Op, r):
-		in, n := g.daemon.hijack(w, r, cc, judge)
+		in, n, refused := g.daemon.hijack(w, r, cc, judge)
 		out.bytesIn += in
 		out.bytesOut += n
+		out.noteRefusedCalls(refused)
 	case v.Route.Op.Body() == dockerapi.BodyRaw:
 		g.daemon.stream(w, r) // streams the body while the daemon answers
 	default:
 		g.daemon.forward(w, r) // no body, or a checked JSON body held in memory
 	}
+}
+
+// noteRefusedCalls puts what became of the BuildKit calls the gateway
+// refused on a stream into its audit record: the stream itself was
+// allowed, so the record says how many calls were refused and why the
+// first was.
+func (o *outcome) noteRefusedCalls(refused []policy.SolveVerdict) {
+	if len(refused) == 0 {
+		return
+	}
+	first := refused[0]
+	o.verdict.Reason = fmt.Sprintf("%d BuildKit Solve call(s) %s on the stream; the first: %s", len(refused), verbOf(first.Effect), first.Reason)
+	if o.verdict.Rule == "" || first.Rule != "" {
+		o.verdict.Rule = first.Rule
+	}
+}
+
+func verbOf(e policy.Effect) string {
+	if e == policy.WouldDeny {
+		return "would be denied"
+	}
+	return "denied"
 }
 
 // buildKitJudge returns the judge of the Solve calls on a grpc.serve
