@@ -69,6 +69,12 @@ const maxHeldSolve = 65535
 // room to spare for a daemon that advertises more.
 const maxHeaderTable = 64 << 10
 
+// maxClientFrame bounds a client frame the relay reads: dockerd serves
+// /grpc with x/net/http2's server, which advertises 1 MiB as its
+// SETTINGS_MAX_FRAME_SIZE and refuses larger frames (gRPC clients send
+// 16 KiB ones).
+const maxClientFrame = 1 << 20
+
 // errPreface: the client did not start HTTP/2 with the connection preface.
 var errPreface = errors.New("no HTTP/2 client preface")
 
@@ -209,7 +215,7 @@ func (g *grpcRelay) fromClient(r io.Reader) (int64, error) {
 	n := int64(len(preface))
 	rec := &recorder{r: r}
 	fr := http2.NewFramer(nil, rec)
-	fr.SetMaxReadFrameSize(1<<24 - 1) // the largest frame HTTP/2 allows
+	fr.SetMaxReadFrameSize(maxClientFrame)
 	dec := hpack.NewDecoder(maxHeaderTable, nil)
 	fr.ReadMetaHeaders = dec
 	for {

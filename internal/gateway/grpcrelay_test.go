@@ -443,7 +443,7 @@ func FuzzGRPCRelay(f *testing.F) {
 			denied: map[uint32]bool{}, pending: map[uint32]*heldCall{}}
 		g.fromClient(io.MultiReader(strings.NewReader(http2.ClientPreface), bytes.NewReader(in)))
 		fr := http2.NewFramer(nil, bytes.NewReader(bytes.TrimPrefix(up.Bytes(), []byte(http2.ClientPreface))))
-		fr.SetMaxReadFrameSize(1<<24 - 1)
+		fr.SetMaxReadFrameSize(maxClientFrame)
 		fr.ReadMetaHeaders = hpack.NewDecoder(maxHeaderTable, nil)
 		solve := map[uint32]bool{}
 		for {
