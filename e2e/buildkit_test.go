@@ -131,6 +131,8 @@ func TestBuildKitThroughGateway(t *testing.T) {
 		// buildx asks for the entitlement itself for a host network.
 		{"host network", "build-1", "entitlement network.host", []string{"--network", "host"}},
 		{"security.insecure", "trusted-1", "entitlement security.insecure", []string{"--allow", "security.insecure", "--network", "none"}},
+		{"cgroup parent", "build-1", "cgroup-parent is not allowed", []string{"--cgroup-parent", "/dockgate-e2e", "--network", "none"}},
+		{"push without image.push", "build-1", "image.push is not allowed", []string{"--push", "--network", "none"}},
 	}
 	for i, tc := range denied {
 		t.Run(tc.name, func(t *testing.T) {
