@@ -29,7 +29,7 @@
           # After a dependency change, write the new one with
           # `scripts/nix-check --update` (or take it from the "got:" line of
           # a failing `nix build`); scripts/test checks it.
-          vendorHash = "sha256-fLKFKukE2rjI61l/B7CNMtG6z6sAF6BPm4DY8QtDjXw=";
+          vendorHash = "sha256-epSIlQi+Et0fLOeP+CQpTQR/qavUDVk6/sNgm9CPB/Q=";
 
           subPackages = [ "cmd/dockgate" ];
           # As the Makefile's release build: static, no symbol tables, no

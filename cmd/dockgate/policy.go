@@ -282,6 +282,9 @@ func writeVerdict(w io.Writer, cfg *config.Config, id identity.Identity, v *poli
 		line("owner", s)
 	}
 	line("answer", redactLine(&v.Redact))
+	if v.InspectBuildKit {
+		line("buildkit", "each Solve call on the stream is read and judged: entitlements (builds.entitlements), network mode, cgroup parent, push, cache backends (builds.cache_backends)")
+	}
 }
 
 // redactLine says what the gateway replaces in the daemon's answer; ""

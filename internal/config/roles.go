@@ -201,11 +201,37 @@ type BuildKnob struct {
 	// Dockerfile comes through the client's session (unread by dockgate);
 	// and outside builds, an image import from a URL (fromSrc).
 	RemoteSources bool `yaml:"remote_sources"`
-	// BuildkitGRPC allows grpc.serve, BuildKit's gRPC API (docker buildx),
-	// which dockgate cannot inspect: what a build may do there (e.g. the
-	// network.host entitlement) is up to dockerd's own configuration.
+	// BuildkitGRPC forwards grpc.serve, BuildKit's gRPC API (docker
+	// buildx), uninspected: what a build may do there (e.g. the
+	// network.host entitlement) is then up to dockerd's own
+	// configuration. Without it, the gateway reads each Solve request on
+	// that connection and denies what the role does not allow.
 	BuildkitGRPC bool `yaml:"buildkit_grpc"`
+	// Entitlements lists the BuildKit entitlements a build may ask for
+	// (docker buildx build --allow): network.host, security.insecure,
+	// device.
+	Entitlements []string `yaml:"entitlements"`
+	// CacheBackends lists the BuildKit cache backends beyond registry,
+	// inline, local and gha that a build may import from or export to:
+	// s3 and azblob fall back to credentials of the daemon's host.
+	CacheBackends []string `yaml:"cache_backends"`
 }
+
+// BuildKit entitlements that BuildKnob.Entitlements may name
+// (github.com/moby/buildkit/util/entitlements).
+const (
+	EntitlementNetworkHost      = "network.host"
+	EntitlementSecurityInsecure = "security.insecure"
+	EntitlementDevice           = "device"
+)
+
+// EntitlementNames lists the valid BuildKnob.Entitlements entries.
+var EntitlementNames = []string{EntitlementNetworkHost, EntitlementSecurityInsecure, EntitlementDevice}
+
+// CacheBackendNames lists the valid BuildKnob.CacheBackends entries: the
+// cache backends dockerd's BuildKit knows that use the daemon's own
+// credentials when the build names none.
+var CacheBackendNames = []string{"s3", "azblob"}
 
 // Namespaces that HostNamespaces may name.
 const (
@@ -308,6 +334,22 @@ func validateRole(field string, r *RoleSpec, add addFunc) {
 		add(field+".mode", fmt.Sprintf("%q is not a mode", r.Mode), "use enforce (deny) or audit (forward and record would_deny)")
 	}
 	validateContainerKnob(field+".containers", &r.Containers, add)
+	validateBuildKnob(field+".builds", &r.Builds, add)
+}
+
+func validateBuildKnob(field string, k *BuildKnob, add addFunc) {
+	for i, e := range k.Entitlements {
+		if !slices.Contains(EntitlementNames, e) {
+			add(fmt.Sprintf("%s.entitlements[%d]", field, i), fmt.Sprintf("%q is not a BuildKit entitlement", e),
+				"use "+strings.Join(EntitlementNames, ", "))
+		}
+	}
+	for i, b := range k.CacheBackends {
+		if !slices.Contains(CacheBackendNames, b) {
+			add(fmt.Sprintf("%s.cache_backends[%d]", field, i), fmt.Sprintf("%q is not a cache backend that needs allowing", b),
+				"use "+strings.Join(CacheBackendNames, ", ")+" (registry, inline, local and gha are always allowed)")
+		}
+	}
 }
 
 // validateRoleLimits checks a role's limits against the global

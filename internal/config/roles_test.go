@@ -161,6 +161,8 @@ func TestValidateRoles(t *testing.T) {
 		{"empty bind", ci(func(r *RoleSpec) { r.Containers.BindMounts = []string{""} }), "roles.ci.containers.bind_mounts[0]", "is empty"},
 		{"unknown capability", ci(func(r *RoleSpec) { r.Containers.Capabilities = []string{"NET_BIND_SERVICE", "SYS_GOD"} }), "roles.ci.containers.capabilities[1]", `"SYS_GOD" is not a Linux capability`},
 		{"unknown namespace", ci(func(r *RoleSpec) { r.Containers.HostNamespaces = []string{"net"} }), "roles.ci.containers.host_namespaces[0]", `"net" is not a namespace`},
+		{"unknown entitlement", ci(func(r *RoleSpec) { r.Builds.Entitlements = []string{"network.none"} }), "roles.ci.builds.entitlements[0]", `"network.none" is not a BuildKit entitlement`},
+		{"unknown cache backend", ci(func(r *RoleSpec) { r.Builds.CacheBackends = []string{"registry"} }), "roles.ci.builds.cache_backends[0]", `"registry" is not a cache backend that needs allowing`},
 		{"bad sysctl", ci(func(r *RoleSpec) { r.Containers.Sysctls = []string{"net.core.somaxconn=1"} }), "roles.ci.containers.sysctls[0]", "not a sysctl name"},
 		{"empty runtime", ci(func(r *RoleSpec) { r.Containers.Runtimes = []string{""} }), "roles.ci.containers.runtimes[0]", "is empty"},
 		{"builtin redefined", func(c *Config) { c.Roles = map[string]RoleSpec{"admin": {Allow: []string{"system.ping"}}} }, "roles.admin", "built-in role"},

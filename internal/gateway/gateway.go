@@ -4,7 +4,9 @@
 // one pool of expiring connections), hot reload and metrics. It applies
 // the policy's verdict, the answer included: environment values the
 // verdict says to redact are replaced before the client sees the answer
-// (redact.go).
+// (redact.go), and the Solve calls of a BuildKit connection the verdict
+// says to inspect are read from its HTTP/2 frames and judged one by one
+// (grpcrelay.go).
 //
 // # Connections
 //

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/dockgate/dockgate/internal/policy"
 )
 
 // hijackGrace is how long the client may keep sending after the daemon
@@ -24,48 +26,57 @@ const hijackGrace = 5 * time.Second
 // output), and on the legacy 200 raw-stream hijack, which ReverseProxy
 // does not know. It returns the stream bytes copied each way, for the
 // audit log.
-func (d *daemon) hijack(w http.ResponseWriter, r *http.Request, cc *clientConn) (in, out int64) {
+//
+// With judge set (BuildKit's /grpc for a role whose Solve calls are
+// inspected), only an h2c upgrade is relayed, through pipeGRPC, and the
+// calls it refused are returned.
+func (d *daemon) hijack(w http.ResponseWriter, r *http.Request, cc *clientConn, judge solveJudge) (in, out int64, refused []policy.SolveVerdict) {
 	req := newRequest(r)
 	req.upgrade, req.guard = upgradeOf(r.Header), true
 	var err error
 	if req.body, err = readHeld(r); err != nil {
 		writeError(w, http.StatusBadRequest, "dockgate: failed to read the request body: "+err.Error())
-		return 0, 0
+		return 0, 0, nil
 	}
 	ctx := r.Context()
 	dc, err := d.dial(ctx)
 	if err != nil {
 		d.fail(w, r, err)
-		return 0, 0
+		return 0, 0, nil
 	}
 	h := getHead()
 	defer putHead(h)
 	if err := d.try(ctx, dc, &req, h); err != nil {
 		d.fail(w, r, err)
-		return 0, 0
+		return 0, 0, nil
 	}
 	if !dc.unguard() {
 		dc.conn.Close()
-		return 0, 0
+		return 0, 0, nil
 	}
-	if !h.isStream() {
+	if !h.isStream() || (judge != nil && h.status != http.StatusSwitchingProtocols) {
+		// An answer, not a stream; or a stream the gateway could not read.
 		d.relay(w, r, dc, h)
 		dc.conn.Close()
-		return 0, 0
+		return 0, 0, nil
 	}
 	client, clientBuf, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		dc.conn.Close()
 		d.log.Error("failed to hijack client connection", "err", err)
-		return 0, 0
+		return 0, 0, nil
 	}
 	defer d.onStream(cc)()
 	if err := writeStreamHead(clientBuf.Writer, h); err != nil {
 		client.Close()
 		dc.conn.Close()
-		return 0, 0
+		return 0, 0, nil
 	}
-	return pipeStreams(client, clientBuf.Reader, dc.conn, dc.br)
+	if judge != nil {
+		return pipeGRPC(client, clientBuf.Reader, dc.conn, dc.br, judge, d.log)
+	}
+	in, out = pipeStreams(client, clientBuf.Reader, dc.conn, dc.br)
+	return in, out, nil
 }
 
 // trackStream marks a client connection as hijacked and counts the

@@ -4,13 +4,19 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	controlapi "github.com/moby/buildkit/api/services/control"
+	gatewaypb "github.com/moby/buildkit/frontend/gateway/pb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/dockgate/dockgate/internal/audit"
 	"github.com/dockgate/dockgate/internal/dockerapi"
@@ -144,7 +150,7 @@ func (g *Gateway) handle(w *statusRecorder, r *http.Request, m *Material) outcom
 		}
 	}
 	out.label = v.Route.Op.String()
-	g.forwardVerdict(w, r, cc, &out)
+	g.forwardVerdict(w, r, cc, &out, buildKitJudge(m.Policy, id, &v, g.log))
 	return out
 }
 
@@ -185,7 +191,7 @@ func (g *Gateway) refuse(w http.ResponseWriter, out outcome) outcome {
 
 // forwardVerdict sends the request as the verdict says (path, query and
 // JSON body, or the client's raw body streamed) and relays the answer.
-func (g *Gateway) forwardVerdict(w http.ResponseWriter, r *http.Request, cc *clientConn, out *outcome) {
+func (g *Gateway) forwardVerdict(w http.ResponseWriter, r *http.Request, cc *clientConn, out *outcome, judge solveJudge) {
 	v := &out.verdict
 	r.URL.Path, r.URL.RawPath, r.URL.RawQuery = unescapedPath(v.Path), v.Path, v.RawQuery
 	switch v.Route.Op.Body() {
@@ -206,13 +212,62 @@ func (g *Gateway) forwardVerdict(w http.ResponseWriter, r *http.Request, cc *cli
 		// answer past the redaction (the daemon sees a plain request).
 		g.daemon.forwardRedacted(w, r, &v.Redact)
 	case isHijack(v.Route.Op, r):
-		in, n := g.daemon.hijack(w, r, cc)
+		in, n, refused := g.daemon.hijack(w, r, cc, judge)
 		out.bytesIn += in
 		out.bytesOut += n
+		out.noteRefusedCalls(refused)
 	case v.Route.Op.Body() == dockerapi.BodyRaw:
 		g.daemon.stream(w, r) // streams the body while the daemon answers
 	default:
 		g.daemon.forward(w, r) // no body, or a checked JSON body held in memory
+	}
+}
+
+// noteRefusedCalls puts what became of the BuildKit calls the gateway
+// refused on a stream into its audit record: the stream itself was
+// allowed, so the record says how many calls were refused and why the
+// first was.
+func (o *outcome) noteRefusedCalls(refused []policy.SolveVerdict) {
+	if len(refused) == 0 {
+		return
+	}
+	first := refused[0]
+	o.verdict.Reason = fmt.Sprintf("%d BuildKit Solve call(s) %s on the stream; the first: %s", len(refused), verbOf(first.Effect), first.Reason)
+	if o.verdict.Rule == "" || first.Rule != "" {
+		o.verdict.Rule = first.Rule
+	}
+}
+
+func verbOf(e policy.Effect) string {
+	if e == policy.WouldDeny {
+		return "would be denied"
+	}
+	return "denied"
+}
+
+// buildKitJudge returns the judge of the Solve calls on a grpc.serve
+// stream the verdict says to inspect, with the policy the request was
+// decided by; nil for any other request.
+func buildKitJudge(p *policy.Policy, id *identity.Identity, v *policy.Verdict, log *slog.Logger) solveJudge {
+	if !v.InspectBuildKit {
+		return nil
+	}
+	role := v.Role
+	return func(msg proto.Message) policy.SolveVerdict {
+		var sv policy.SolveVerdict
+		switch req := msg.(type) {
+		case *controlapi.SolveRequest:
+			sv = p.JudgeSolve(*id, role, req)
+		case *gatewaypb.SolveRequest:
+			sv = p.JudgeFrontendSolve(*id, role, req)
+		default:
+			sv = p.JudgeSolve(*id, role, nil) // denies
+		}
+		if sv.Effect != policy.Allow {
+			log.Warn("BuildKit Solve refused by the role", "cn", id.CN, "role", role,
+				"decision", sv.Effect.String(), "reason", sv.Reason, "rule", sv.Rule)
+		}
+		return sv
 	}
 }
 

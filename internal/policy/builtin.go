@@ -59,6 +59,7 @@ var deployerOps = []dockerapi.Operation{
 	dockerapi.OpImagePull,
 	dockerapi.OpImageBuild,
 	dockerapi.OpSessionStart, // BuildKit's file sync for POST /build?version=2
+	dockerapi.OpGRPCServe,    // docker buildx; the gateway judges each Solve (JudgeSolve)
 	dockerapi.OpImageTag,
 	dockerapi.OpVolumeCreate,
 	dockerapi.OpVolumeDelete,

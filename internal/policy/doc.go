@@ -47,6 +47,15 @@
 // network (buildctx.go, dockerfile.go); the Verdict's Stream is then the
 // body to forward, cut if a later tar entry would replace the Dockerfile.
 //
+// # BuildKit
+//
+// BuildKit's gRPC API (grpc.serve) is one hijacked connection on which a
+// build is started by a Solve call. Evaluate allows the connection and
+// sets Verdict.InspectBuildKit; the gateway then decodes each Solve
+// request and JudgeSolve decides it with the role's builds: settings
+// (entitlements, network mode, cache backends) as the classic builder's
+// query is decided.
+//
 // # Owner isolation
 //
 // A role with owner_isolation sees only what its clients created.

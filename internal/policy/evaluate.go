@@ -125,6 +125,11 @@ type Verdict struct {
 	// answer carries, for a role with containers.redact_env. Zero for a
 	// denied request.
 	Redact Redaction
+	// InspectBuildKit: the request is grpc.serve, BuildKit's gRPC API, and
+	// the gateway must read each Solve call on the stream and have
+	// JudgeSolve decide it (false for admin and for a role with
+	// builds.buildkit_grpc, whose calls pass uninspected).
+	InspectBuildKit bool
 	// Err is the host failure behind a 502 (for the log; the client gets
 	// a fixed sentence).
 	Err error
@@ -195,7 +200,9 @@ func (p *Policy) Evaluate(ctx context.Context, in Input, host Host) Verdict {
 	if !d.forward() {
 		return v
 	}
-	v.Redact = p.roles[v.Role].redaction(v.Route.Op)
+	r := p.roles[v.Role]
+	v.Redact = r.redaction(v.Route.Op)
+	v.InspectBuildKit = v.Route.Op == dockerapi.OpGRPCServe && r.inspectsBuildKit()
 	if err := d.applyRewrites(&req, &v); err != nil {
 		return v.refuse(http.StatusBadRequest, "dockgate: "+err.Error(), err.Error())
 	}

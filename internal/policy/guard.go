@@ -63,9 +63,8 @@ func (r *role) guardOp(req *request) *violation {
 	case dockerapi.OpImageBuild:
 		return r.guardBuild(dockerapi.ParseBuildQuery(req.Query))
 	case dockerapi.OpGRPCServe:
-		if !r.builds.BuildkitGRPC {
-			return &violation{reason: "grpc.serve is BuildKit's gRPC API, which dockgate cannot inspect", knob: knobBuildkitGRPC}
-		}
+		// Allowed; the gateway reads its Solve requests (JudgeSolve)
+		// unless builds.buildkit_grpc says not to.
 		return nil
 	default:
 		return nil

@@ -112,7 +112,6 @@ var guardCases = []guardCase{
 	{"build git context", "POST", "/build?remote=git%40github.com:x/y.git", "", "query remote", "builds.remote_context"},
 	{"build cgroup parent", "POST", "/build?cgroupparent=/", "", "query cgroupparent", "containers.cgroup_parent"},
 	{"build security opt", "POST", "/build?securityopt=seccomp%3Dunconfined", "", "query securityopt", "containers.unconfined"},
-	{"buildkit grpc", "POST", "/grpc", "", "", "builds.buildkit_grpc"},
 
 	// Admin operations, even when the allow list matches them.
 	{"plugin install", "POST", "/plugins/pull?remote=vieux/sshfs", `[{"Name":"network","Value":["host"]}]`, "", "admin_operations"},

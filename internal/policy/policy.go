@@ -322,6 +322,8 @@ const (
 	knobBuildRemoteContext  = "builds.remote_context"
 	knobBuildRemoteSources  = "builds.remote_sources"
 	knobBuildkitGRPC        = "builds.buildkit_grpc"
+	knobBuildEntitlements   = "builds.entitlements"
+	knobBuildCacheBackends  = "builds.cache_backends"
 )
 
 // decide runs the checks in order: the route, the allow list, admin

@@ -144,7 +144,7 @@ func TestBuiltinRoles(t *testing.T) {
 		{"deployer", "POST", "/images/busybox/push", false},
 		{"deployer", "DELETE", "/images/busybox", false},
 		{"deployer", "POST", "/build", true},
-		{"deployer", "POST", "/grpc", false},
+		{"deployer", "POST", "/grpc", true},
 		{"deployer", "DELETE", "/volumes/v", true},
 		{"deployer", "POST", "/volumes/prune", false},
 		{"deployer", "POST", "/plugins/pull?remote=x", false},
