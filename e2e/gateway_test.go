@@ -153,9 +153,10 @@ func TestGatewayEventsStream(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// --since: dockerd replays the start even if it happens before the
-	// events request reaches it, so nothing waits for that request.
+	// events request reaches it, so nothing waits for that request; the
+	// name filter leaves out the replayed starts of other tests.
 	since := strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10)
-	cmd := g.dockerCmd(ctx, "events", "--since", since, "--filter", "type=container", "--filter", "event=start", "--format", "{{.Actor.Attributes.name}}")
+	cmd := g.dockerCmd(ctx, "events", "--since", since, "--filter", "type=container", "--filter", "container=e2e-events", "--filter", "event=start", "--format", "{{.Actor.Attributes.name}}")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
