@@ -2,9 +2,12 @@ package gateway
 
 import (
 	"bufio"
+	"context"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/dockgate/dockgate/internal/store"
 )
 
 // A certificate revoked between a connection's handshake and its first
@@ -37,5 +40,21 @@ func TestRequestOnARevokedConnectionIsRefused(t *testing.T) {
 	}
 	if n := tg.fake.conns.Load(); n != before {
 		t.Errorf("the daemon got %d new connections for a revoked certificate's request, want 0", n-before)
+	}
+}
+
+// A certificate the last poll read as pending (issued while the poll ran)
+// is accepted once the inventory says issued: the handshake reads the
+// inventory again before refusing it.
+func TestHandshakeRereadsAPendingSerial(t *testing.T) {
+	tg := startTestGatewayWithOptions(t, nil, func(o *Options) { o.RevocationPoll = time.Hour })
+	alice := tg.pki.client("alice", "admins")
+	tg.setStanding(alice, store.Standing{State: store.StatePending})
+	if err := tg.refreshRevocations(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	tg.setStanding(alice, store.Standing{State: store.StateIssued})
+	if err := tg.handshake(tg.clientTLS(alice)); err != nil {
+		t.Fatalf("handshake of a certificate completed since the poll: %v", err)
 	}
 }
