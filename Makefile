@@ -6,6 +6,8 @@
 #                on scratch (Dockerfile.local); nothing is pulled
 #   make repro   build twice from copies of the tree at two paths and compare
 #                the bytes (scripts/repro-check)
+#   make mutate  mutation testing of the security packages with gremlins
+#                (scripts/mutate, docs/TESTING.md); slow
 #   make clean   remove bin/
 
 MODULE    := github.com/dockgate/dockgate
@@ -30,7 +32,7 @@ RELEASE_LDFLAGS := -s -w -buildid= \
 	-X $(MODULE)/internal/version.Version=$(VERSION) \
 	-X $(MODULE)/internal/version.Commit=$(COMMIT)
 
-.PHONY: build image repro clean
+.PHONY: build image repro mutate clean
 
 build:
 	$(RELEASE_ENV) go build $(RELEASE_FLAGS) -ldflags "$(RELEASE_LDFLAGS)" -o $(BIN) ./cmd/dockgate
@@ -52,6 +54,9 @@ image: build
 
 repro:
 	VERSION=$(VERSION) COMMIT=$(COMMIT) ./scripts/repro-check
+
+mutate:
+	./scripts/mutate
 
 clean:
 	rm -rf bin/

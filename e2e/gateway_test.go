@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -136,7 +137,8 @@ func TestGatewayAttach(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond) // let the attach reach the daemon first
+	// No wait for the attach: the line stays in the pipe until the CLI
+	// copies stdin up the attached stream, which it does once attached.
 	io.WriteString(stdin, "attached-input\n")
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("attach: %v", err)
@@ -150,7 +152,11 @@ func TestGatewayEventsStream(t *testing.T) {
 	g := startGatewayEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := g.dockerCmd(ctx, "events", "--filter", "type=container", "--filter", "event=start", "--format", "{{.Actor.Attributes.name}}")
+	// --since: dockerd replays the start even if it happens before the
+	// events request reaches it, so nothing waits for that request; the
+	// name filter leaves out the replayed starts of other tests.
+	since := strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10)
+	cmd := g.dockerCmd(ctx, "events", "--since", since, "--filter", "type=container", "--filter", "container=e2e-events", "--filter", "event=start", "--format", "{{.Actor.Attributes.name}}")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +165,6 @@ func TestGatewayEventsStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	time.Sleep(500 * time.Millisecond) // let the events request reach the daemon
 	g.docker("run", "--rm", "--network", "none", "--name", "e2e-events", g.d.Image(), "true")
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {

@@ -184,7 +184,7 @@ func TestOnboardingRefusals(t *testing.T) {
 	})
 	t.Run("expiry", func(t *testing.T) {
 		tok := e.token("late", "--ttl", "1s")
-		time.Sleep(1500 * time.Millisecond)
+		time.Sleep(1500 * time.Millisecond) // the token's 1 s lifetime must pass: the behaviour under test
 		stderr, err := login(tok, "ctx-a")
 		if err == nil || !strings.Contains(stderr, "has expired") {
 			t.Fatalf("login with an expired token: %v %s", err, stderr)
@@ -261,7 +261,14 @@ func TestOnboardingRenewal(t *testing.T) {
 
 	t.Run("after revocation", func(t *testing.T) {
 		e.cli.run("revoke", "carol")
-		time.Sleep(1500 * time.Millisecond) // the gateway reads revocations within 1 s
+		// The gateway reads revocations on a poll: wait until doctor, which
+		// changes nothing, hears that the certificate is revoked.
+		if !eventually(t, 15*time.Second, func() bool {
+			stdout, _, err := client.exec("doctor", "--context", "carol")
+			return err != nil && strings.Contains(stdout, "it has been revoked")
+		}) {
+			t.Fatal("the gateway does not report the certificate as revoked")
+		}
 		_, stderr, err := client.exec("renew", "--context", "carol")
 		if err == nil || !strings.Contains(stderr, "revoked") || !strings.Contains(stderr, "enroll again") {
 			t.Fatalf("renew after revocation: %v\n%s", err, stderr)

@@ -211,3 +211,31 @@ func TestCRLListsSupersededCertificates(t *testing.T) {
 		t.Error("CRL lists the renewed certificate")
 	}
 }
+
+// A full serial names that certificate even when another certificate's
+// name is the same string: revoke takes the exact serial first, so the
+// certificate meant is the one revoked.
+func TestRevokeExactSerialBeforeName(t *testing.T) {
+	a := testAuthority(t)
+	alice, err := a.IssueClient(ctx, "alice", nil, 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial := pki.SerialHex(alice.Cert.SerialNumber)
+	// A client whose name is alice's serial.
+	namesake, err := a.IssueClient(ctx, serial, nil, 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	got, err := Revoke(ctx, a.Store(), serial, "", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Serial != serial {
+		t.Fatalf("revoke %s revoked %+v, want alice's certificate only", serial, got)
+	}
+	if rec := recordFor(t, a.Store(), namesake.Cert); rec.Revoked() {
+		t.Error("the certificate named like the serial was revoked")
+	}
+}

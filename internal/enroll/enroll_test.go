@@ -90,6 +90,8 @@ func TestLoginRefusesBadTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	expired := env.token("expired", 1, time.Millisecond)
+	// Not a wait for an event: the token's 1 ms lifetime must pass, on
+	// the server's real clock, for it to be expired.
 	time.Sleep(5 * time.Millisecond)
 	unknown := env.token("unknown", 1, time.Minute)
 	unknown.Secret[0] ^= 0xff

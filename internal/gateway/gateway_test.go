@@ -417,7 +417,7 @@ func TestMaxConnections(t *testing.T) {
 		t.Fatal("second connection accepted past max_connections=1")
 	}
 	first.Close()
-	time.Sleep(50 * time.Millisecond)
+	waitFor(t, "the first connection's slot to be freed", func() bool { return gaugeValue(t, tg.metrics.activeConns) == 0 })
 	if err := tg.handshake(tg.clientTLS(cert)); err != nil {
 		t.Fatalf("after the first closed: %v", err)
 	}
@@ -577,10 +577,7 @@ func TestConnectionEventsAreLogged(t *testing.T) {
 	}
 	conn.Close()
 	serial := cert.Leaf.SerialNumber.Text(16)
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(tg.logs.String(), "client disconnected") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitFor(t, "the disconnect's log line", func() bool { return strings.Contains(tg.logs.String(), "client disconnected") })
 	logs := tg.logs.String()
 	connected := "msg=\"client connected\" remote=" + conn.LocalAddr().String() + " cn=alice serial=" + serial
 	if strings.Count(logs, "client connected") != 1 || !strings.Contains(logs, connected) {

@@ -216,14 +216,14 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-func startTestGateway(t *testing.T, mutate func(*config.Config)) *testGateway {
+func startTestGateway(t testing.TB, mutate func(*config.Config)) *testGateway {
 	t.Helper()
 	return startTestGatewayWithOptions(t, mutate, nil)
 }
 
 // startTestGatewayWithOptions lets a test set Options the helper does not
 // (Local, Audit) before the gateway starts.
-func startTestGatewayWithOptions(t *testing.T, mutate func(*config.Config), options func(*Options)) *testGateway {
+func startTestGatewayWithOptions(t testing.TB, mutate func(*config.Config), options func(*Options)) *testGateway {
 	t.Helper()
 	p := newTestPKI(t)
 	socket := filepath.Join(t.TempDir(), "docker.sock")

@@ -182,3 +182,22 @@ func TestHostPathResolver(t *testing.T) {
 		t.Errorf("a local daemon's missing path: %q, %v", got, err)
 	}
 }
+
+// CreateVolume takes dockerd's 201 (created) and 200 (another client
+// created it first) as the volume; any other answer is an error, even one
+// whose body reads as a volume with the owner label asked for.
+func TestCreateVolumeStatuses(t *testing.T) {
+	const body = `{"Name":"data","Labels":{"dockgate.owner":"t1"}}`
+	for _, tc := range []struct {
+		status int
+		ok     bool
+	}{{http.StatusCreated, true}, {http.StatusOK, true}, {http.StatusInternalServerError, false}, {http.StatusConflict, false}} {
+		h := daemonHost{call: func(context.Context, string, string, []byte) (int, []byte, error) {
+			return tc.status, []byte(body), nil
+		}}
+		o, err := h.CreateVolume(context.Background(), "data", map[string]string{policy.OwnerLabel: "t1"})
+		if (err == nil) != tc.ok {
+			t.Errorf("daemon answered %d: %+v, %v; want ok %v", tc.status, o, err, tc.ok)
+		}
+	}
+}

@@ -86,20 +86,24 @@ func TestFileChangeTriggersReload(t *testing.T) {
 
 	before := g.material.Load()
 	// A corrupt certificate: the reload fails and the old material stays.
-	write("cert.pem", []byte("not a certificate"))
-	time.Sleep(200 * time.Millisecond)
+	// The watch takes its first look when its goroutine starts, which may
+	// be after a write: the file is written again, a byte longer each
+	// time, until a reload has tried it.
+	failed := counterValue(t, g.metrics.reloads.WithLabelValues("error"))
+	corrupt := []byte("not a certificate")
+	waitFor(t, "the watch to try the corrupt file", func() bool {
+		corrupt = append(corrupt, '\n')
+		write("cert.pem", corrupt)
+		return counterValue(t, g.metrics.reloads.WithLabelValues("error")) > failed
+	})
 	if g.material.Load() != before {
 		t.Fatal("a corrupt certificate file replaced the material")
 	}
 	next := p.server()
 	writeServer(next)
-	deadline := time.Now().Add(3 * time.Second)
-	for g.material.Load().ServerCert.Leaf.SerialNumber.Cmp(next.Leaf.SerialNumber) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("changed certificate files were not reloaded")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitFor(t, "the changed certificate files to be reloaded", func() bool {
+		return g.material.Load().ServerCert.Leaf.SerialNumber.Cmp(next.Leaf.SerialNumber) == 0
+	})
 }
 
 func TestTCPUpstreamOverMutualTLS(t *testing.T) {

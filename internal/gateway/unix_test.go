@@ -27,16 +27,11 @@ func startUnixGateway(t *testing.T, clients []config.ClientRule) (*testGateway, 
 		c.ListenUnix = path
 		c.Clients = clients
 	})
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := os.Lstat(path); err == nil {
-			return tg, path
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no socket at %s; logs:\n%s", path, tg.logs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, "the socket at "+path, func() bool {
+		_, err := os.Lstat(path)
+		return err == nil
+	})
+	return tg, path
 }
 
 func unixClient(path string) *http.Client {

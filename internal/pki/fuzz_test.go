@@ -105,3 +105,30 @@ func mustSKI(t *testing.T, key crypto.Signer) []byte {
 	}
 	return ski
 }
+
+// FuzzParseSerialHex checks the parse of a serial number typed on the
+// command line (revoke, renew): what it accepts is positive, formats back
+// (SerialHex) to the same digits with the colons, case and leading zeros
+// dropped, and parses again to the same number.
+func FuzzParseSerialHex(f *testing.F) {
+	for _, seed := range []string{"1", "abcdef0123", "AB:CD:EF", "00:ab", "0", "-1", "+1", "0x1f", "ab cd", ":", "", "1_0", "ffffffffffffffffffffffffffffffffffffffff"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := ParseSerialHex(s)
+		if err != nil {
+			return
+		}
+		if n.Sign() <= 0 {
+			t.Fatalf("ParseSerialHex(%q) = %v, not positive", s, n)
+		}
+		digits := strings.TrimLeft(strings.TrimPrefix(strings.ToLower(strings.ReplaceAll(s, ":", "")), "+"), "0")
+		if got := SerialHex(n); got != digits {
+			t.Fatalf("ParseSerialHex(%q) formats as %q, want %q", s, got, digits)
+		}
+		again, err := ParseSerialHex(SerialHex(n))
+		if err != nil || again.Cmp(n) != 0 {
+			t.Fatalf("ParseSerialHex(SerialHex(%v)) = %v, %v", n, again, err)
+		}
+	})
+}
