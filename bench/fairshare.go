@@ -97,6 +97,22 @@ var pressures = []pressure{
 		}},
 	{name: "rate: pings flat out",
 		retry: func(a *hog, c *hogConn) (int, error) { return c.ask("GET", "/_ping", "", true) }},
+	{name: fmt.Sprintf("every cap at once: %d waits, %d attaches, %d connections in all; more dialled", hogRequests, hogStreams, hogConnections),
+		// The pings first: once the waits hold every request slot, a ping
+		// would be refused.
+		hold: func(ctx context.Context, a *hog) error {
+			if err := a.holdN(hogConnections-hogRequests-hogStreams, "GET", "/_ping", http.StatusOK, true); err != nil {
+				return err
+			}
+			if err := a.holdN(hogRequests, "POST", "/containers/"+a.container+"/wait", http.StatusOK, false); err != nil {
+				return err
+			}
+			return a.holdN(hogStreams, "POST", a.attachPath(), http.StatusSwitchingProtocols, false)
+		},
+		retry: func(a *hog, c *hogConn) (int, error) {
+			c.close() // every connection A may hold is held: a new one is over the cap
+			return c.ask("GET", "/_ping", "", true)
+		}},
 }
 
 // fairShareResult is B's load per pressure and round, and what A got.

@@ -265,7 +265,7 @@ func TestOnboardingRenewal(t *testing.T) {
 		// changes nothing, hears that the certificate is revoked.
 		if !eventually(t, 15*time.Second, func() bool {
 			stdout, _, err := client.exec("doctor", "--context", "carol")
-			return err != nil && strings.Contains(stdout, "it has been revoked")
+			return err != nil && strings.Contains(stdout, "certificate revoked")
 		}) {
 			t.Fatal("the gateway does not report the certificate as revoked")
 		}

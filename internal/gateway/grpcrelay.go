@@ -251,10 +251,18 @@ func (g *grpcRelay) clientFrame(f http2.Frame, raw []byte) ([]byte, error) {
 		case held != nil:
 			// Trailers before the request was whole.
 			return raw, g.deny(id, held, policy.SolveVerdict{Message: "dockgate: the Solve request ended before its message was whole"})
-		case denied || f.StreamEnded():
+		case denied:
 		default:
 			newMsg, judged := judgedCall(f.PseudoValue("path"))
 			switch {
+			case judged && f.StreamEnded():
+				// A call whose headers end the stream carries no
+				// request; whatever the client sends after them on it
+				// must not reach the daemon.
+				if _, err := g.up.Write(raw); err != nil {
+					return nil, err
+				}
+				return nil, g.deny(id, &heldCall{}, policy.SolveVerdict{Message: "dockgate: the Solve request ended before its message was whole"})
 			case judged && newMsg == nil:
 				if _, err := g.up.Write(raw); err != nil {
 					return nil, err

@@ -192,7 +192,10 @@ func TestCreateVolumeStatuses(t *testing.T) {
 		status int
 		ok     bool
 	}{{http.StatusCreated, true}, {http.StatusOK, true}, {http.StatusInternalServerError, false}, {http.StatusConflict, false}} {
-		h := daemonHost{call: func(context.Context, string, string, []byte) (int, []byte, error) {
+		h := daemonHost{call: func(_ context.Context, method, path string, _ []byte) (int, []byte, error) {
+			if method == http.MethodGet && strings.HasPrefix(path, "/containers/json") {
+				return http.StatusOK, []byte("[]"), nil // no container mounts the volume
+			}
 			return tc.status, []byte(body), nil
 		}}
 		o, err := h.CreateVolume(context.Background(), "data", map[string]string{policy.OwnerLabel: "t1"})
