@@ -62,6 +62,12 @@ func readPolicy(path string) (*config.Config, *policy.Policy, error) {
 	if err != nil {
 		return nil, nil, withHint(fmt.Errorf("failed to read config: %w", err), "pass the serve config file")
 	}
+	return checkPolicy(path, data)
+}
+
+// checkPolicy validates and compiles a config's text, as serve does before
+// it applies a config; name says where the text is from in messages.
+func checkPolicy(path string, data []byte) (*config.Config, *policy.Policy, error) {
 	cfg, err := config.Parse(bytes.NewReader(data))
 	if err != nil {
 		return nil, nil, withHint(fmt.Errorf("%s: %w", path, err), "see docs/CONFIG.md and docs/POLICY.md for the format")
