@@ -397,6 +397,8 @@ var restartOnlyFields = []struct {
 	{"audit.on_full", func(c *config.Config) any { return c.Audit.OnFull }},
 	{"audit.queue", func(c *config.Config) any { return c.Audit.Queue }},
 	{"audit.sync", func(c *config.Config) any { return c.Audit.Sync }},
+	{"audit.sink", func(c *config.Config) any { return c.Audit.Sink }},
+	{"audit.host", func(c *config.Config) any { return c.Audit.Host }},
 	{"enroll.enabled", func(c *config.Config) any { return c.Enroll.Enabled }},
 	{"enroll.listen", func(c *config.Config) any { return c.Enroll.Listen }},
 	{"enroll.max_failures", func(c *config.Config) any { return c.Enroll.MaxFailures }},
