@@ -100,6 +100,7 @@ runs the gateway. Then give others access with 'dockgate token create NAME'.`,
 		newManCmd(a),
 		newStoreCmd(a),
 		newConfigCmd(a),
+		newAuditCmd(a),
 	)
 	registerCompletions(a, root)
 	if a.plugin {

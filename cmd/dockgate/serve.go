@@ -254,7 +254,7 @@ func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags,
 	if path := a.configFile(f); path != "" && !f.fromStore {
 		watch = append(watch, path)
 	}
-	alog, err := openAudit(cfg.AuditPath(dir), cfg.Audit, log)
+	alog, err := openAudit(cfg, dir, st, log)
 	if err != nil {
 		return err
 	}
@@ -330,9 +330,30 @@ const (
 	storedConfigTimeout = 5 * time.Second
 )
 
-// openAudit opens the audit log; "" (audit: {path: off}) means none.
+// auditBatchInterval is how long records gather before one INSERT when
+// they go to the store (audit.sink: postgres).
+const auditBatchInterval = 100 * time.Millisecond
+
+// openAudit opens the audit log: the store's audit_records table for
+// audit.sink postgres, else the file; nil for audit: {path: off}.
 // Lost records are logged by the log itself, at most every ten seconds.
-func openAudit(path string, cfg config.Audit, log *slog.Logger) (*audit.Log, error) {
+func openAudit(c *config.Config, dir string, st *store.Store, log *slog.Logger) (*audit.Log, error) {
+	cfg := c.Audit
+	if cfg.Sink == config.AuditSinkPostgres {
+		host := auditHost(cfg)
+		alog, err := audit.OpenSink(st.AuditSink(host), audit.Options{
+			Queue:         cfg.Queue,
+			OnFull:        audit.OnFull(cfg.OnFull),
+			BatchInterval: auditBatchInterval,
+			Logger:        log.With("component", "audit", "sink", "postgres"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		log.Info("audit log", "sink", "postgres", "store", st.Where(), "host", host, "on_full", cfg.OnFull, "queue", cfg.Queue)
+		return alog, nil
+	}
+	path := c.AuditPath(dir)
 	if path == "" {
 		log.Warn("audit log is off (audit.path: off)")
 		return nil, nil
@@ -348,6 +369,18 @@ func openAudit(path string, cfg config.Audit, log *slog.Logger) (*audit.Log, err
 	}
 	log.Info("audit log", "path", path, "on_full", cfg.OnFull, "queue", cfg.Queue, "sync", cfg.Sync)
 	return alog, nil
+}
+
+// auditHost names this gateway in a shared audit table: audit.host, else
+// the machine's host name.
+func auditHost(cfg config.Audit) string {
+	if cfg.Host != "" {
+		return cfg.Host
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "unknown-host"
 }
 
 // reloadOnHUP reloads certificates and config, and reopens the audit log
