@@ -45,7 +45,7 @@ func TestFleetConfigPushReachesEveryGateway(t *testing.T) {
 		return p
 	}
 	v1, v2 := write("v1.yaml", fleetConfig), write("v2.yaml", fleetConfigNoList)
-	fl := startFleetWith(t, url, url, func(cli *dockgateCLI) {
+	fl := startFleetWith(t, url, url, func(cli, _ *dockgateCLI) {
 		cli.run("config", "push", v1, "--comment", "ci reads")
 	}, "--config-from-store")
 	ciDir := filepath.Join(t.TempDir(), "ci")

@@ -49,10 +49,10 @@ func startFleetOn(t *testing.T, url, secondURL string) *fleet {
 	return startFleetWith(t, url, secondURL, nil)
 }
 
-// startFleetWith is startFleetOn with prepare (may be nil) run on the
-// first host's CLI before the gateways start, and serveArgs added to both
+// startFleetWith is startFleetOn with prepare (may be nil) run on both
+// hosts' CLIs before the gateways start, and serveArgs added to both
 // gateways' serve command.
-func startFleetWith(t *testing.T, url, secondURL string, prepare func(cli *dockgateCLI), serveArgs ...string) *fleet {
+func startFleetWith(t *testing.T, url, secondURL string, prepare func(first, second *dockgateCLI), serveArgs ...string) *fleet {
 	t.Helper()
 	d := dockertest.ForTest(t)
 	bin := dockertest.BuildDockgate(t)
@@ -84,7 +84,7 @@ func startFleetWith(t *testing.T, url, secondURL string, prepare func(cli *dockg
 		// An enrollment port of its own: the default, 2386, is one per host.
 		enroll := fmt.Sprintf("127.0.0.1:%d", dockertest.FreeLoopbackPort(t))
 		if prepare != nil && cli == first {
-			prepare(cli)
+			prepare(first, second)
 		}
 		args := append([]string{"--enroll-listen", enroll}, serveArgs...)
 		fl.gateways = append(fl.gateways, serveGateway(t, d, cli, certDir, args...))

@@ -196,7 +196,11 @@ func (a *app) configPush(ctx context.Context, path, comment string) error {
 	if err != nil {
 		return withHint(fmt.Errorf("failed to read config: %w", err), "pass the serve config file")
 	}
-	if _, _, err := checkPolicy(path, data); err != nil {
+	u, err := a.storeURL(nil)
+	if err != nil {
+		return err
+	}
+	if _, _, err := checkPolicy(path, data, u); err != nil {
 		return err
 	}
 	return a.withConfigStore(func(st *store.Store) error {
@@ -302,7 +306,11 @@ func (a *app) configRollback(ctx context.Context, n int64) error {
 		if err != nil {
 			return err
 		}
-		if _, _, err := checkPolicy(fmt.Sprintf("config version %d", n), []byte(v.YAML)); err != nil {
+		u, err := a.storeURL(nil)
+		if err != nil {
+			return err
+		}
+		if _, _, err := checkPolicy(fmt.Sprintf("config version %d", n), []byte(v.YAML), u); err != nil {
 			return err
 		}
 		return a.pushConfigText(ctx, st, v.YAML, fmt.Sprintf("rollback to %d", n))
