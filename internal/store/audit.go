@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/dockgate/dockgate/internal/audit"
 )
 
@@ -45,10 +47,20 @@ func (a *AuditSink) Write(batch []byte, n int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), auditWriteTimeout)
 	defer cancel()
 	err := a.s.InsertAudit(ctx, entries)
-	if errors.Is(err, ErrUnreachable) || errors.Is(err, context.DeadlineExceeded) {
+	if err != nil && a.retryable(err) {
 		return fmt.Errorf("%w: %w", audit.ErrRetry, err)
 	}
 	return err
+}
+
+// retryable: anything but PostgreSQL's answer to the statement (a broken
+// or closed connection, a timeout) may pass on another try.
+func (a *AuditSink) retryable(err error) bool {
+	if errors.Is(err, ErrUnreachable) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	return a.s.pg != nil && !errors.As(err, &pgErr)
 }
 
 // Close does nothing: the store is closed by its owner.

@@ -2,12 +2,14 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dockgate/dockgate/internal/audit"
+	"github.com/dockgate/dockgate/internal/store/storetest"
 )
 
 func auditBatch(recs ...*audit.Record) []byte {
@@ -88,4 +90,53 @@ func TestAuditSinkWritesAndQueryFilters(t *testing.T) {
 			t.Errorf("QueryAudit(bulk) = %d rows, %v; want 1200", len(es), err)
 		}
 	})
+}
+
+// A gateway whose link to PostgreSQL is cut keeps its audit records in
+// the queue (the sink answers audit.ErrRetry), drops and counts only what
+// does not fit, and writes the rest once the link is back.
+func TestAuditSinkRetriesThroughAnOutage(t *testing.T) {
+	direct := storetest.PostgresURL(t)
+	proxied, proxy := storetest.ProxiedURL(t, direct)
+	ctx := context.Background()
+	admin, err := OpenWith(t.TempDir(), Options{URL: direct})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	gw, err := OpenWith(t.TempDir(), Options{URL: proxied})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	sink := gw.AuditSink("host-a")
+	proxy.Cut()
+	if err := sink.Write(auditBatch(&audit.Record{RequestID: "x"}), 1); !errors.Is(err, audit.ErrRetry) {
+		t.Fatalf("Write through a cut link error = %v; want audit.ErrRetry", err)
+	}
+	l, err := audit.OpenSink(sink, audit.Options{Queue: 5, OnFull: audit.Drop, RetryInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 8 {
+		l.Write(&audit.Record{Time: time.Now(), RequestID: fmt.Sprint("r", i), CN: "ci", Decision: "deny"})
+	}
+	proxy.Restore()
+	deadline := time.Now().Add(10 * time.Second)
+	for l.Stats().Written+l.Stats().Dropped < 8 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Stats() = %+v 10 s after the link returned", l.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	l.Close()
+	st := l.Stats()
+	es, err := admin.QueryAudit(ctx, audit.Filter{Host: "host-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Failed != 0 || st.Written < 5 || st.Written+st.Dropped != 8 || uint64(len(es)) != st.Written {
+		t.Errorf("Stats() = %+v, %d rows in the table; want none failed, at least the 5 the queue holds written, each written one stored", st, len(es))
+	}
+	t.Logf("through the outage: %+v", st)
 }
