@@ -110,6 +110,24 @@ func TestFleetConfigPushReachesEveryGateway(t *testing.T) {
 		}
 		t.Logf("gateway %s lets ci list again %v after the rollback began", g.addr, time.Since(rolled))
 	}
+	// A field read only at start is logged as needing a restart, as for a
+	// file reload, and the rest of the version applies.
+	v3 := write("v3.yaml", fleetConfig+"log:\n  level: debug\n")
+	fl.cli.run("config", "push", v3, "--comment", "more logs")
+	for _, g := range fl.gateways {
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(g.logs.String(), "a restart is needed"); {
+			if time.Now().After(deadline) {
+				t.Fatalf("gateway %s did not warn that log.level needs a restart; logs:\n%s", g.addr, g.logs.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if logs := g.logs.String(); !strings.Contains(logs, "log.level") {
+			t.Errorf("gateway %s warned without naming log.level; logs:\n%s", g.addr, logs)
+		}
+		if code := list(g.addr); code != http.StatusOK {
+			t.Errorf("ci lists containers on %s with %d under version 4, want 200", g.addr, code)
+		}
+	}
 	hist := fl.cli.run("config", "history")
 	if !strings.Contains(hist, "rollback to 1") || !strings.Contains(hist, "ci may only ping") {
 		t.Errorf("config history:\n%s", hist)
