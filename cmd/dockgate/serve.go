@@ -111,12 +111,10 @@ func (a *app) loadStoredConfig(ctx context.Context, st *store.Store, f *serveFla
 	if err != nil {
 		return nil, withHint(fmt.Errorf("config version %d in %s: %w", v.Version, st.Where(), err), "push a fixed config with 'dockgate config push FILE'")
 	}
+	// The store is the one given on this host (flag, env), never the
+	// version's store.url; overrideConfig applies the same flag and env.
 	cfg.Store.URL = f.storeURL
-	c, err := a.overrideConfig(cfg, f)
-	if c != nil {
-		c.Store.URL = f.storeURL
-	}
-	return c, err
+	return a.overrideConfig(cfg, f)
 }
 
 // overrideConfig applies env and flags over cfg and validates the result.

@@ -166,7 +166,6 @@ type Log struct {
 	queueCap     int
 	interval     time.Duration
 	blockTimeout time.Duration
-	sync         bool
 	onError      func(error)
 	retry        time.Duration
 
@@ -239,7 +238,6 @@ func start(path string, sink Sink, opts Options) *Log {
 		queueCap:     orDefault(opts.Queue, DefaultQueue),
 		interval:     orDefault(opts.BatchInterval, DefaultBatchInterval),
 		blockTimeout: orDefault(opts.blockTimeout, blockTimeout),
-		sync:         opts.Sync,
 		onError:      opts.OnError,
 		retry:        orDefault(opts.RetryInterval, DefaultRetryInterval),
 		room:         make(chan struct{}),
