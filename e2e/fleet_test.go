@@ -46,6 +46,14 @@ func startFleet(t *testing.T) *fleet {
 // reaches it at secondURL (the same database, perhaps through a proxy).
 func startFleetOn(t *testing.T, url, secondURL string) *fleet {
 	t.Helper()
+	return startFleetWith(t, url, secondURL, nil)
+}
+
+// startFleetWith is startFleetOn with prepare (may be nil) run on both
+// hosts' CLIs before the gateways start, and serveArgs added to both
+// gateways' serve command.
+func startFleetWith(t *testing.T, url, secondURL string, prepare func(first, second *dockgateCLI), serveArgs ...string) *fleet {
+	t.Helper()
 	d := dockertest.ForTest(t)
 	bin := dockertest.BuildDockgate(t)
 	first := newDockgateCLI(t, bin, "DOCKGATE_STORE="+url)
@@ -75,7 +83,11 @@ func startFleetOn(t *testing.T, url, secondURL string) *fleet {
 	for _, cli := range []*dockgateCLI{first, second} {
 		// An enrollment port of its own: the default, 2386, is one per host.
 		enroll := fmt.Sprintf("127.0.0.1:%d", dockertest.FreeLoopbackPort(t))
-		fl.gateways = append(fl.gateways, serveGateway(t, d, cli, certDir, "--enroll-listen", enroll))
+		if prepare != nil && cli == first {
+			prepare(first, second)
+		}
+		args := append([]string{"--enroll-listen", enroll}, serveArgs...)
+		fl.gateways = append(fl.gateways, serveGateway(t, d, cli, certDir, args...))
 		fl.enroll = append(fl.enroll, enroll)
 	}
 	return fl

@@ -62,9 +62,20 @@ func readPolicy(path string) (*config.Config, *policy.Policy, error) {
 	if err != nil {
 		return nil, nil, withHint(fmt.Errorf("failed to read config: %w", err), "pass the serve config file")
 	}
+	return checkPolicy(path, data, "")
+}
+
+// checkPolicy validates and compiles a config's text, as serve does before
+// it applies a config; path says where the text is from in messages.
+// storeURL, when set, is the store a gateway would run it on (serve
+// --config-from-store keeps its own store, whatever store.url says).
+func checkPolicy(path string, data []byte, storeURL string) (*config.Config, *policy.Policy, error) {
 	cfg, err := config.Parse(bytes.NewReader(data))
 	if err != nil {
 		return nil, nil, withHint(fmt.Errorf("%s: %w", path, err), "see docs/CONFIG.md and docs/POLICY.md for the format")
+	}
+	if storeURL != "" {
+		cfg.Store.URL = storeURL
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, withHint(fmt.Errorf("%s is invalid:\n%s", path, indent(err)), "fix the fields named above")

@@ -99,6 +99,8 @@ runs the gateway. Then give others access with 'dockgate token create NAME'.`,
 		newTokenCmd(a), newLoginCmd(a), newStatusCmd(a), newInstallPluginCmd(a), newPluginMetadataCmd(a),
 		newManCmd(a),
 		newStoreCmd(a),
+		newConfigCmd(a),
+		newAuditCmd(a),
 	)
 	registerCompletions(a, root)
 	if a.plugin {

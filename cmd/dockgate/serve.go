@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -29,7 +31,11 @@ type serveFlags struct {
 	adminListen string
 	upstream    string
 	serverCert  string
-	enroll      enrollFlags // enroll_wiring.go
+	// fromStore: the config is the store's latest version (config push),
+	// not a file; storeURL is then the store it comes from.
+	fromStore bool
+	storeURL  string
+	enroll    enrollFlags // enroll_wiring.go
 }
 
 func (f *serveFlags) register(cmd *cobra.Command) {
@@ -39,6 +45,7 @@ func (f *serveFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.adminListen, "admin-listen", "", `address for /metrics, /healthz, /readyz, or "off" (default 127.0.0.1:2378)`)
 	fl.StringVar(&f.upstream, "upstream", "", "Docker daemon: unix:///PATH or tcp://HOST:PORT (default unix:///var/run/docker.sock)")
 	fl.StringVar(&f.serverCert, "server-cert", "", `name of the server certificate in the state dir (default "gateway")`)
+	fl.BoolVar(&f.fromStore, "config-from-store", false, "run the latest config version pushed to the store ('dockgate config push'), reloading on each push, instead of a file")
 }
 
 func newServeCmd(a *app) *cobra.Command {
@@ -48,10 +55,16 @@ func newServeCmd(a *app) *cobra.Command {
 		Short: "Run the mTLS gateway in front of the Docker socket",
 		Example: `  dockgate serve --passphrase-file /etc/dockgate/ca-passphrase
   dockgate serve --config /etc/dockgate/config.yaml --listen 192.0.2.10:2376
-  dockgate serve --listen 127.0.0.1:0 --admin-listen off   # ephemeral port, logged`,
+  dockgate serve --listen 127.0.0.1:0 --admin-listen off   # ephemeral port, logged
+  dockgate serve --config-from-store --store postgres://dockgate@db.example.net/dockgate --server-cert dock2`,
 		Long: `serve runs the gateway: mutual TLS on :2376 in front of the Docker API.
 Every client needs a certificate from this CA and a matching clients: entry.
-SIGHUP (or a change of the certificate or config files) reloads; SIGTERM drains.`,
+SIGHUP (or a change of the certificate or config files) reloads; SIGTERM drains.
+
+With --config-from-store the config is the latest version pushed with
+'dockgate config push' to the store (--store, DOCKGATE_STORE, or store.url of
+the file DOCKGATE_CONFIG names); a push reloads it within 2 s. DOCKGATE_*
+variables and the flags still override single fields on each host.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.serve(cmd.Context(), &f)
@@ -83,6 +96,29 @@ func (a *app) loadConfig(f *serveFlags) (*config.Config, error) {
 			return nil, withHint(fmt.Errorf("%s: %w", path, err), "see docs/CONFIG.md for the format")
 		}
 	}
+	return a.overrideConfig(cfg, f)
+}
+
+// loadStoredConfig reads the store's latest config version, then env,
+// then flags. The store stays the one the gateway opened, whatever
+// store.url the version says.
+func (a *app) loadStoredConfig(ctx context.Context, st *store.Store, f *serveFlags) (*config.Config, error) {
+	v, err := configVersion(ctx, st, 0)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.Parse(strings.NewReader(v.YAML))
+	if err != nil {
+		return nil, withHint(fmt.Errorf("config version %d in %s: %w", v.Version, st.Where(), err), "push a fixed config with 'dockgate config push FILE'")
+	}
+	// The store is the one given on this host (flag, env), never the
+	// version's store.url; overrideConfig applies the same flag and env.
+	cfg.Store.URL = f.storeURL
+	return a.overrideConfig(cfg, f)
+}
+
+// overrideConfig applies env and flags over cfg and validates the result.
+func (a *app) overrideConfig(cfg config.Config, f *serveFlags) (*config.Config, error) {
 	cfg.ApplyEnv(a.getenv)
 	setIf(&cfg.Listen, f.listen)
 	setIf(&cfg.AdminListen, f.adminListen)
@@ -103,7 +139,36 @@ func setIf(dst *string, v string) {
 }
 
 func (a *app) serve(ctx context.Context, f *serveFlags) error {
+	if f.fromStore {
+		return a.serveFromStore(ctx, f)
+	}
 	cfg, err := a.loadConfig(f)
+	if err != nil {
+		return err
+	}
+	return a.runGateway(ctx, cfg, f, nil, nil)
+}
+
+// serveFromStore runs the gateway on the store's latest config version.
+func (a *app) serveFromStore(ctx context.Context, f *serveFlags) error {
+	if f.configPath != "" {
+		return usageErrorf("--config and --config-from-store exclude each other: the config comes from the store")
+	}
+	u, err := a.storeURL(nil)
+	if err != nil {
+		return err
+	}
+	f.storeURL = u
+	dir, err := a.stateDir()
+	if err != nil {
+		return err
+	}
+	st, err := a.openStore(dir, nil)
+	if err != nil {
+		return err
+	}
+	cfg, err := a.loadStoredConfig(ctx, st, f)
+	st.Close()
 	if err != nil {
 		return err
 	}
@@ -184,10 +249,10 @@ func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags,
 	defer ls.close()
 	log := newLogger(a.stderr, cfg.Log.Format, cfg.Log.Level)
 	watch := src.Files()
-	if path := a.configFile(f); path != "" {
+	if path := a.configFile(f); path != "" && !f.fromStore {
 		watch = append(watch, path)
 	}
-	alog, err := openAudit(cfg.AuditPath(dir), cfg.Audit, log)
+	alog, err := openAudit(cfg, dir, st, log)
 	if err != nil {
 		return err
 	}
@@ -202,16 +267,24 @@ func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags,
 	if st.Backend() != "sqlite" {
 		log.Info("certificate inventory", "store", st.Where())
 	}
+	var configChanged <-chan struct{}
+	if f.fromStore {
+		configChanged = st.ConfigChanges(listenCtx, storedConfigPoll, func(err error) {
+			log.Warn("cannot read the config versions; keeping the current config until the store answers", "err", err)
+		})
+		log.Info("config from the store", "store", st.Where())
+	}
 	g, err := gateway.New(gateway.Options{
 		Load:      src.Load,
 		Inventory: st.ClientStandings,
 		InventoryChanged: st.Changes(listenCtx, func(err error) {
 			log.Warn("not notified of inventory changes; polling until the store answers", "err", err)
 		}),
-		WatchFiles: watch,
-		Logger:     log,
-		Local:      enr.local(),
-		Audit:      alog,
+		ConfigChanged: configChanged,
+		WatchFiles:    watch,
+		Logger:        log,
+		Local:         enr.local(),
+		Audit:         alog,
 	})
 	if err != nil {
 		return err
@@ -230,17 +303,55 @@ func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags,
 // is re-read (file, env, flags) at each reload.
 func (a *app) materialSource(f *serveFlags, serverCert string, st *store.Store) gateway.FileSource {
 	serverDir := st.Path("servers", serverCert)
+	load := func() (*config.Config, error) { return a.loadConfig(f) }
+	if f.fromStore {
+		load = func() (*config.Config, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), storedConfigTimeout)
+			defer cancel()
+			return a.loadStoredConfig(ctx, st, f)
+		}
+	}
 	return gateway.FileSource{
 		CACert:     st.Path("ca", "ca.pem"),
 		ServerCert: filepath.Join(serverDir, "cert.pem"),
 		ServerKey:  filepath.Join(serverDir, "key.pem"),
-		Config:     func() (*config.Config, error) { return a.loadConfig(f) },
+		Config:     load,
 	}
 }
 
-// openAudit opens the audit log; "" (audit: {path: off}) means none.
+// storedConfigPoll is how often a gateway on --config-from-store reads the
+// latest version number when no notification comes (SQLite, or LISTEN
+// failing): a push applies within 2 s either way. storedConfigTimeout
+// bounds a reload's read, so a store that hangs keeps the current config.
+const (
+	storedConfigPoll    = time.Second
+	storedConfigTimeout = 5 * time.Second
+)
+
+// auditBatchInterval is how long records gather before one INSERT when
+// they go to the store (audit.sink: postgres).
+const auditBatchInterval = 100 * time.Millisecond
+
+// openAudit opens the audit log: the store's audit_records table for
+// audit.sink postgres, else the file; nil for audit: {path: off}.
 // Lost records are logged by the log itself, at most every ten seconds.
-func openAudit(path string, cfg config.Audit, log *slog.Logger) (*audit.Log, error) {
+func openAudit(c *config.Config, dir string, st *store.Store, log *slog.Logger) (*audit.Log, error) {
+	cfg := c.Audit
+	if cfg.Sink == config.AuditSinkPostgres {
+		host := auditHost(cfg)
+		alog, err := audit.OpenSink(st.AuditSink(host), audit.Options{
+			Queue:         cfg.Queue,
+			OnFull:        audit.OnFull(cfg.OnFull),
+			BatchInterval: auditBatchInterval,
+			Logger:        log.With("component", "audit", "sink", "postgres"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		log.Info("audit log", "sink", "postgres", "store", st.Where(), "host", host, "on_full", cfg.OnFull, "queue", cfg.Queue)
+		return alog, nil
+	}
+	path := c.AuditPath(dir)
 	if path == "" {
 		log.Warn("audit log is off (audit.path: off)")
 		return nil, nil
@@ -256,6 +367,18 @@ func openAudit(path string, cfg config.Audit, log *slog.Logger) (*audit.Log, err
 	}
 	log.Info("audit log", "path", path, "on_full", cfg.OnFull, "queue", cfg.Queue, "sync", cfg.Sync)
 	return alog, nil
+}
+
+// auditHost names this gateway in a shared audit table: audit.host, else
+// the machine's host name.
+func auditHost(cfg config.Audit) string {
+	if cfg.Host != "" {
+		return cfg.Host
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "unknown-host"
 }
 
 // reloadOnHUP reloads certificates and config, and reopens the audit log

@@ -28,6 +28,15 @@
 // Options.Logger gets one warning at most every ten seconds saying how
 // many records were lost since the last one, and why.
 //
+// # Sinks
+//
+// Where batches go is a Sink: the file (Open) or, through OpenSink, any
+// other store of records, such as a database table several gateways share.
+// A sink whose write fails with an error matching ErrRetry keeps its batch:
+// the writer tries it again (every RetryInterval) until it is stored or
+// the log is closed, and while it waits its records count against Queue,
+// so OnFull applies to the records beyond it exactly as for a slow disk.
+//
 // # Files
 //
 // The log file is created 0600 (and set to 0600 if it exists with wider
@@ -96,6 +105,23 @@ const (
 	Deny OnFull = "deny"
 )
 
+// ErrRetry marks a sink write that failed for now (a database that does
+// not answer): the batch is kept and written again, not lost.
+var ErrRetry = errors.New("retry later")
+
+// DefaultRetryInterval is how long the writer waits before it writes a
+// batch again after an ErrRetry.
+const DefaultRetryInterval = 500 * time.Millisecond
+
+// Sink stores batches of records. Write gets n records as n JSON lines
+// (AppendJSON); it is called on one goroutine at a time. An error that
+// matches ErrRetry keeps the batch for another try; any other error loses
+// it (counted as failed).
+type Sink interface {
+	Write(batch []byte, n int) error
+	Close() error
+}
+
 // Options tune a Log; the zero value is ready to use.
 type Options struct {
 	// Queue is how many records may wait for the disk (DefaultQueue when
@@ -117,6 +143,9 @@ type Options struct {
 	OnError func(error)
 	// Stdout is where path "-" writes; nil means os.Stdout.
 	Stdout io.Writer
+	// RetryInterval spaces the writes of a batch a sink asked to retry
+	// (DefaultRetryInterval when <= 0).
+	RetryInterval time.Duration
 
 	// Test hooks: the wait of Block and the clock of the loss warnings.
 	blockTimeout time.Duration
@@ -137,12 +166,13 @@ type Log struct {
 	queueCap     int
 	interval     time.Duration
 	blockTimeout time.Duration
-	sync         bool
 	onError      func(error)
+	retry        time.Duration
 
 	mu     sync.Mutex
 	buf    []byte        // lines waiting for the writer
 	queued int           // records in buf
+	held   int           // records of a batch the sink asked to retry
 	closed bool          // Write drops, the writer exits once buf is written
 	room   chan struct{} // closed when the writer takes buf; Block waits on it
 
@@ -169,25 +199,47 @@ const maxPooledLine = 64 << 10
 // Open opens (creating it if needed) the audit log at path, or standard
 // output for "-". A missing parent directory is created 0700.
 func Open(path string, opts Options) (*Log, error) {
-	switch opts.OnFull {
-	case "":
-		opts.OnFull = Drop
-	case Drop, Block, Deny:
-	default:
-		return nil, fmt.Errorf("failed to open audit log: %q is not drop, block or deny", opts.OnFull)
+	if err := checkOnFull(&opts); err != nil {
+		return nil, err
 	}
 	out, err := openOutput(path, opts.Stdout)
 	if err != nil {
 		return nil, err
 	}
+	cut := path != Stdout && endsCut(out.(*os.File), path)
+	sink := &fileSink{w: &lineWriter{out: out, partial: cut}, sync: opts.Sync}
+	return start(path, sink, opts), nil
+}
+
+// OpenSink starts a log that writes its batches to sink. Reopen does
+// nothing on it; Close closes the sink after the last batch.
+func OpenSink(sink Sink, opts Options) (*Log, error) {
+	if err := checkOnFull(&opts); err != nil {
+		return nil, err
+	}
+	return start("", sink, opts), nil
+}
+
+func checkOnFull(opts *Options) error {
+	switch opts.OnFull {
+	case "":
+		opts.OnFull = Drop
+	case Drop, Block, Deny:
+	default:
+		return fmt.Errorf("failed to open audit log: %q is not drop, block or deny", opts.OnFull)
+	}
+	return nil
+}
+
+func start(path string, sink Sink, opts Options) *Log {
 	l := &Log{
 		path:         path,
 		onFull:       opts.OnFull,
 		queueCap:     orDefault(opts.Queue, DefaultQueue),
 		interval:     orDefault(opts.BatchInterval, DefaultBatchInterval),
 		blockTimeout: orDefault(opts.blockTimeout, blockTimeout),
-		sync:         opts.Sync,
 		onError:      opts.OnError,
+		retry:        orDefault(opts.RetryInterval, DefaultRetryInterval),
 		room:         make(chan struct{}),
 		wake:         make(chan struct{}, 1),
 		reopen:       make(chan chan error),
@@ -197,8 +249,8 @@ func Open(path string, opts Options) (*Log, error) {
 		l.losses = newLossReporter(l, opts.Logger, opts.after)
 		go l.losses.run()
 	}
-	go l.run(out, path != Stdout && endsCut(out.(*os.File), path))
-	return l, nil
+	go l.run(sink)
+	return l
 }
 
 func orDefault[T int | time.Duration](v, def T) T {
@@ -286,7 +338,7 @@ func (l *Log) Admit() bool {
 func (l *Log) enqueue(line []byte) {
 	l.mu.Lock()
 	var timeout <-chan time.Time
-	for l.queued >= l.queueCap && !l.closed {
+	for l.queued+l.held >= l.queueCap && !l.closed {
 		if l.onFull != Block {
 			l.mu.Unlock()
 			l.lose(&l.dropped)
@@ -313,7 +365,7 @@ func (l *Log) enqueue(line []byte) {
 	first := len(l.buf) == 0
 	l.buf = append(l.buf, line...)
 	l.queued++
-	l.full.Store(l.queued >= l.queueCap)
+	l.full.Store(l.queued+l.held >= l.queueCap)
 	filled := len(l.buf) >= maxBatch
 	l.mu.Unlock()
 	if first || filled {
@@ -353,7 +405,7 @@ func (l *Log) signal() {
 // batch on (after logrotate has renamed the old one). On failure the old
 // file stays in use. Reopen of standard output does nothing.
 func (l *Log) Reopen() error {
-	if l.path == Stdout {
+	if l.path == Stdout || l.path == "" {
 		return nil
 	}
 	reply := make(chan error, 1)
@@ -398,10 +450,9 @@ func (l *Log) Stats() Stats {
 	return Stats{Written: l.written.Load(), Dropped: l.dropped.Load(), Failed: l.failed.Load()}
 }
 
-// run is the writer goroutine: it owns the output.
-func (l *Log) run(out io.Writer, cut bool) {
+// run is the writer goroutine: it owns the sink.
+func (l *Log) run(w Sink) {
 	defer close(l.done)
-	w := &lineWriter{out: out, partial: cut}
 	timer := time.NewTimer(l.interval)
 	timer.Stop()
 	var spare []byte
@@ -422,7 +473,7 @@ func (l *Log) run(out io.Writer, cut bool) {
 			spare = nil // a burst is over; do not keep its buffer
 		}
 		if closed {
-			w.close()
+			w.Close()
 			return
 		}
 	}
@@ -462,10 +513,10 @@ func (l *Log) take(spare []byte) (batch []byte, n int, closed bool) {
 
 // flush writes one batch. With Sync a failed fsync loses the batch as a
 // failed write does: its lines may be on disk, but not for sure.
-func (l *Log) flush(w *lineWriter, batch []byte, n int) {
-	err := w.write(batch)
-	if err == nil && l.sync {
-		err = w.sync()
+func (l *Log) flush(w Sink, batch []byte, n int) {
+	err := w.Write(batch, n)
+	if errors.Is(err, ErrRetry) {
+		err = l.retryBatch(w, batch, n, err)
 	}
 	if err != nil {
 		l.failing.Store(true)
@@ -481,7 +532,65 @@ func (l *Log) flush(w *lineWriter, batch []byte, n int) {
 	l.written.Add(uint64(n))
 }
 
-func (l *Log) swap(w *lineWriter) error {
+// retryBatch writes a batch again every RetryInterval until the sink
+// takes it, it fails for good, or the log is closed (then it tries once
+// more). Meanwhile the batch counts against the queue, and Admit is false
+// under Deny.
+func (l *Log) retryBatch(w Sink, batch []byte, n int, err error) error {
+	l.failing.Store(true)
+	l.hold(n)
+	defer l.hold(0)
+	if l.losses != nil {
+		l.losses.failedWith(fmt.Errorf("failed to write audit records, retrying: %w", err))
+	}
+	l.report(fmt.Errorf("failed to write audit records, retrying: %w", err))
+	t := time.NewTimer(l.retry)
+	defer t.Stop()
+	for errors.Is(err, ErrRetry) {
+		l.mu.Lock()
+		closed := l.closed
+		l.mu.Unlock()
+		if !closed {
+			select {
+			case <-t.C:
+				t.Reset(l.retry)
+			case reply := <-l.reopen:
+				reply <- nil // only a file reopens; its writes never retry
+				continue
+			case <-l.wake:
+				continue // Write or Close: look at closed again
+			}
+		}
+		err = w.Write(batch, n)
+		if closed {
+			break
+		}
+	}
+	return err
+}
+
+// hold counts a batch under retry against the queue (n > 0) or lets it go
+// (n == 0), waking Block's waiters.
+func (l *Log) hold(n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.held = n
+	l.full.Store(l.closed || l.queued+l.held >= l.queueCap)
+	if n == 0 {
+		close(l.room)
+		l.room = make(chan struct{})
+		if len(l.buf) > 0 {
+			l.signal() // the retry loop took the wake-ups of these records
+		}
+	}
+}
+
+func (l *Log) swap(s Sink) error {
+	fs, ok := s.(*fileSink)
+	if !ok {
+		return nil
+	}
+	w := fs.w
 	f, err := openFile(l.path)
 	if err != nil {
 		l.report(err)
@@ -489,6 +598,25 @@ func (l *Log) swap(w *lineWriter) error {
 	}
 	w.close()
 	w.out, w.partial = f, endsCut(f, l.path)
+	return nil
+}
+
+// fileSink writes batches to the log file (or standard output).
+type fileSink struct {
+	w    *lineWriter
+	sync bool
+}
+
+func (s *fileSink) Write(batch []byte, _ int) error {
+	err := s.w.write(batch)
+	if err == nil && s.sync {
+		err = s.w.sync()
+	}
+	return err
+}
+
+func (s *fileSink) Close() error {
+	s.w.close()
 	return nil
 }
 

@@ -290,6 +290,8 @@ func merge(dst *Config, src Config) {
 		dst.Audit.Queue = src.Audit.Queue
 	}
 	dst.Audit.Sync = src.Audit.Sync
+	setString(&dst.Audit.Sink, src.Audit.Sink)
+	setString(&dst.Audit.Host, src.Audit.Host)
 	if src.Roles != nil {
 		dst.Roles = src.Roles
 	}
@@ -329,6 +331,7 @@ var envOverrides = []struct {
 	{"DOCKGATE_LOG_LEVEL", func(c *Config) *string { return &c.Log.Level }},
 	{"DOCKGATE_ENROLL_LISTEN", func(c *Config) *string { return &c.Enroll.Listen }},
 	{"DOCKGATE_STORE", func(c *Config) *string { return &c.Store.URL }},
+	{"DOCKGATE_AUDIT_HOST", func(c *Config) *string { return &c.Audit.Host }},
 }
 
 // ApplyEnv overrides fields from DOCKGATE_* environment variables.

@@ -48,7 +48,19 @@ type Audit struct {
 	Queue int `yaml:"queue"`
 	// Sync fsyncs the file after each batch of lines.
 	Sync bool `yaml:"sync"`
+	// Sink is where records go: "file" (the default, Path) or "postgres"
+	// (the audit_records table of the PostgreSQL store, store.url).
+	Sink string `yaml:"sink"`
+	// Host names this gateway in the records a shared sink holds; empty
+	// means the machine's host name.
+	Host string `yaml:"host"`
 }
+
+// audit.sink values.
+const (
+	AuditSinkFile     = "file"
+	AuditSinkPostgres = "postgres"
+)
 
 // audit.on_full values.
 const (
@@ -289,6 +301,15 @@ func (c *Config) validateAudit(add addFunc) {
 	default:
 		add("audit.on_full", fmt.Sprintf("%q is not block, drop or deny", c.Audit.OnFull),
 			"use block (wait for room, up to a second), drop (lose the record) or deny (refuse the request)")
+	}
+	switch c.Audit.Sink {
+	case "", AuditSinkFile:
+	case AuditSinkPostgres:
+		if !strings.HasPrefix(c.Store.URL, "postgres://") && !strings.HasPrefix(c.Store.URL, "postgresql://") {
+			add("audit.sink", "is postgres, but the store is not", "set store.url (or --store, DOCKGATE_STORE) to a postgres:// URL, or use sink: file")
+		}
+	default:
+		add("audit.sink", fmt.Sprintf("%q is not file or postgres", c.Audit.Sink), "use file (audit.path) or postgres (the store's audit_records table)")
 	}
 	if q := c.Audit.Queue; q < 1 || q > MaxAuditQueue {
 		add("audit.queue", fmt.Sprintf("%d is out of range", q), fmt.Sprintf("use 1 to %d records; the default is %d", MaxAuditQueue, DefaultAuditQueue))

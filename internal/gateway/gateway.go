@@ -106,6 +106,10 @@ type Options struct {
 	// at once instead of at the next poll (e.g. store.Store.Changes, a
 	// PostgreSQL LISTEN shared by several gateways). Nil: polls only.
 	InventoryChanged <-chan struct{}
+	// ConfigChanged, when it receives, triggers Reload (e.g.
+	// store.Store.ConfigChanges for a config kept in the store). Nil:
+	// only file changes and SIGHUP reload.
+	ConfigChanged <-chan struct{}
 	// WatchFiles are polled every WatchPoll; a change triggers Reload.
 	WatchFiles []string
 	WatchPoll  time.Duration
@@ -261,6 +265,7 @@ func (g *Gateway) ServeListeners(ctx context.Context, ln, adminLn net.Listener) 
 	defer stopBackground()
 	go g.pollRevocations(bg)
 	go g.watchFiles(bg)
+	go g.watchConfig(bg)
 	g.log.Info("gateway ready", "addr", ln.Addr().String(), "upstream", cfg.Upstream.URL,
 		"server_cert", g.material.Load().ServerCert.Leaf.Subject.CommonName)
 
@@ -392,6 +397,8 @@ var restartOnlyFields = []struct {
 	{"audit.on_full", func(c *config.Config) any { return c.Audit.OnFull }},
 	{"audit.queue", func(c *config.Config) any { return c.Audit.Queue }},
 	{"audit.sync", func(c *config.Config) any { return c.Audit.Sync }},
+	{"audit.sink", func(c *config.Config) any { return c.Audit.Sink }},
+	{"audit.host", func(c *config.Config) any { return c.Audit.Host }},
 	{"enroll.enabled", func(c *config.Config) any { return c.Enroll.Enabled }},
 	{"enroll.listen", func(c *config.Config) any { return c.Enroll.Listen }},
 	{"enroll.max_failures", func(c *config.Config) any { return c.Enroll.MaxFailures }},

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -164,4 +165,61 @@ func TestTCPUpstreamOverMutualTLS(t *testing.T) {
 	if string(out) != "echo:tls-data" {
 		t.Fatalf("hijacked stream over TLS upstream = %q", out)
 	}
+}
+
+func TestConfigChangedTriggersReload(t *testing.T) {
+	dir := t.TempDir()
+	p := newTestPKI(t)
+	server := p.server()
+	der, err := x509.MarshalPKCS8PrivateKey(server.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{
+		"ca.pem":   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.ca.Cert.Raw}),
+		"cert.pem": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: server.Leaf.Raw}),
+		"key.pem":  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	socket := filepath.Join(t.TempDir(), "docker.sock")
+	startFakeDocker(t, socket)
+	// The config a store would hand out: the latest version, switched
+	// under a lock as a push would.
+	var mu sync.Mutex
+	cfg := config.Default()
+	cfg.Upstream.URL = "unix://" + socket
+	src := FileSource{
+		CACert: filepath.Join(dir, "ca.pem"), ServerCert: filepath.Join(dir, "cert.pem"), ServerKey: filepath.Join(dir, "key.pem"),
+		Config: func() (*config.Config, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			c := cfg
+			return &c, nil
+		},
+	}
+	changed := make(chan struct{}, 1)
+	g, err := New(Options{Load: src.Load, ConfigChanged: changed, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.ServeListeners(ctx, ln, nil) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	if _, ok := g.material.Load().Config.MatchClient("ci", nil); ok {
+		t.Fatal("ci matches a clients: entry before the change")
+	}
+	mu.Lock()
+	cfg.Clients = append(cfg.Clients, config.ClientRule{CN: "ci", Role: "read-only"})
+	mu.Unlock()
+	changed <- struct{}{}
+	waitFor(t, "the changed config to be reloaded", func() bool {
+		role, ok := g.material.Load().Config.MatchClient("ci", nil)
+		return ok && role == "read-only"
+	})
 }

@@ -58,3 +58,19 @@ func (g *Gateway) watchFiles(ctx context.Context) {
 		g.Reload() // logs its own failure and keeps the old state
 	}
 }
+
+// watchConfig reloads whenever ConfigChanged says the config changed.
+func (g *Gateway) watchConfig(ctx context.Context) {
+	if g.opts.ConfigChanged == nil {
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-g.opts.ConfigChanged:
+		}
+		g.log.Info("config changed in the store, reloading")
+		g.Reload() // logs its own failure and keeps the old state
+	}
+}

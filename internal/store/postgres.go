@@ -151,11 +151,18 @@ func (s *Store) Changes(ctx context.Context, onErr func(error)) <-chan struct{} 
 	if s.pg == nil {
 		return nil
 	}
+	return s.notifications(ctx, NotifyChannel, onErr)
+}
+
+// notifications LISTENs on channel (reconnecting after a failure) and
+// sends on the returned channel for every notification and each time the
+// LISTEN connection is (re)established; see Changes.
+func (s *Store) notifications(ctx context.Context, channel string, onErr func(error)) <-chan struct{} {
 	ch := make(chan struct{}, 1)
 	go func() {
 		failing := false
 		for ctx.Err() == nil {
-			connected, err := s.listen(ctx, ch)
+			connected, err := s.listen(ctx, channel, ch)
 			if ctx.Err() != nil {
 				return
 			}
@@ -180,13 +187,13 @@ func (s *Store) Changes(ctx context.Context, onErr func(error)) <-chan struct{} 
 
 // listen holds one LISTEN connection until it fails or ctx ends, and
 // reports whether it got as far as listening.
-func (s *Store) listen(ctx context.Context, ch chan<- struct{}) (connected bool, err error) {
+func (s *Store) listen(ctx context.Context, channel string, ch chan<- struct{}) (connected bool, err error) {
 	c, err := pgx.ConnectConfig(ctx, s.pg.Copy())
 	if err != nil {
 		return false, err
 	}
 	defer c.Close(context.Background())
-	if _, err := c.Exec(ctx, `LISTEN `+NotifyChannel); err != nil {
+	if _, err := c.Exec(ctx, `LISTEN `+channel); err != nil {
 		return false, err
 	}
 	poke(ch)
