@@ -79,6 +79,20 @@ ALTER TABLE certs ADD COLUMN superseded_at INTEGER;            -- Unix seconds; 
 ALTER TABLE certs ADD COLUMN superseded_by TEXT NOT NULL DEFAULT '';
 CREATE INDEX certs_pending ON certs (serial) WHERE state = 'pending';
 `,
+	// 4 (hosts): the host registry. Every gateway on the store registers
+	// itself at start and moves last_seen at each heartbeat.
+	`
+CREATE TABLE hosts (
+	name                  TEXT    PRIMARY KEY NOT NULL,
+	addresses_json        TEXT    NOT NULL DEFAULT '[]', -- Docker API, HOST:PORT
+	enroll_addresses_json TEXT    NOT NULL DEFAULT '[]', -- enrollment, HOST:PORT
+	labels_json           TEXT    NOT NULL DEFAULT '{}',
+	version               TEXT    NOT NULL DEFAULT '',
+	ca_fingerprint        TEXT    NOT NULL DEFAULT '',
+	first_seen            INTEGER NOT NULL,              -- Unix seconds
+	last_seen             INTEGER NOT NULL
+) STRICT;
+`,
 }
 
 // pgMigrations are the PostgreSQL schema's steps, under the same rule. The
@@ -126,6 +140,19 @@ CREATE TABLE tokens (
 	created_at  BIGINT  NOT NULL
 );
 CREATE INDEX tokens_by_name ON tokens (name, id);
+`,
+	// 2 (hosts): SQLite's hosts step.
+	`
+CREATE TABLE hosts (
+	name                  TEXT   PRIMARY KEY NOT NULL,
+	addresses_json        TEXT   NOT NULL DEFAULT '[]',
+	enroll_addresses_json TEXT   NOT NULL DEFAULT '[]',
+	labels_json           TEXT   NOT NULL DEFAULT '{}',
+	version               TEXT   NOT NULL DEFAULT '',
+	ca_fingerprint        TEXT   NOT NULL DEFAULT '',
+	first_seen            BIGINT NOT NULL,
+	last_seen             BIGINT NOT NULL
+);
 `,
 }
 
