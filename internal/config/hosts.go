@@ -109,3 +109,17 @@ func (r ClientRule) validateHosts(field string, add func(field, msg, hint string
 		}
 	}
 }
+
+// DefaultHostName is the host's name when host.name and --host-name are
+// unset: the server certificate's name, unless that is the default
+// "gateway" every host has, then the machine's hostname (or "gateway"
+// when it has none a host name may be).
+func DefaultHostName(serverCert string, hostname func() (string, error)) string {
+	if serverCert != DefaultServerCert {
+		return serverCert
+	}
+	if h, err := hostname(); err == nil && hostNameRE.MatchString(h) {
+		return h
+	}
+	return serverCert
+}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -74,6 +75,26 @@ func TestParseLabel(t *testing.T) {
 	for _, s := range []string{"env", "=prod", "name=x", "env=a b", "env=a=b", "-x=1"} {
 		if _, _, err := ParseLabel(s); err == nil {
 			t.Errorf("ParseLabel(%q) accepted it", s)
+		}
+	}
+}
+
+func TestDefaultHostName(t *testing.T) {
+	host := func(name string, err error) func() (string, error) {
+		return func() (string, error) { return name, err }
+	}
+	for _, tt := range []struct {
+		cert     string
+		hostname func() (string, error)
+		want     string
+	}{
+		{"dock2", host("machine", nil), "dock2"},
+		{DefaultServerCert, host("machine", nil), "machine"},
+		{DefaultServerCert, host("", errors.New("no name")), DefaultServerCert},
+		{DefaultServerCert, host("bad name", nil), DefaultServerCert},
+	} {
+		if got := DefaultHostName(tt.cert, tt.hostname); got != tt.want {
+			t.Errorf("DefaultHostName(%q) = %q, want %q", tt.cert, got, tt.want)
 		}
 	}
 }

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/dockgate/dockgate/internal/authority"
+	"github.com/dockgate/dockgate/internal/config"
+	"github.com/dockgate/dockgate/internal/fleet"
+	"github.com/dockgate/dockgate/internal/gateway"
+	"github.com/dockgate/dockgate/internal/pki"
+	"github.com/dockgate/dockgate/internal/store"
+	"github.com/dockgate/dockgate/internal/version"
+)
+
+// heartbeat registers this host in the store's host registry and moves
+// its last_seen every store.HeartbeatInterval until ctx ends. The
+// registry is informational: a failure is logged, never fatal.
+func (a *app) heartbeat(ctx context.Context, st *store.Store, cfg *config.Config, src gateway.FileSource, api, enrollAddr net.Addr, log *slog.Logger) {
+	log = log.With("component", "hosts", "host", cfg.Host.Name)
+	h := store.Host{Name: cfg.Host.Name, Labels: cfg.Host.Labels, Version: version.Get().Version}
+	if server, err := readCertFile(src.ServerCert); err == nil {
+		h.Addresses = fleet.Addresses(server, api, lookupIPs)
+		h.EnrollAddresses = fleet.Addresses(server, enrollAddr, lookupIPs)
+	} else {
+		log.Warn("the host registry will hold no addresses for this host", "err", err)
+	}
+	if ca, err := authority.LoadCert(st); err == nil {
+		h.CAFingerprint = pki.Fingerprint(ca)
+	}
+	ticker := time.NewTicker(store.HeartbeatInterval)
+	defer ticker.Stop()
+	fleet.Heartbeat(ctx, st, h, ticker.C, time.Now,
+		func(err error) {
+			if err != nil {
+				log.Warn("failed to register this host; retrying at each heartbeat", "err", err)
+				return
+			}
+			log.Info("host registered", "labels", cfg.Host.LabelString(), "addresses", h.Addresses, "store", st.Where())
+		},
+		func(err error) {
+			if err != nil {
+				log.Warn("host heartbeat failed; retrying", "err", err)
+				return
+			}
+			log.Info("host heartbeat recorded again")
+		})
+}
