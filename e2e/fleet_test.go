@@ -46,6 +46,13 @@ func startFleet(t *testing.T) *fleet {
 // reaches it at secondURL (the same database, perhaps through a proxy).
 func startFleetOn(t *testing.T, url, secondURL string) *fleet {
 	t.Helper()
+	return startFleetWith(t, url, secondURL, nil)
+}
+
+// startFleetWith starts the fleet as startFleetOn does, giving gateway i
+// the serve arguments args[i] too.
+func startFleetWith(t *testing.T, url, secondURL string, args [][]string) *fleet {
+	t.Helper()
 	d := dockertest.ForTest(t)
 	bin := dockertest.BuildDockgate(t)
 	first := newDockgateCLI(t, bin, "DOCKGATE_STORE="+url)
@@ -72,10 +79,14 @@ func startFleetOn(t *testing.T, url, secondURL string) *fleet {
 		}
 	}
 	fl := &fleet{url: url, cli: first, second: second}
-	for _, cli := range []*dockgateCLI{first, second} {
+	for i, cli := range []*dockgateCLI{first, second} {
 		// An enrollment port of its own: the default, 2386, is one per host.
 		enroll := fmt.Sprintf("127.0.0.1:%d", dockertest.FreeLoopbackPort(t))
-		fl.gateways = append(fl.gateways, serveGateway(t, d, cli, certDir, "--enroll-listen", enroll))
+		serveArgs := []string{"--enroll-listen", enroll}
+		if i < len(args) {
+			serveArgs = append(serveArgs, args[i]...)
+		}
+		fl.gateways = append(fl.gateways, serveGateway(t, d, cli, certDir, serveArgs...))
 		fl.enroll = append(fl.enroll, enroll)
 	}
 	return fl
