@@ -109,3 +109,48 @@ type Reach struct {
 	Host store.Host
 	Role string
 }
+
+// List is the answer to a client asking which hosts it may use: the hosts
+// Reachable gives it, each with its role and health at now. self names
+// the answering host.
+func List(self string, rules []config.ClientRule, hosts []store.Host, id identity.Identity, now time.Time) enroll.HostsAnswer {
+	answer := enroll.HostsAnswer{Self: self, Hosts: []enroll.FleetHost{}}
+	if id.Peer != nil {
+		return answer // a local socket peer uses the socket, not contexts
+	}
+	for _, r := range Reachable(rules, hosts, id.CN, id.Groups) {
+		answer.Hosts = append(answer.Hosts, enroll.FleetHost{
+			Name: r.Host.Name, Addresses: r.Host.Addresses, Role: r.Role, Healthy: r.Host.Healthy(now),
+		})
+	}
+	return answer
+}
+
+// Context is a docker context login writes for one host of the fleet.
+type Context struct {
+	Name      string // the context's name: the prefix and the host's name
+	Host      string // tcp://HOST:PORT
+	FleetHost enroll.FleetHost
+}
+
+// PlanContexts names one docker context per host of the answer, prefix
+// followed by the host's name, dialling its first address; the host that
+// answered is dialled at self (tcp://HOST:PORT, the address the client
+// reached it at), and its context is current. A host without an address
+// gets no context.
+func PlanContexts(answer enroll.HostsAnswer, prefix, self string) (contexts []Context, current string) {
+	for _, h := range answer.Hosts {
+		c := Context{Name: prefix + h.Name, FleetHost: h}
+		switch {
+		case h.Name == answer.Self && self != "":
+			c.Host = self
+			current = c.Name
+		case len(h.Addresses) > 0:
+			c.Host = "tcp://" + h.Addresses[0]
+		default:
+			continue
+		}
+		contexts = append(contexts, c)
+	}
+	return contexts, current
+}

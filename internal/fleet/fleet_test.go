@@ -5,11 +5,14 @@ import (
 	"crypto/x509"
 	"errors"
 	"net"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/dockgate/dockgate/internal/config"
+	"github.com/dockgate/dockgate/internal/enroll"
+	"github.com/dockgate/dockgate/internal/identity"
 	"github.com/dockgate/dockgate/internal/store"
 )
 
@@ -148,5 +151,42 @@ func TestReachable(t *testing.T) {
 		if got := names(Reachable(rules, hosts, tt.cn, tt.groups)); !slices.Equal(got, tt.want) {
 			t.Errorf("Reachable(%s %v) = %q, want %q", tt.cn, tt.groups, got, tt.want)
 		}
+	}
+}
+
+func TestList(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	hosts := []store.Host{
+		{Name: "p1", Addresses: []string{"p1:2376"}, Labels: map[string]string{"env": "prod"}, LastSeen: now},
+		{Name: "s1", Addresses: []string{"s1:2376"}, Labels: map[string]string{"env": "staging"}, LastSeen: now.Add(-time.Minute)},
+	}
+	rules := []config.ClientRule{{Group: "dev", Role: config.RoleAdmin, Hosts: []string{"env=staging"}}, {Group: "admins", Role: config.RoleAdmin}}
+	got := List("p1", rules, hosts, identity.Identity{CN: "alice", Groups: []string{"dev"}}, now)
+	want := enroll.HostsAnswer{Self: "p1", Hosts: []enroll.FleetHost{{Name: "s1", Addresses: []string{"s1:2376"}, Role: config.RoleAdmin, Healthy: false}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("List(dev) = %+v, want %+v", got, want)
+	}
+	if got := List("p1", rules, hosts, identity.Identity{CN: "root", Groups: []string{"admins"}}, now); len(got.Hosts) != 2 || !got.Hosts[0].Healthy {
+		t.Errorf("List(admins) = %+v, want both hosts, p1 healthy", got)
+	}
+	peer := identity.FromPeer(identity.Peer{UID: 0, User: "root", Groups: []string{"admins"}})
+	if got := List("p1", rules, hosts, *peer, now); got.Hosts == nil || len(got.Hosts) != 0 {
+		t.Errorf("List(peer) = %+v, want no hosts (and [] rather than null)", got)
+	}
+}
+
+func TestPlanContexts(t *testing.T) {
+	answer := enroll.HostsAnswer{Self: "s1", Hosts: []enroll.FleetHost{
+		{Name: "p1", Addresses: []string{"p1.example.net:2376", "192.0.2.1:2376"}},
+		{Name: "s1", Addresses: []string{"s1.example.net:2376"}},
+		{Name: "x1"}, // registered without an address
+	}}
+	got, current := PlanContexts(answer, "corp-", "tcp://127.0.0.1:40000")
+	var names []string
+	for _, c := range got {
+		names = append(names, c.Name+"="+c.Host)
+	}
+	if want := []string{"corp-p1=tcp://p1.example.net:2376", "corp-s1=tcp://127.0.0.1:40000"}; !slices.Equal(names, want) || current != "corp-s1" {
+		t.Errorf("PlanContexts = %q, current %q; want %q, current corp-s1", names, current, want)
 	}
 }
