@@ -2,14 +2,18 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/dockgate/dockgate/internal/authority"
 	"github.com/dockgate/dockgate/internal/config"
+	"github.com/dockgate/dockgate/internal/enroll"
 	"github.com/dockgate/dockgate/internal/fleet"
 	"github.com/dockgate/dockgate/internal/gateway"
+	"github.com/dockgate/dockgate/internal/identity"
 	"github.com/dockgate/dockgate/internal/pki"
 	"github.com/dockgate/dockgate/internal/store"
 	"github.com/dockgate/dockgate/internal/version"
@@ -47,4 +51,38 @@ func (a *app) heartbeat(ctx context.Context, st *store.Store, cfg *config.Config
 			}
 			log.Info("host heartbeat recorded again")
 		})
+}
+
+// localAPI is the gateway's own API besides whoami: the host list, and
+// renewal when the CA can sign (renew nil: 404 there).
+func localAPI(renew, hosts http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(enroll.HostsPath, hosts)
+	if renew != nil {
+		mux.Handle("/", renew)
+		return mux
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		json.NewEncoder(w).Encode(map[string]string{"message": "dockgate: no such endpoint " + r.URL.Path})
+	})
+	return mux
+}
+
+// hostList answers a client asking which hosts it may use, judged with
+// the client rules of the config as it reads now (the file, env, flags),
+// as this gateway judges its requests.
+func (a *app) hostList(st *store.Store, self string, f *serveFlags) http.Handler {
+	return enroll.HostsHandler(func(ctx context.Context, id identity.Identity) (enroll.HostsAnswer, error) {
+		cfg, err := a.loadConfig(f)
+		if err != nil {
+			return enroll.HostsAnswer{}, err
+		}
+		hosts, err := st.Hosts(ctx)
+		if err != nil {
+			return enroll.HostsAnswer{}, err
+		}
+		return fleet.List(self, cfg.Clients, hosts, id, time.Now()), nil
+	})
 }

@@ -242,7 +242,7 @@ func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags,
 		}),
 		WatchFiles: watch,
 		Logger:     log,
-		Local:      enr.local(),
+		Local:      localAPI(enr.local(), a.hostList(st, cfg.Host.Name, f)),
 		Audit:      alog,
 	})
 	if err != nil {
