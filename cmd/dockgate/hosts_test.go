@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dockgate/dockgate/internal/enroll"
 	"github.com/dockgate/dockgate/internal/store/storetest"
 )
 
@@ -89,5 +92,22 @@ func TestLabelFlagIsChecked(t *testing.T) {
 	_, errOut, code := runApp(t, env, nil, "serve", "--label", "env")
 	if code != 2 || !strings.Contains(errOut, `--label "env" is not KEY=VALUE`) || !strings.Contains(errOut, "--label env=prod") {
 		t.Errorf("serve --label env: exit %d\n%s", code, errOut)
+	}
+}
+
+// Without renewal (a gateway that cannot sign), the local API still
+// answers the host list, and every other path 404 in Docker's error shape.
+func TestLocalAPIWithoutRenewal(t *testing.T) {
+	hosts := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	h := localAPI(nil, hosts)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, enroll.HostsPath, nil))
+	if rec.Code != http.StatusTeapot {
+		t.Errorf("GET %s = %d, want the host list's answer", enroll.HostsPath, rec.Code)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, enroll.RenewPath, nil))
+	if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), `"message":"dockgate: no such endpoint /dockgate/v1/renew"`) {
+		t.Errorf("POST renew without renewal = %d %s", rec.Code, rec.Body.String())
 	}
 }

@@ -34,6 +34,13 @@ func (a *app) heartbeat(ctx context.Context, st *store.Store, cfg *config.Config
 	if ca, err := authority.LoadCert(st); err == nil {
 		h.CAFingerprint = pki.Fingerprint(ca)
 	}
+	if hosts, err := st.Hosts(ctx); err == nil {
+		if other, ok := fleet.Conflict(hosts, h, time.Now()); ok {
+			log.Warn("another gateway is registered under this host's name and was seen recently; the two overwrite each other's row",
+				"other_addresses", other.Addresses, "last_seen", other.LastSeen,
+				"fix", "give each host its own name: --host-name NAME or host.name")
+		}
+	}
 	ticker := time.NewTicker(store.HeartbeatInterval)
 	defer ticker.Stop()
 	fleet.Heartbeat(ctx, st, h, ticker.C, time.Now,

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
@@ -153,4 +154,17 @@ func PlanContexts(answer enroll.HostsAnswer, prefix, self string) (contexts []Co
 		contexts = append(contexts, c)
 	}
 	return contexts, current
+}
+
+// Conflict finds, among the registered hosts, a healthy one of h's name
+// that is not h (other addresses, or another CA): another gateway
+// registered under the same name, which this one's rows would overwrite.
+func Conflict(registered []store.Host, h store.Host, now time.Time) (store.Host, bool) {
+	for _, r := range registered {
+		if r.Name == h.Name && r.Healthy(now) &&
+			(!slices.Equal(r.Addresses, h.Addresses) || r.CAFingerprint != h.CAFingerprint) {
+			return r, true
+		}
+	}
+	return store.Host{}, false
 }

@@ -190,3 +190,23 @@ func TestPlanContexts(t *testing.T) {
 		t.Errorf("PlanContexts = %q, current %q; want %q, current corp-s1", names, current, want)
 	}
 }
+
+func TestConflict(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	me := store.Host{Name: "dock1", Addresses: []string{"a:2376"}, CAFingerprint: "ca"}
+	for _, tt := range []struct {
+		name string
+		row  store.Host
+		want bool
+	}{
+		{"my own row from before a restart", store.Host{Name: "dock1", Addresses: []string{"a:2376"}, CAFingerprint: "ca", LastSeen: now}, false},
+		{"another gateway, alive", store.Host{Name: "dock1", Addresses: []string{"b:2376"}, CAFingerprint: "ca", LastSeen: now}, true},
+		{"another CA, alive", store.Host{Name: "dock1", Addresses: []string{"a:2376"}, CAFingerprint: "other", LastSeen: now}, true},
+		{"another gateway, stale", store.Host{Name: "dock1", Addresses: []string{"b:2376"}, LastSeen: now.Add(-time.Hour)}, false},
+		{"another name", store.Host{Name: "dock2", Addresses: []string{"b:2376"}, LastSeen: now}, false},
+	} {
+		if _, got := Conflict([]store.Host{tt.row}, me, now); got != tt.want {
+			t.Errorf("%s: Conflict = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
