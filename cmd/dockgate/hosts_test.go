@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dockgate/dockgate/internal/enroll"
+	"github.com/dockgate/dockgate/internal/store"
 	"github.com/dockgate/dockgate/internal/store/storetest"
 )
 
@@ -109,5 +110,22 @@ func TestLocalAPIWithoutRenewal(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, enroll.RenewPath, nil))
 	if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), `"message":"dockgate: no such endpoint /dockgate/v1/renew"`) {
 		t.Errorf("POST renew without renewal = %d %s", rec.Code, rec.Body.String())
+	}
+}
+
+func TestHostsTableSaysStale(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	var out bytes.Buffer
+	err := writeHostsTable(&out, []store.Host{
+		{Name: "dock1", Addresses: []string{"dock1:2376"}, Labels: map[string]string{"env": "prod"}, Version: "v1", LastSeen: now.Add(-29 * time.Second)},
+		{Name: "dock2", LastSeen: now.Add(-2 * time.Minute)},
+	}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`(?m)^dock1 +healthy +29s ago +env=prod +dock1:2376 +v1$`, `(?m)^dock2 +stale +2m ago +- +- +$`} {
+		if !regexp.MustCompile(want).MatchString(out.String()) {
+			t.Errorf("table:\n%s\nwant a line matching %s", out.String(), want)
+		}
 	}
 }
