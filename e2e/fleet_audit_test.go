@@ -33,7 +33,7 @@ clients:
 		first.run("config", "push", cfgFile)
 		first.extraEnv = append(first.extraEnv, "DOCKGATE_AUDIT_HOST=host-a")
 		second.extraEnv = append(second.extraEnv, "DOCKGATE_AUDIT_HOST=host-b")
-	}, "--config-from-store")
+	}, [][]string{{"--config-from-store"}, {"--config-from-store"}})
 	ciDir := filepath.Join(t.TempDir(), "ci")
 	fl.cli.run("issue", "client", "ci", "--out", ciDir)
 	_, client := certClient(t, ciDir)

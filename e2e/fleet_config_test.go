@@ -47,7 +47,7 @@ func TestFleetConfigPushReachesEveryGateway(t *testing.T) {
 	v1, v2 := write("v1.yaml", fleetConfig), write("v2.yaml", fleetConfigNoList)
 	fl := startFleetWith(t, url, url, func(cli, _ *dockgateCLI) {
 		cli.run("config", "push", v1, "--comment", "ci reads")
-	}, "--config-from-store")
+	}, [][]string{{"--config-from-store"}, {"--config-from-store"}})
 	ciDir := filepath.Join(t.TempDir(), "ci")
 	fl.cli.run("issue", "client", "ci", "--out", ciDir)
 	_, client := certClient(t, ciDir)

@@ -46,13 +46,13 @@ func startFleet(t *testing.T) *fleet {
 // reaches it at secondURL (the same database, perhaps through a proxy).
 func startFleetOn(t *testing.T, url, secondURL string) *fleet {
 	t.Helper()
-	return startFleetWith(t, url, secondURL, nil)
+	return startFleetWith(t, url, secondURL, nil, nil)
 }
 
-// startFleetWith is startFleetOn with prepare (may be nil) run on both
-// hosts' CLIs before the gateways start, and serveArgs added to both
-// gateways' serve command.
-func startFleetWith(t *testing.T, url, secondURL string, prepare func(first, second *dockgateCLI), serveArgs ...string) *fleet {
+// startFleetWith starts the fleet as startFleetOn does, running prepare
+// (may be nil) on both hosts' CLIs before the gateways start and giving
+// gateway i the serve arguments args[i] too.
+func startFleetWith(t *testing.T, url, secondURL string, prepare func(first, second *dockgateCLI), args [][]string) *fleet {
 	t.Helper()
 	d := dockertest.ForTest(t)
 	bin := dockertest.BuildDockgate(t)
@@ -80,14 +80,17 @@ func startFleetWith(t *testing.T, url, secondURL string, prepare func(first, sec
 		}
 	}
 	fl := &fleet{url: url, cli: first, second: second}
-	for _, cli := range []*dockgateCLI{first, second} {
+	for i, cli := range []*dockgateCLI{first, second} {
 		// An enrollment port of its own: the default, 2386, is one per host.
 		enroll := fmt.Sprintf("127.0.0.1:%d", dockertest.FreeLoopbackPort(t))
 		if prepare != nil && cli == first {
 			prepare(first, second)
 		}
-		args := append([]string{"--enroll-listen", enroll}, serveArgs...)
-		fl.gateways = append(fl.gateways, serveGateway(t, d, cli, certDir, args...))
+		serveArgs := []string{"--enroll-listen", enroll}
+		if i < len(args) {
+			serveArgs = append(serveArgs, args[i]...)
+		}
+		fl.gateways = append(fl.gateways, serveGateway(t, d, cli, certDir, serveArgs...))
 		fl.enroll = append(fl.enroll, enroll)
 	}
 	return fl

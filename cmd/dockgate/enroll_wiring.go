@@ -111,29 +111,31 @@ func (e *enrollment) local() http.Handler {
 }
 
 // start runs the enrollment listener and the server certificate's renewal
-// until ctx ends. A listener that cannot bind is logged and left off: the
+// until ctx ends, and returns the enrollment listener's address (nil when
+// there is none). A listener that cannot bind is logged and left off: the
 // gateway keeps serving the clients it has.
-func (e *enrollment) start(ctx context.Context, g *gateway.Gateway) {
+func (e *enrollment) start(ctx context.Context, g *gateway.Gateway) net.Addr {
 	if e.auth == nil {
-		return
+		return nil
 	}
 	go e.renewServerCert(ctx, g)
 	if !e.cfg.Enroll.Enabled {
 		e.log.Info("enrollment listener disabled by config (enroll.enabled: false)")
-		return
+		return nil
 	}
 	addr := e.cfg.EnrollListen()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		e.log.Error("enrollment is off: failed to listen", "addr", addr, "err", err,
 			"fix", "free the port or set enroll.listen / --enroll-listen")
-		return
+		return nil
 	}
 	go func() {
 		if err := e.server.Serve(ctx, ln, g.ServerCertificate); err != nil {
 			e.log.Error("enrollment listener stopped", "err", err)
 		}
 	}()
+	return ln.Addr()
 }
 
 // renewServerCert renews the gateway's own certificate at two thirds of

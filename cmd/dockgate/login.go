@@ -18,10 +18,13 @@ import (
 const hintNewToken = "ask the gateway's admin for a new token ('dockgate token create NAME' on the gateway)"
 
 type loginFlags struct {
-	context  string
-	use      bool
-	useGiven bool // --use or --use=false was given
-	force    bool
+	context       string
+	use           bool
+	useGiven      bool // --use or --use=false was given
+	force         bool
+	contextPrefix string
+	useHost       string
+	refresh       bool
 }
 
 func newLoginCmd(a *app) *cobra.Command {
@@ -39,9 +42,17 @@ token; a mismatch stops everything (a wrong token, or an interception).`,
   dockgate login "$TOKEN" --context prod --use
   dockgate login "$TOKEN" --use=false   # write the context, keep the current one
   docker gate login dgt1.AbC...`,
-		Args: exactArgs(1, "TOKEN"),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if f.refresh {
+				return exactArgs(0, "no TOKEN with --refresh")(cmd, args)
+			}
+			return exactArgs(1, "TOKEN")(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.useGiven = cmd.Flags().Changed("use")
+			if f.refresh {
+				return a.runLoginRefresh(cmd.Context(), f)
+			}
 			return a.runLogin(cmd.Context(), args[0], f)
 		},
 	}
@@ -51,11 +62,26 @@ The context is named after the token. Logging in again with a new token for
 the same gateway (a re-enrollment) replaces that context; a context of the
 same name for anything else is kept unless --force. Without --use, the new
 context becomes the current one only while none is chosen (the docker CLI
-uses "default").`
+uses "default").
+
+When the gateway belongs to a fleet (several gateways on one store) and more
+than one of its hosts lets this client in, login writes one context per such
+host, named after the host (--context-prefix P: P<host>), all with the one
+certificate and pinned to the CA; the context of the host it enrolled at
+becomes current (--use-host NAME picks another). --context NAME writes one
+context, as for a single host. 'dockgate login --refresh' adds the contexts
+of hosts that joined later, using the certificate of the current context (or
+--context NAME), and updates the others after a renewal.`
+	cmd.Example += `
+  dockgate login "$TOKEN" --context-prefix corp-   # corp-dock1, corp-dock2, ...
+  dockgate login --refresh                          # hosts that joined since`
 	fl := cmd.Flags()
 	fl.StringVar(&f.context, "context", "", "name of the docker context to write (default: the token's name)")
 	fl.BoolVar(&f.use, "use", false, `make it the docker CLI's current context (default: when the current one is "default")`)
 	fl.BoolVar(&f.force, "force", false, "replace an existing context of that name")
+	fl.StringVar(&f.contextPrefix, "context-prefix", "", "with several hosts, name each context PREFIX<host>")
+	fl.StringVar(&f.useHost, "use-host", "", "with several hosts, make this host's context the current one (default: the host enrolled at)")
+	fl.BoolVar(&f.refresh, "refresh", false, "with an existing context's certificate, write the contexts of every host it may use (no token)")
 	return cmd
 }
 
@@ -82,6 +108,18 @@ func (a *app) runLogin(ctx context.Context, raw string, f loginFlags) error {
 	})
 	if err != nil {
 		return loginError(err)
+	}
+	answer := a.listFleet(ctx, creds)
+	if answer != nil && len(answer.Hosts) > 1 && f.context == "" {
+		return a.writeFleet(fleetLogin{configDir: configDir, creds: creds, prefix: f.contextPrefix,
+			useHost: f.useHost, use: use || f.useHost != "", force: f.force}, answer)
+	}
+	if answer != nil && len(answer.Hosts) == 1 {
+		// One host lets this client in: the context goes there, even
+		// when the client enrolled through another.
+		if h := answer.Hosts[0]; h.Name != answer.Self && len(h.Addresses) > 0 {
+			creds.Host = "tcp://" + h.Addresses[0]
+		}
 	}
 	if err := writeCredentials(configDir, name, creds); err != nil {
 		return err

@@ -146,6 +146,8 @@ type explainFlags struct {
 	groups     []string
 	bodyPath   string
 	peer       peerFlags
+	hostName   string
+	labels     []string
 }
 
 func newPolicyExplainCmd(a *app) *cobra.Command {
@@ -168,7 +170,8 @@ the JSON body, or a build's context tar. Exit status 0 when the gateway would fo
 (allow, or would_deny in audit mode), 1 when it would refuse it.`,
 		Example: `  dockgate policy explain --cn alice --group devs GET /v1.47/containers/json
   dockgate policy explain --cn ci-7 POST /containers/create --body create.json
-  dockgate policy explain --uid 1001 --user alice --unix-group developers GET /_ping`,
+  dockgate policy explain --uid 1001 --user alice --unix-group developers GET /_ping
+  dockgate policy explain --cn dana --group dev --host-name dock1 --label env=prod GET /_ping`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.explain(&f, args[0], args[1])
@@ -180,6 +183,8 @@ the JSON body, or a build's context tar. Exit status 0 when the gateway would fo
 	fl.StringVar(&f.cn, "cn", "", "the client certificate's CN (required)")
 	fl.StringArrayVar(&f.groups, "group", nil, "a group (O) of the client certificate; repeat for several")
 	fl.StringVar(&f.bodyPath, "body", "", "file holding the JSON request body (a build: its context tar), - for standard input")
+	fl.StringVar(&f.hostName, "host-name", "", "decide as the gateway of this host (for clients: entries with hosts: name=...; default: the config's host.name)")
+	fl.StringArrayVar(&f.labels, "label", nil, "decide as a gateway with this label, KEY=VALUE (repeatable; over the config's host.labels)")
 	return cmd
 }
 
@@ -188,7 +193,7 @@ func (a *app) explain(f *explainFlags, method, target string) error {
 	if err != nil {
 		return err
 	}
-	cfg, p, err := a.explainPolicy(f.configPath)
+	cfg, p, err := a.explainPolicy(f.configPath, &serveFlags{hostName: f.hostName, labels: f.labels})
 	if err != nil {
 		return err
 	}
@@ -241,7 +246,7 @@ func (h dryRunHost) ResolvePath(p string) (string, error) { return h.resolve(p) 
 
 // explainPolicy reads the config to explain with: --config, then
 // $DOCKGATE_CONFIG, then the defaults.
-func (a *app) explainPolicy(path string) (*config.Config, *policy.Policy, error) {
+func (a *app) explainPolicy(path string, host *serveFlags) (*config.Config, *policy.Policy, error) {
 	if path == "" {
 		path = a.getenv("DOCKGATE_CONFIG")
 	}
@@ -252,6 +257,9 @@ func (a *app) explainPolicy(path string) (*config.Config, *policy.Policy, error)
 			return nil, nil, err
 		}
 		cfg = *c
+	}
+	if err := applyHostFlags(&cfg, host); err != nil {
+		return nil, nil, err
 	}
 	// As the gateway loads it: allowed bind paths resolved on this host.
 	p, err := gateway.LoadPolicy(&cfg, slog.New(slog.DiscardHandler))

@@ -48,6 +48,9 @@ func matchRule(cfg *config.Config, id identity.Identity) (int, bool) {
 		return -1, false // the policy matches no certificate named like a peer
 	}
 	for i, r := range cfg.Clients {
+		if !r.AppliesOn(cfg.Host) {
+			continue // the policy skips entries for other hosts
+		}
 		if p := id.Peer; p != nil && r.MatchesPeer(p.UID, p.User, p.Groups) {
 			return i, true
 		}

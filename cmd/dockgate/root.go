@@ -98,7 +98,7 @@ runs the gateway. Then give others access with 'dockgate token create NAME'.`,
 		newHealthcheckCmd(a),
 		newTokenCmd(a), newLoginCmd(a), newStatusCmd(a), newInstallPluginCmd(a), newPluginMetadataCmd(a),
 		newManCmd(a),
-		newStoreCmd(a),
+		newStoreCmd(a), newHostsCmd(a),
 		newConfigCmd(a),
 		newAuditCmd(a),
 	)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
@@ -35,6 +36,8 @@ type serveFlags struct {
 	// not a file; storeURL is then the store it comes from.
 	fromStore bool
 	storeURL  string
+	hostName  string
+	labels    []string
 	enroll    enrollFlags // enroll_wiring.go
 }
 
@@ -46,6 +49,8 @@ func (f *serveFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.upstream, "upstream", "", "Docker daemon: unix:///PATH or tcp://HOST:PORT (default unix:///var/run/docker.sock)")
 	fl.StringVar(&f.serverCert, "server-cert", "", `name of the server certificate in the state dir (default "gateway")`)
 	fl.BoolVar(&f.fromStore, "config-from-store", false, "run the latest config version pushed to the store ('dockgate config push'), reloading on each push, instead of a file")
+	fl.StringVar(&f.hostName, "host-name", "", `this host's name in the host registry (default: the server certificate's name, or the hostname when that is "gateway")`)
+	fl.StringArrayVar(&f.labels, "label", nil, "a label of this host, KEY=VALUE, for client rules with hosts: (repeatable; over the config's host.labels)")
 }
 
 func newServeCmd(a *app) *cobra.Command {
@@ -126,10 +131,37 @@ func (a *app) overrideConfig(cfg config.Config, f *serveFlags) (*config.Config, 
 	setIf(&cfg.ServerCert, f.serverCert)
 	setIf(&cfg.Enroll.Listen, f.enroll.listen)
 	setIf(&cfg.Store.URL, a.storeFlag)
+	if err := applyHostFlags(&cfg, f); err != nil {
+		return nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, withHint(fmt.Errorf("invalid config: %w", err), "fix the fields named above")
 	}
 	return &cfg, nil
+}
+
+// applyHostFlags sets the host's name and labels from --host-name and
+// --label over the config's host:, and names the host by default.
+func applyHostFlags(cfg *config.Config, f *serveFlags) error {
+	setIf(&cfg.Host.Name, f.hostName)
+	if len(f.labels) > 0 {
+		labels := maps.Clone(cfg.Host.Labels)
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		for _, l := range f.labels {
+			k, v, err := config.ParseLabel(l)
+			if err != nil {
+				return withHint(&usageError{err: fmt.Errorf("--label %w", err)}, "give --label KEY=VALUE, e.g. --label env=prod")
+			}
+			labels[k] = v
+		}
+		cfg.Host.Labels = labels
+	}
+	if cfg.Host.Name == "" {
+		cfg.Host.Name = config.DefaultHostName(cfg.ServerCert, os.Hostname)
+	}
+	return nil
 }
 
 func setIf(dst *string, v string) {
@@ -283,7 +315,7 @@ func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags,
 		ConfigChanged: configChanged,
 		WatchFiles:    watch,
 		Logger:        log,
-		Local:         enr.local(),
+		Local:         localAPI(enr.local(), a.hostList(st, cfg.Host.Name, f)),
 		Audit:         alog,
 	})
 	if err != nil {
@@ -292,7 +324,8 @@ func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags,
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	go reloadOnHUP(ctx, g, alog, log)
-	enr.start(ctx, g)
+	enrollAddr := enr.start(ctx, g)
+	go a.heartbeat(ctx, st, cfg, src, ls.api.Addr(), enrollAddr, log)
 	if ready != nil {
 		ready(ctx, log, enr.auth)
 	}

@@ -69,6 +69,7 @@ type Config struct {
 	Clients     []ClientRule        `yaml:"clients"`
 	Enroll      Enroll              `yaml:"enroll"`
 	Store       Store               `yaml:"store"`
+	Host        Host                `yaml:"host"`
 
 	// ListenUnix, ListenUnixMode and ListenUnixGroup configure the local
 	// socket (unix.go); it is off while ListenUnix is empty.
@@ -190,6 +191,10 @@ type ClientRule struct {
 	User      string  `yaml:"user,omitempty"`
 	UnixGroup string  `yaml:"unix_group,omitempty"`
 	Role      string  `yaml:"role"`
+	// Hosts are selectors ("env=staging", "name=dock1") that must all
+	// match this gateway's host for the rule to apply (hosts.go); none
+	// means every host.
+	Hosts []string `yaml:"hosts,omitempty"`
 }
 
 // Default returns the configuration `dockgate up` runs with.
@@ -299,6 +304,11 @@ func merge(dst *Config, src Config) {
 		dst.Clients = src.Clients
 	}
 	mergeEnroll(&dst.Enroll, src.Enroll)
+	setString(&dst.Store.URL, src.Store.URL)
+	setString(&dst.Host.Name, src.Host.Name)
+	if src.Host.Labels != nil {
+		dst.Host.Labels = src.Host.Labels
+	}
 }
 
 func mergeEnroll(dst *Enroll, src Enroll) {
@@ -383,6 +393,7 @@ func (c *Config) Validate() error {
 	c.validateRoles(add)
 	c.validateClients(add)
 	c.validateEnroll(add)
+	c.validateHost(add)
 	if u := c.Store.URL; u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
 		add("store.url", "is not a postgres:// URL", `use postgres://USER@HOST/DB, or leave it out for SQLite in the state directory`)
 	}
@@ -493,6 +504,7 @@ func (c *Config) validateClients(add func(field, msg, hint string)) {
 			}
 		}
 		r.validateUnix(field, add)
+		r.validateHosts(field, add)
 		if !c.KnownRole(r.Role) {
 			add(field+".role", fmt.Sprintf("role %q is not defined", r.Role),
 				"use a built-in role or one declared under roles: "+strings.Join(c.RoleNames(), ", "))

@@ -102,6 +102,11 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"bad glob", func(c *Config) { c.Clients = []ClientRule{{CN: "[", Role: "admin"}} }, "clients[0].cn"},
 		{"unknown role", func(c *Config) { c.Clients = []ClientRule{{Group: "g", Role: "root"}} }, "clients[0].role"},
 		{"no server cert", func(c *Config) { c.ServerCert = "" }, "server_cert"},
+		{"selector without =", func(c *Config) { c.Clients = []ClientRule{{Group: "g", Role: "admin", Hosts: []string{"staging"}}} }, "clients[0].hosts[0]"},
+		{"selector without key", func(c *Config) { c.Clients = []ClientRule{{Group: "g", Role: "admin", Hosts: []string{"=x"}}} }, "clients[0].hosts[0]"},
+		{"host name with a slash", func(c *Config) { c.Host.Name = "a/b" }, "host.name"},
+		{"label named name", func(c *Config) { c.Host.Labels = map[string]string{"name": "x"} }, "host.labels.name"},
+		{"label value with a space", func(c *Config) { c.Host.Labels = map[string]string{"env": "a b"} }, "host.labels.env"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

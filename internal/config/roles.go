@@ -425,18 +425,25 @@ func checkBindPath(p string) string {
 }
 
 // MatchRule returns the index in Clients of the rule MatchClient would
-// use, for messages that say which entry let a client in.
+// use, for messages that say which entry let a client in. A rule whose
+// hosts: selectors do not match this gateway's host is skipped.
 func (c *Config) MatchRule(cn string, groups []string) (int, bool) {
 	for i, r := range c.Clients {
-		if r.Matches(cn, groups) {
+		if r.AppliesOn(c.Host) && r.Matches(cn, groups) {
 			return i, true
 		}
 	}
 	return -1, false
 }
 
-// String writes the rule as it reads in the file: `cn "ci-*" -> ci`.
+// String writes the rule as it reads in the file: `cn "ci-*" -> ci`,
+// followed by its hosts: selectors when it has some.
 func (r ClientRule) String() string {
+	if len(r.Hosts) > 0 {
+		unscoped := r
+		unscoped.Hosts = nil
+		return unscoped.String() + " on hosts " + strings.Join(r.Hosts, ",")
+	}
 	switch {
 	case r.CN != "":
 		return fmt.Sprintf("cn %q -> %s", r.CN, r.Role)

@@ -84,6 +84,8 @@ var (
 	ErrCertSuperseded = errors.New("the certificate has been replaced by a renewal")
 	ErrCertExpired    = errors.New("the certificate has expired")
 	ErrCAMismatch     = errors.New("the gateway's CA does not match the token")
+	// ErrNoHostList: the gateway does not serve HostsPath.
+	ErrNoHostList = errors.New("the gateway does not list its fleet")
 )
 
 // codeErrors maps refusal codes to the client's errors.

@@ -407,6 +407,10 @@ var restartOnlyFields = []struct {
 	{"listen_unix_mode", func(c *config.Config) any { return c.ListenUnixMode }},
 	{"listen_unix_group", func(c *config.Config) any { return c.ListenUnixGroup }},
 	{"store.url", func(c *config.Config) any { return c.Store.URL }},
+	// The host registers with its name and labels at start; a reload
+	// judges client rules' hosts: with the new ones at once.
+	{"host.name", func(c *config.Config) any { return c.Host.Name }},
+	{"host.labels", func(c *config.Config) any { return c.Host.LabelString() }},
 }
 
 // staticFieldsChanged names every field that differs between old and cur

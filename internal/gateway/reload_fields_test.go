@@ -35,6 +35,7 @@ func TestStaticFieldsChanged(t *testing.T) {
 		{"enroll.enabled", func(c *config.Config) { c.Enroll.Enabled = !c.Enroll.Enabled }, []string{"enroll.enabled"}},
 		{"enroll.listen", func(c *config.Config) { c.Enroll.Listen = "127.0.0.1:12386" }, []string{"enroll.listen"}},
 		{"store.url", func(c *config.Config) { c.Store.URL = "postgres://db.example.net/dockgate" }, []string{"store.url"}},
+		{"host.labels", func(c *config.Config) { c.Host.Labels = map[string]string{"env": "prod"} }, []string{"host.labels"}},
 		{"enroll.max_failures", func(c *config.Config) { c.Enroll.MaxFailures = 3 }, []string{"enroll.max_failures"}},
 		{"enroll.failure_window", func(c *config.Config) { c.Enroll.FailureWindow = time.Hour }, []string{"enroll.failure_window"}},
 		{"several at once, all named", func(c *config.Config) {

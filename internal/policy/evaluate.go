@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/moby/moby/api/types/container"
 
@@ -163,7 +164,8 @@ func (p *Policy) Evaluate(ctx context.Context, in Input, host Host) Verdict {
 	}
 	switch {
 	case !v.Matched:
-		return v.refuse(http.StatusForbidden, unmatchedMessage(in.Identity), "no clients: entry matches")
+		message, reason := p.unmatched(in.Identity)
+		return v.refuse(http.StatusForbidden, message, reason)
 	case dockerapi.IsFormContentType(in.ContentType):
 		return v.refuse(http.StatusBadRequest, "dockgate: form-encoded request bodies are refused; send JSON", "form-encoded body")
 	case errors.Is(err, dockerapi.ErrSlashInName):
@@ -210,14 +212,45 @@ func (p *Policy) Evaluate(ctx context.Context, in Input, host Host) Verdict {
 }
 
 // RoleOf returns the role the first matching clients: entry gives id;
-// ok is false when none matches.
+// ok is false when none matches. An entry whose hosts: selectors do not
+// match this gateway's host is skipped.
 func (p *Policy) RoleOf(id identity.Identity) (role string, ok bool) {
 	for _, c := range p.clients {
-		if matches(c, id) {
+		if c.AppliesOn(p.host) && matches(c, id) {
 			return c.Role, true
 		}
 	}
 	return "", false
+}
+
+// scopedOut returns the first clients: entry that matches id but applies
+// on other hosts only, for the refusal of a client no entry lets in here.
+func (p *Policy) scopedOut(id identity.Identity) (int, bool) {
+	for i, c := range p.clients {
+		if !c.AppliesOn(p.host) && matches(c, id) {
+			return i, true
+		}
+	}
+	return -1, false
+}
+
+// unmatched is the answer to a client no clients: entry lets in: the
+// message, and the reason for the audit log.
+func (p *Policy) unmatched(id identity.Identity) (message, reason string) {
+	i, ok := p.scopedOut(id)
+	if !ok {
+		return unmatchedMessage(id), "no clients: entry matches"
+	}
+	r := p.clients[i]
+	selectors := strings.Join(r.Hosts, ",")
+	r.Hosts = nil // said apart below
+	reason = fmt.Sprintf("clients[%d] applies only on hosts %s", i, selectors)
+	who := fmt.Sprintf("CN=%q groups=%v (serial %s)", id.CN, id.Groups, id.Serial)
+	if id.Peer != nil {
+		who = id.Peer.String()
+	}
+	return fmt.Sprintf("dockgate: access denied for %s on host %q (%s): clients[%d] (%s) applies only on hosts matching %s; use a gateway whose host matches, or widen the entry's hosts: in the gateway config",
+		who, p.host.Name, p.host.LabelString(), i, r, selectors), reason
 }
 
 func unmatchedMessage(id identity.Identity) string {

@@ -17,6 +17,9 @@ import (
 type Policy struct {
 	roles   map[string]*role
 	clients []config.ClientRule
+	// host is this gateway's name and labels, which a rule's hosts:
+	// selectors must match for it to apply.
+	host config.Host
 	// maxJSONBody bounds a JSON request body (limits.max_json_body).
 	maxJSONBody int
 	// sockets are the Docker sockets no container a role reaches may
@@ -37,6 +40,7 @@ func Compile(cfg *config.Config) (*Policy, error) {
 	p := &Policy{
 		roles:          make(map[string]*role, len(config.BuiltinRoles)+len(cfg.Roles)),
 		clients:        slices.Clone(cfg.Clients),
+		host:           cfg.Host,
 		maxJSONBody:    cfg.Limits.MaxJSONBody,
 		maxBuildPrefix: cfg.Limits.MaxBuildPrefix,
 		sockets:        socketPaths(cfg),

@@ -109,6 +109,20 @@ CREATE TABLE audit_records (
 ) STRICT;
 CREATE INDEX audit_records_by_time ON audit_records (time_us);
 `,
+	// 6 (hosts): the host registry. Every gateway on the store registers
+	// itself at start and moves last_seen at each heartbeat.
+	`
+CREATE TABLE hosts (
+	name                  TEXT    PRIMARY KEY NOT NULL,
+	addresses_json        TEXT    NOT NULL DEFAULT '[]', -- Docker API, HOST:PORT
+	enroll_addresses_json TEXT    NOT NULL DEFAULT '[]', -- enrollment, HOST:PORT
+	labels_json           TEXT    NOT NULL DEFAULT '{}',
+	version               TEXT    NOT NULL DEFAULT '',
+	ca_fingerprint        TEXT    NOT NULL DEFAULT '',
+	first_seen            INTEGER NOT NULL,              -- Unix seconds
+	last_seen             INTEGER NOT NULL
+) STRICT;
+`,
 }
 
 // pgMigrations are the PostgreSQL schema's steps, under the same rule. The
@@ -184,6 +198,19 @@ CREATE TABLE audit_records (
 	record     TEXT    NOT NULL
 );
 CREATE INDEX audit_records_by_time ON audit_records (time_us);
+`,
+	// 4 (hosts): SQLite's hosts step.
+	`
+CREATE TABLE hosts (
+	name                  TEXT   PRIMARY KEY NOT NULL,
+	addresses_json        TEXT   NOT NULL DEFAULT '[]',
+	enroll_addresses_json TEXT   NOT NULL DEFAULT '[]',
+	labels_json           TEXT   NOT NULL DEFAULT '{}',
+	version               TEXT   NOT NULL DEFAULT '',
+	ca_fingerprint        TEXT   NOT NULL DEFAULT '',
+	first_seen            BIGINT NOT NULL,
+	last_seen             BIGINT NOT NULL
+);
 `,
 }
 
