@@ -209,8 +209,19 @@ func (r *role) guardFrontendAttrs(attrs map[string]string) *violation {
 	if attrs["cgroup-parent"] != "" && !r.containers.cgroupParent {
 		return notAllowed("FrontendAttrs cgroup-parent", knobCgroupParent)
 	}
+	// The gateway reads the Dockerfile in the session directory the
+	// frontend fetches it from by default; another one would pass unread.
+	if k, ok := attrs[frontendKeyDockerfileDir]; ok && k != SessionDockerfileDir && r.inspectsSession() {
+		return &violation{field: "FrontendAttrs " + frontendKeyDockerfileDir, knob: knobBuildRemoteSources,
+			reason: fmt.Sprintf("FrontendAttrs %s=%s takes the Dockerfile from a session directory the gateway does not read, so what it fetches cannot be checked", frontendKeyDockerfileDir, quote(k))}
+	}
 	return nil
 }
+
+// frontendKeyDockerfileDir is the Dockerfile frontend's option naming the
+// session directory the Dockerfile comes from (SessionDockerfileDir
+// unless set).
+const frontendKeyDockerfileDir = "dockerfilekey"
 
 // Exporter types dockerd's BuildKit knows. Those that write files (local,
 // tar, oci, docker) send them to the client through its session; image

@@ -1,0 +1,66 @@
+package policy
+
+import (
+	"fmt"
+
+	"github.com/dockgate/dockgate/internal/dockerapi"
+	"github.com/dockgate/dockgate/internal/identity"
+)
+
+// SessionDockerfileDir is the name under which dockerd's Dockerfile
+// frontend asks a client's BuildKit session for the directory holding the
+// Dockerfile (the "dir-name" of its FileSync call).
+const SessionDockerfileDir = "dockerfile"
+
+// inspectsSession reports whether the gateway must read the Dockerfile a
+// BuildKit session (session.start) sends the daemon: for a role that does
+// not allow remote sources, and whose BuildKit calls it reads (a role
+// with builds.buildkit_grpc may send build graphs that fetch anything).
+func (r *role) inspectsSession() bool {
+	return r.inspectsBuildKit() && !r.builds.RemoteSources
+}
+
+// JudgeSessionDockerfile decides one file that a client's BuildKit session
+// sends dockerd's Dockerfile frontend in its "dockerfile" directory (path
+// as the session names it): the gateway reads it when
+// Verdict.InspectSession says so. Like a classic build's Dockerfile, it may
+// not make dockerd fetch from the host's network (ADD of a URL or Git
+// repository, a "# syntax=" frontend image) without builds.remote_sources.
+// ignoreFile says the file is the Dockerfile's own ignore file
+// (NAME.dockerignore), which is not refused for failing to parse. Like
+// Evaluate it never fails: what it cannot read is denied.
+func (p *Policy) JudgeSessionDockerfile(id identity.Identity, roleName, path string, data []byte, ignoreFile bool) SolveVerdict {
+	d := decision{Op: dockerapi.OpSessionStart, CN: id.CN, Role: roleName}
+	r := p.roles[roleName]
+	if r == nil {
+		d.Reason = "no role: no clients: entry matches this identity"
+	} else if v := r.judgeSessionDockerfile(path, data, ignoreFile); v != nil {
+		r.deny(&d, v)
+	} else {
+		d.Effect = Allow
+		d.Rule = r.rules[dockerapi.OpSessionStart]
+	}
+	return SolveVerdict{Effect: d.Effect, Rule: d.Rule, Reason: d.Reason, Field: d.Field, Fix: d.Fix, Message: d.message()}
+}
+
+func (r *role) judgeSessionDockerfile(path string, data []byte, ignoreFile bool) *violation {
+	if !r.inspectsSession() {
+		return nil
+	}
+	f, err := analyzeDockerfile(data, "")
+	switch {
+	case err != nil && ignoreFile:
+		return nil
+	case err != nil:
+		return &violation{field: "Dockerfile", reason: fmt.Sprintf("%s sent through the BuildKit session: %v", quote(path), err),
+			hint: "fix the Dockerfile"}
+	case len(f.remote) > 0:
+		src := f.remote[0]
+		return &violation{field: src.where, knob: knobBuildRemoteSources,
+			reason: fmt.Sprintf("%s fetches %s, which dockerd does from the host's network whatever networkmode says", src.where, quote(src.value))}
+	case f.syntax != "":
+		return &violation{field: "Dockerfile syntax", knob: knobBuildRemoteSources,
+			reason: fmt.Sprintf("the frontend image %s (a syntax directive) is pulled and run by BuildKit, and fetches what it likes", quote(f.syntax))}
+	}
+	return nil
+}
