@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/dockgate/dockgate/internal/dockerapi"
@@ -43,13 +44,28 @@ func (p *Policy) JudgeSessionDockerfile(id identity.Identity, roleName, path str
 	return SolveVerdict{Effect: d.Effect, Rule: d.Rule, Reason: d.Reason, Field: d.Field, Fix: d.Fix, Message: d.message()}
 }
 
+// mayFetch reports whether text names what an ADD may fetch or a syntax
+// directive: a URL, a Git remote, a variable, the word syntax.
+func mayFetch(data []byte) bool {
+	lower := bytes.ToLower(data)
+	for _, s := range []string{"://", "git@", "$", "syntax"} {
+		if bytes.Contains(lower, []byte(s)) {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *role) judgeSessionDockerfile(path string, data []byte, ignoreFile bool) *violation {
 	if !r.inspectsSession() {
 		return nil
 	}
 	f, err := analyzeDockerfile(data, "")
 	switch {
-	case err != nil && ignoreFile:
+	case err != nil && ignoreFile && !mayFetch(data):
+		// An ignore file, unless it reads like a Dockerfile that fetches
+		// (a symbolic link may make it the Dockerfile, for a parser that
+		// takes what this one does not).
 		return nil
 	case err != nil:
 		return &violation{field: "Dockerfile", reason: fmt.Sprintf("%s sent through the BuildKit session: %v", quote(path), err),

@@ -72,6 +72,7 @@ func TestJudgeSessionDockerfile(t *testing.T) {
 		{"unparsable", "ci-1", "Dockerfile", "FROM scratch\nNOPE x\n", false, Deny, "cannot be parsed"},
 		{"ignore file", "ci-1", "Dockerfile.dockerignore", "node_modules\n*.log\n", true, Allow, ""},
 		{"ignore file that adds", "ci-1", "Dockerfile.dockerignore", "FROM scratch\nADD http://x/y /y\n", true, Deny, "builds.remote_sources"},
+		{"unparsable ignore file with a URL", "ci-1", "Dockerfile.dockerignore", "NEW https://x/y /y\n", true, Deny, "cannot be parsed"},
 		{"remote sources", "fetch-1", "Dockerfile", "FROM scratch\nADD https://x/y /y\n", false, Allow, ""},
 		{"buildkit_grpc", "blind-1", "Dockerfile", "FROM scratch\nADD https://x/y /y\n", false, Allow, ""},
 		{"admin", "admin-1", "Dockerfile", "FROM scratch\nADD https://x/y /y\n", false, Allow, ""},
