@@ -7,6 +7,9 @@ import (
 	"testing"
 
 	controlapi "github.com/moby/buildkit/api/services/control"
+	gatewaypb "github.com/moby/buildkit/frontend/gateway/pb"
+	"github.com/moby/buildkit/solver/pb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/dockgate/dockgate/internal/identity"
 )
@@ -109,5 +112,55 @@ func TestJudgeSolveDockerfileKey(t *testing.T) {
 		if v.Effect != Allow {
 			t.Errorf("%s: dockerfilekey=dockerfile: %v %q", cn, v.Effect, v.Message)
 		}
+	}
+}
+
+// TestJudgeSolveRemoteSources: what a Solve names that BuildKit fetches
+// from the host's network needs builds.remote_sources, as a classic
+// build's Dockerfile does.
+func TestJudgeSolveRemoteSources(t *testing.T) {
+	p := mustPolicy(t, sessionConfig)
+	source := func(id string) *pb.Definition {
+		b, err := proto.Marshal(&pb.Op{Op: &pb.Op_Source{Source: &pb.SourceOp{Identifier: id}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &pb.Definition{Def: [][]byte{b}}
+	}
+	cases := []struct {
+		name  string
+		attrs map[string]string
+		def   *pb.Definition
+		want  string // "" when allowed without remote_sources
+	}{
+		{"plain", map[string]string{"filename": "Dockerfile", "context:base": "docker-image://alpine"}, nil, ""},
+		{"local named context", map[string]string{"context:src": "local:src"}, nil, ""},
+		{"BUILDKIT_SYNTAX", map[string]string{"build-arg:BUILDKIT_SYNTAX": "docker/dockerfile:1"}, nil, "BUILDKIT_SYNTAX"},
+		{"remote context", map[string]string{"context": "https://github.com/a/b.git"}, nil, "builds.remote_context"},
+		{"git named context", map[string]string{"context:src": "https://github.com/a/b.git"}, nil, "named context"},
+		{"http source", nil, source("https://x/y"), `fetches "https://x/y"`},
+		{"git source", nil, source("git://github.com/a/b"), "builds.remote_sources"},
+		{"image source", nil, source("docker-image://docker.io/library/alpine:latest"), ""},
+		{"local source", nil, source("local://context"), ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for cn, remote := range map[string]bool{"ci-1": false, "fetch-1": true} {
+				id := identity.Identity{CN: cn}
+				role, _ := p.RoleOf(id)
+				want := Allow
+				if c.want != "" && !remote {
+					want = Deny
+				}
+				for _, v := range []SolveVerdict{
+					p.JudgeSolve(id, role, &controlapi.SolveRequest{Frontend: "dockerfile.v0", FrontendAttrs: c.attrs, Definition: c.def}),
+					p.JudgeFrontendSolve(id, role, &gatewaypb.SolveRequest{Frontend: "dockerfile.v0", FrontendOpt: c.attrs, Definition: c.def}),
+				} {
+					if v.Effect != want || (want == Deny && !strings.Contains(v.Message, c.want)) {
+						t.Errorf("%s: %v %q, want %v with %q", cn, v.Effect, v.Message, want, c.want)
+					}
+				}
+			}
+		})
 	}
 }
