@@ -53,14 +53,19 @@ const diffCopyMethod = "/moby.filesync.v1.FileSync/DiffCopy"
 
 // maxSessionDockerfile bounds a file the relay reads from the session's
 // "dockerfile" directory. The daemon, which sees none of a held file,
-// grants the client no flow-control window past the 65535 bytes every
-// HTTP/2 stream starts with (RFC 9113 section 6.9.2); a larger file would
-// stall, so it is refused with a sentence instead.
-const maxSessionDockerfile = 48 << 10
+// grants the client no flow-control window past what it granted before:
+// 65535 bytes is what every HTTP/2 stream and connection starts with (RFC
+// 9113 section 6.9.2), of which a gRPC receiver may leave a quarter
+// unacknowledged. A larger file could stall, so it is refused with a
+// sentence instead.
+const maxSessionDockerfile = 40 << 10
 
-// maxSessionHeld bounds the DATA the relay holds on one stream: the file,
-// the packets' framing, and the messages around it.
-const maxSessionHeld = maxSessionDockerfile + 8<<10
+// maxSessionHeld bounds the DATA the relay holds on a connection, over
+// all its streams: a file, the packets' framing, and the messages around
+// it. The client's sends on all streams share one connection window, so
+// this bounds the holding of several "dockerfile" streams at once too;
+// past it a stream is refused rather than left to stall.
+const maxSessionHeld = maxSessionDockerfile + 4<<10
 
 // sessionRelay relays one h2c BuildKit session, reading the Dockerfiles
 // the daemon fetches through it.
@@ -76,6 +81,10 @@ type sessionRelay struct {
 
 	mu      sync.Mutex
 	streams map[uint32]*syncStream // "dockerfile" streams, by the daemon's HEADERS
+
+	// held is the flow-controlled DATA held on all streams; written by
+	// the client loop.
+	held uint32
 
 	// refused are the files refused (or forwarded in audit mode that a
 	// role would refuse), for the audit record; written by the client
@@ -265,6 +274,7 @@ func (s *sessionRelay) clientFrame(f http2.Frame, raw []byte) ([]byte, error) {
 			if err := s.credit(st.flow); err != nil {
 				return nil, err
 			}
+			s.held -= st.flow
 			st.refused, st.held, st.buf, st.flow, st.open = true, nil, nil, 0, nil
 			return raw, nil
 		}
@@ -306,13 +316,15 @@ func (s *sessionRelay) data(id uint32, st *syncStream, f *http2.DataFrame, raw [
 	}
 	if len(st.open) == 0 && len(st.buf) == 0 {
 		fwd := append(st.held, raw...)
+		s.held -= st.flow
 		st.held, st.flow = nil, 0
 		return fwd, nil
 	}
 	st.held = append(st.held, raw...)
 	st.flow += flow
-	if st.flow > maxSessionHeld {
-		return nil, s.refuse(id, st, 0, s.refusal(fmt.Sprintf("the BuildKit session sent more than the %d bytes the gateway holds to read the Dockerfile", maxSessionHeld)))
+	s.held += flow
+	if s.held > maxSessionHeld {
+		return nil, s.refuse(id, st, 0, s.refusal(fmt.Sprintf("the BuildKit session sent more than the %d bytes the gateway holds to read Dockerfiles", maxSessionHeld)))
 	}
 	return nil, nil
 }
@@ -388,6 +400,7 @@ func (s *sessionRelay) packet(st *syncStream, msg []byte) (v policy.SolveVerdict
 func (s *sessionRelay) refuse(id uint32, st *syncStream, flow uint32, v policy.SolveVerdict) error {
 	s.refused = append(s.refused, v)
 	flow += st.flow
+	s.held -= st.flow
 	st.refused, st.held, st.buf, st.flow, st.open = true, nil, nil, 0, nil
 
 	var block bytes.Buffer

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	fstypes "github.com/tonistiigi/fsutil/types"
 	"golang.org/x/net/http2"
@@ -164,7 +165,7 @@ func sessionThroughRelay(t *testing.T, sender *fileSender) (*grpc.ClientConn, fu
 }
 
 func TestSessionRelayDockerfile(t *testing.T) {
-	plain := "FROM scratch\nCOPY a /a\n" + strings.Repeat("# padding\n", 4000) // 40 KB: several DATA frames
+	plain := "FROM scratch\nCOPY a /a\n" + strings.Repeat("# padding\n", 3800) // 38 KB: several DATA frames
 	fetching := "FROM scratch\nADD https://x/y /y\n"
 	ctxDir := map[string]string{"a": "ADD https://x/y /y\n", "big": strings.Repeat("z", 200<<10)}
 	sender := &fileSender{chunk: 32 << 10, dirs: map[string]map[string]string{
@@ -199,7 +200,7 @@ func TestSessionRelayDockerfile(t *testing.T) {
 	// Too large to hold: refused from its size, before its bytes.
 	sender.dirs["dockerfile"] = map[string]string{"Dockerfile": "FROM scratch\n" + strings.Repeat("#\n", maxSessionDockerfile)}
 	_, err = fetchDir(ctx, cc, "dockerfile", "Dockerfile")
-	if s, _ := status.FromError(err); s.Code() != codes.PermissionDenied || !strings.Contains(s.Message(), "more than the 49152 the gateway reads") {
+	if s, _ := status.FromError(err); s.Code() != codes.PermissionDenied || !strings.Contains(s.Message(), "more than the 40960 the gateway reads") {
 		t.Fatalf("large Dockerfile: err = %v, want PermissionDenied naming the limit", err)
 	}
 
@@ -211,8 +212,47 @@ func TestSessionRelayDockerfile(t *testing.T) {
 	if got, err := fetchDir(ctx, cc, "context"); err != nil || got["big"] != ctxDir["big"] {
 		t.Fatalf("context after refusals: err %v", err)
 	}
+	// Dockerfiles held while context files stream on the same connection
+	// share its flow-control window: none stalls. Small ones pass; large
+	// ones at once may be refused for what the gateway holds, not left to
+	// stall.
+	small := "FROM scratch\n" + strings.Repeat("#", 8<<10)
+	full := "FROM scratch\n" + strings.Repeat("#", maxSessionDockerfile-len("FROM scratch\n"))
+	for _, df := range []string{small, full} {
+		sender.dirs["dockerfile"] = map[string]string{"Dockerfile": df}
+		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		errs := make(chan error, 8)
+		for range 4 {
+			go func() {
+				got, err := fetchDir(tctx, cc, "dockerfile", "Dockerfile")
+				if s, _ := status.FromError(err); df == full && s.Code() == codes.PermissionDenied && strings.Contains(s.Message(), "holds to read Dockerfiles") {
+					err = nil
+				} else if err == nil && got["Dockerfile"] != df {
+					err = errors.New("the Dockerfile changed on the way")
+				}
+				errs <- err
+			}()
+			go func() {
+				got, err := fetchDir(tctx, cc, "context")
+				if err == nil && got["big"] != ctxDir["big"] {
+					err = errors.New("the context changed on the way")
+				}
+				errs <- err
+			}()
+		}
+		for range 8 {
+			if err := <-errs; err != nil {
+				t.Fatalf("concurrent fetches of %d-byte Dockerfiles: %v", len(df), err)
+			}
+		}
+	}
+	sender.dirs["dockerfile"] = map[string]string{"Dockerfile": plain}
+	if got, err := fetchDir(ctx, cc, "dockerfile", "Dockerfile"); err != nil || got["Dockerfile"] != plain {
+		t.Fatalf("Dockerfile after concurrent fetches: err %v, %d bytes", err, len(got["Dockerfile"]))
+	}
 	refused := done()
-	if len(refused) != 2 || !strings.Contains(refused[0].Message, "builds.remote_sources") || !strings.Contains(refused[1].Message, "49152") {
+	if len(refused) < 2 || !strings.Contains(refused[0].Message, "builds.remote_sources") || !strings.Contains(refused[1].Message, "40960") {
 		t.Errorf("refused = %+v, want the fetching and the large Dockerfile", refused)
 	}
 }
