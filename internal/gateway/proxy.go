@@ -264,6 +264,8 @@ func buildKitJudge(p *policy.Policy, id *identity.Identity, v *policy.Verdict, l
 			sv = p.JudgeSolve(*id, role, req)
 		case *gatewaypb.SolveRequest:
 			sv = p.JudgeFrontendSolve(*id, role, req)
+		case *controlapi.BytesMessage:
+			sv = p.JudgeSessionCall(*id, role)
 		default:
 			sv = p.JudgeSolve(*id, role, nil) // denies
 		}

@@ -9,9 +9,11 @@ import (
 	"net"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	controlapi "github.com/moby/buildkit/api/services/control"
 	fstypes "github.com/tonistiigi/fsutil/types"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -444,4 +446,74 @@ func sessionSeeds() [][]byte {
 		c.headers(1, [][2]string{{"grpc-status", "0"}}, true)
 	})
 	return seeds
+}
+
+// sessionControl counts the session bytes its Control/Session calls
+// receive.
+type sessionControl struct {
+	fakeControl
+	messages atomic.Int32
+}
+
+func (c *sessionControl) Session(s grpc.BidiStreamingServer[controlapi.BytesMessage, controlapi.BytesMessage]) error {
+	for {
+		if _, err := s.Recv(); err != nil {
+			return err
+		}
+		c.messages.Add(1)
+	}
+}
+
+// TestGRPCRelaySessionCall: a session opened inside the gRPC connection
+// (Control/Session) never reaches the daemon for a role whose sessions
+// the gateway reads.
+func TestGRPCRelaySessionCall(t *testing.T) {
+	clientEnd, relayClient := tcpPair(t)
+	relayUp, daemonEnd := tcpPair(t)
+	control := &sessionControl{}
+	srv := grpc.NewServer()
+	controlapi.RegisterControlServer(srv, control)
+	ln := &oneConnListener{conns: make(chan net.Conn, 1), done: make(chan struct{})}
+	ln.conns <- daemonEnd
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	judge := func(msg proto.Message) policy.SolveVerdict {
+		if _, ok := msg.(*controlapi.BytesMessage); ok {
+			return policy.SolveVerdict{Effect: policy.Deny, Message: "dockgate: denied grpc.serve for ci-7 (role ci): a BuildKit session inside the gRPC connection; builds.remote_sources"}
+		}
+		return policy.SolveVerdict{Effect: policy.Allow}
+	}
+	relayed := make(chan []policy.SolveVerdict, 1)
+	go func() {
+		_, _, refused := pipeGRPC(relayClient, relayClient, relayUp, relayUp, judge, slog.New(slog.DiscardHandler))
+		relayed <- refused
+	}()
+	cc, err := grpc.NewClient("passthrough:///buildkit",
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(context.Context, string) (net.Conn, error) { return clientEnd, nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	c := controlapi.NewControlClient(cc)
+	s, err := c.Session(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(&controlapi.BytesMessage{Data: []byte(http2.ClientPreface)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Recv()
+	if st, _ := status.FromError(err); st.Code() != codes.PermissionDenied || !strings.Contains(st.Message(), "builds.remote_sources") {
+		t.Fatalf("Control/Session: err = %v, want PermissionDenied naming builds.remote_sources", err)
+	}
+	if _, err := c.Solve(context.Background(), &controlapi.SolveRequest{Ref: "after"}); err != nil {
+		t.Fatalf("Solve after the refused session: %v", err)
+	}
+	cc.Close()
+	<-relayed
+	// The daemon saw the call's headers and its reset, none of its bytes.
+	if n := control.messages.Load(); n != 0 {
+		t.Errorf("the daemon received %d messages of a refused Control/Session call", n)
+	}
 }

@@ -107,6 +107,10 @@ func (r *role) guardDefinitions(def *pb.Definition, inputs map[string]*pb.Defini
 	if v := r.guardDefinition("Definition", def); v != nil {
 		return v
 	}
+	if _, ok := inputs[SessionDockerfileDir]; ok && r.inspectsSession() {
+		return &violation{field: "FrontendInputs[" + quote(SessionDockerfileDir) + "]", knob: knobBuildRemoteSources,
+			reason: "FrontendInputs[" + quote(SessionDockerfileDir) + "] gives the Dockerfile frontend a Dockerfile that does not come through the session the gateway reads, so what it fetches cannot be checked"}
+	}
 	for name, d := range inputs {
 		if v := r.guardDefinition("FrontendInputs["+quote(name)+"]", d); v != nil {
 			return v
@@ -221,6 +225,10 @@ func (r *role) guardFrontendAttrs(attrs map[string]string) *violation {
 	if k, ok := attrs[frontendKeyDockerfileDir]; ok && k != SessionDockerfileDir && r.inspectsSession() {
 		return &violation{field: "FrontendAttrs " + frontendKeyDockerfileDir, knob: knobBuildRemoteSources,
 			reason: fmt.Sprintf("FrontendAttrs %s=%s takes the Dockerfile from a session directory the gateway does not read, so what it fetches cannot be checked", frontendKeyDockerfileDir, quote(k))}
+	}
+	if sid, ok := attrs["local-sessionid:"+SessionDockerfileDir]; ok && r.inspectsSession() {
+		return &violation{field: "FrontendAttrs local-sessionid:" + SessionDockerfileDir, knob: knobBuildRemoteSources,
+			reason: fmt.Sprintf("FrontendAttrs local-sessionid:%s=%s takes the Dockerfile from another session, so what it fetches cannot be checked", SessionDockerfileDir, quote(sid))}
 	}
 	if syntax := attrs["build-arg:"+buildArgSyntax]; syntax != "" {
 		return &violation{field: "FrontendAttrs build-arg:" + buildArgSyntax, knob: knobBuildRemoteSources,

@@ -13,6 +13,32 @@ import (
 // Dockerfile (the "dir-name" of its FileSync call).
 const SessionDockerfileDir = "dockerfile"
 
+// SessionMethod is the call of BuildKit's control API that carries a
+// client's session inside the gRPC connection (grpc.serve), in place of
+// POST /session; JudgeSessionCall decides it.
+const SessionMethod = "/moby.buildkit.v1.Control/Session"
+
+// JudgeSessionCall decides a Control/Session call on a grpc.serve
+// connection: a session there passes the gateway as opaque bytes, so the
+// Dockerfiles read through it cannot be judged, and a role whose sessions
+// the gateway reads (Verdict.InspectSession on session.start) is refused
+// it. buildx's docker driver opens its session with POST /session.
+func (p *Policy) JudgeSessionCall(id identity.Identity, roleName string) SolveVerdict {
+	d := decision{Op: dockerapi.OpGRPCServe, CN: id.CN, Role: roleName}
+	r := p.roles[roleName]
+	switch {
+	case r == nil:
+		d.Reason = "no role: no clients: entry matches this identity"
+	case r.inspectsSession():
+		r.deny(&d, &violation{field: "Control/Session", knob: knobBuildRemoteSources,
+			reason: "a BuildKit session inside the gRPC connection carries the Dockerfile past the gateway, so what it fetches cannot be checked; open the session with POST /session (buildx's docker driver does)"})
+	default:
+		d.Effect = Allow
+		d.Rule = r.rules[dockerapi.OpGRPCServe]
+	}
+	return SolveVerdict{Effect: d.Effect, Rule: d.Rule, Reason: d.Reason, Field: d.Field, Fix: d.Fix, Message: d.message()}
+}
+
 // inspectsSession reports whether the gateway must read the Dockerfile a
 // BuildKit session (session.start) sends the daemon: for a role that does
 // not allow remote sources, and whose BuildKit calls it reads (a role

@@ -164,3 +164,32 @@ func TestJudgeSolveRemoteSources(t *testing.T) {
 		})
 	}
 }
+
+// TestJudgeSessionElsewhere: a Dockerfile that would reach the frontend
+// another way than the session the gateway reads is refused to a role
+// whose sessions it reads.
+func TestJudgeSessionElsewhere(t *testing.T) {
+	p := mustPolicy(t, sessionConfig)
+	for cn, want := range map[string]Effect{"ci-1": Deny, "fetch-1": Allow, "blind-1": Allow, "admin-1": Allow, "watch-1": WouldDeny} {
+		id := identity.Identity{CN: cn}
+		role, _ := p.RoleOf(id)
+		if v := p.JudgeSessionCall(id, role); v.Effect != want || (want == Deny && !strings.Contains(v.Message, "builds.remote_sources")) {
+			t.Errorf("%s: Control/Session: %v %q, want %v", cn, v.Effect, v.Message, want)
+		}
+		if role == "blind" || role == "admin" {
+			continue // not judged: their Solve calls pass uninspected
+		}
+		if v := p.JudgeSolve(id, role, &controlapi.SolveRequest{FrontendAttrs: map[string]string{"local-sessionid:dockerfile": "other"}}); v.Effect != want {
+			t.Errorf("%s: local-sessionid:dockerfile: %v %q, want %v", cn, v.Effect, v.Message, want)
+		}
+		if v := p.JudgeSolve(id, role, &controlapi.SolveRequest{FrontendInputs: map[string]*pb.Definition{"dockerfile": {}}}); v.Effect != want {
+			t.Errorf("%s: FrontendInputs dockerfile: %v %q, want %v", cn, v.Effect, v.Message, want)
+		}
+		if v := p.JudgeSolve(id, role, &controlapi.SolveRequest{FrontendInputs: map[string]*pb.Definition{"context": {}}}); v.Effect != Allow {
+			t.Errorf("%s: FrontendInputs context: %v %q, want allowed", cn, v.Effect, v.Message)
+		}
+	}
+	if v := p.JudgeSessionCall(identity.Identity{CN: "x"}, "nosuch"); v.Forward() {
+		t.Errorf("unknown role allowed: %+v", v)
+	}
+}
