@@ -266,6 +266,14 @@ func (s *sessionRelay) clientFrame(f http2.Frame, raw []byte) ([]byte, error) {
 				return nil, err
 			}
 		}
+		if f.StreamEnded() && !st.refused {
+			// The client sends nothing more on the stream. (A refused
+			// one stays: DATA the client sent before it read the reset
+			// must not pass.)
+			s.mu.Lock()
+			delete(s.streams, id)
+			s.mu.Unlock()
+		}
 		return raw, nil
 	case *http2.RSTStreamFrame:
 		if !st.refused && len(st.held) > 0 {
