@@ -304,6 +304,9 @@ func writeVerdict(w io.Writer, cfg *config.Config, id identity.Identity, v *poli
 	if v.InspectBuildKit {
 		line("buildkit", "each Solve call on the stream is read and judged: entitlements (builds.entitlements), network mode, cgroup parent, push, cache backends (builds.cache_backends)")
 	}
+	if v.InspectSession {
+		line("buildkit", "each Dockerfile the daemon reads through the session is judged: an ADD of a URL or Git repository, or a # syntax= frontend, needs builds.remote_sources")
+	}
 }
 
 // redactLine says what the gateway replaces in the daemon's answer; ""

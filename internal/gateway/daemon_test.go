@@ -243,7 +243,7 @@ func TestDaemonHeaderPolicy(t *testing.T) {
 		case "/stream":
 			d.stream(w, r)
 		case "/hijack":
-			d.hijack(w, r, nil, nil)
+			d.hijack(w, r, nil, streamJudges{})
 		default:
 			d.forward(w, r)
 		}
@@ -686,7 +686,7 @@ func TestDaemonHijackHalfClose(t *testing.T) {
 		streams.Add(1)
 		return func() { streams.Add(-1) }
 	}
-	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { d.hijack(w, r, nil, nil) }))
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { d.hijack(w, r, nil, streamJudges{}) }))
 	defer front.Close()
 	for _, upgrade := range []bool{true, false} {
 		conn, err := net.Dial("tcp", front.Listener.Addr().String())
@@ -730,7 +730,7 @@ func TestDaemonHijackRefused(t *testing.T) {
 		http.Error(w, `{"message":"No such exec instance"}`, http.StatusNotFound)
 	}))
 	d := newTestDaemon(t, hd.socket, 0)
-	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { d.hijack(w, r, nil, nil) }))
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { d.hijack(w, r, nil, streamJudges{}) }))
 	defer front.Close()
 	req, _ := http.NewRequest(http.MethodPost, front.URL+"/v1.41/exec/nope/start", strings.NewReader("{}"))
 	req.Header.Set("Connection", "Upgrade")

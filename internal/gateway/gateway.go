@@ -6,7 +6,8 @@
 // verdict says to redact are replaced before the client sees the answer
 // (redact.go), and the Solve calls of a BuildKit connection the verdict
 // says to inspect are read from its HTTP/2 frames and judged one by one
-// (grpcrelay.go).
+// (grpcrelay.go), as are the Dockerfiles a BuildKit session sends the
+// daemon (sessionrelay.go).
 //
 // # Connections
 //

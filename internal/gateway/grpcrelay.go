@@ -55,6 +55,9 @@ type solveJudge func(proto.Message) policy.SolveVerdict
 var judgedMethods = map[string]func() proto.Message{
 	strings.TrimPrefix(policy.SolveMethod, "/"):         func() proto.Message { return new(controlapi.SolveRequest) },
 	strings.TrimPrefix(policy.FrontendSolveMethod, "/"): func() proto.Message { return new(gatewaypb.SolveRequest) },
+	// A session inside the connection: judged (JudgeSessionCall) on its
+	// first message, whose bytes are not read.
+	strings.TrimPrefix(policy.SessionMethod, "/"): func() proto.Message { return new(controlapi.BytesMessage) },
 }
 
 // maxHeldSolve bounds the DATA a Solve call may send before its request

@@ -504,6 +504,10 @@ func relaySeeds() [][]byte {
 		c.headers(3, policy.SolveMethod, true)
 	})
 	add(func(c *h2Client) {
+		c.headers(1, policy.SessionMethod, false)
+		c.message(1, &controlapi.BytesMessage{Data: []byte(http2.ClientPreface)}, 8)
+	})
+	add(func(c *h2Client) {
 		c.headers(1, policy.FrontendSolveMethod, false)
 		c.message(1, &gatewaypb.SolveRequest{Frontend: "dockerfile.v0"}, 16)
 	})

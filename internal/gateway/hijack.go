@@ -27,10 +27,11 @@ const hijackGrace = 5 * time.Second
 // does not know. It returns the stream bytes copied each way, for the
 // audit log.
 //
-// With judge set (BuildKit's /grpc for a role whose Solve calls are
+// With j.solve set (BuildKit's /grpc for a role whose Solve calls are
 // inspected), only an h2c upgrade is relayed, through pipeGRPC, and the
-// calls it refused are returned.
-func (d *daemon) hijack(w http.ResponseWriter, r *http.Request, cc *clientConn, judge solveJudge) (in, out int64, refused []policy.SolveVerdict) {
+// calls it refused are returned; likewise with j.dockerfile (BuildKit's
+// /session for a role whose Dockerfiles are read) through pipeSession.
+func (d *daemon) hijack(w http.ResponseWriter, r *http.Request, cc *clientConn, j streamJudges) (in, out int64, refused []policy.SolveVerdict) {
 	req := newRequest(r)
 	req.upgrade, req.guard = upgradeOf(r.Header), true
 	var err error
@@ -54,7 +55,7 @@ func (d *daemon) hijack(w http.ResponseWriter, r *http.Request, cc *clientConn, 
 		dc.conn.Close()
 		return 0, 0, nil
 	}
-	if !h.isStream() || (judge != nil && h.status != http.StatusSwitchingProtocols) {
+	if !h.isStream() || (j.inspects() && h.status != http.StatusSwitchingProtocols) {
 		// An answer, not a stream; or a stream the gateway could not read.
 		d.relay(w, r, dc, h)
 		dc.conn.Close()
@@ -72,12 +73,25 @@ func (d *daemon) hijack(w http.ResponseWriter, r *http.Request, cc *clientConn, 
 		dc.conn.Close()
 		return 0, 0, nil
 	}
-	if judge != nil {
-		return pipeGRPC(client, clientBuf.Reader, dc.conn, dc.br, judge, d.log)
+	switch {
+	case j.solve != nil:
+		return pipeGRPC(client, clientBuf.Reader, dc.conn, dc.br, j.solve, d.log)
+	case j.dockerfile != nil:
+		return pipeSession(client, clientBuf.Reader, dc.conn, dc.br, j.dockerfile, d.log)
 	}
 	in, out = pipeStreams(client, clientBuf.Reader, dc.conn, dc.br)
 	return in, out, nil
 }
+
+// streamJudges are what the gateway reads on a hijacked stream: the Solve
+// calls of /grpc, the Dockerfiles of /session; zero for a stream relayed
+// unread.
+type streamJudges struct {
+	solve      solveJudge
+	dockerfile dockerfileJudge
+}
+
+func (j streamJudges) inspects() bool { return j.solve != nil || j.dockerfile != nil }
 
 // trackStream marks a client connection as hijacked and counts the
 // stream until the function it returns is called.

@@ -150,7 +150,7 @@ func (g *Gateway) handle(w *statusRecorder, r *http.Request, m *Material) outcom
 		}
 	}
 	out.label = v.Route.Op.String()
-	g.forwardVerdict(w, r, cc, &out, buildKitJudge(m.Policy, id, &v, g.log))
+	g.forwardVerdict(w, r, cc, &out, streamJudges{solve: buildKitJudge(m.Policy, id, &v, g.log), dockerfile: sessionJudge(m.Policy, id, &v, g.log)})
 	return out
 }
 
@@ -191,7 +191,7 @@ func (g *Gateway) refuse(w http.ResponseWriter, out outcome) outcome {
 
 // forwardVerdict sends the request as the verdict says (path, query and
 // JSON body, or the client's raw body streamed) and relays the answer.
-func (g *Gateway) forwardVerdict(w http.ResponseWriter, r *http.Request, cc *clientConn, out *outcome, judge solveJudge) {
+func (g *Gateway) forwardVerdict(w http.ResponseWriter, r *http.Request, cc *clientConn, out *outcome, judge streamJudges) {
 	v := &out.verdict
 	r.URL.Path, r.URL.RawPath, r.URL.RawQuery = unescapedPath(v.Path), v.Path, v.RawQuery
 	switch v.Route.Op.Body() {
@@ -215,7 +215,11 @@ func (g *Gateway) forwardVerdict(w http.ResponseWriter, r *http.Request, cc *cli
 		in, n, refused := g.daemon.hijack(w, r, cc, judge)
 		out.bytesIn += in
 		out.bytesOut += n
-		out.noteRefusedCalls(refused)
+		what := "BuildKit Solve call(s)"
+		if judge.dockerfile != nil {
+			what = "Dockerfile(s) of the BuildKit session"
+		}
+		out.noteRefusedCalls(what, refused)
 	case v.Route.Op.Body() == dockerapi.BodyRaw:
 		g.daemon.stream(w, r) // streams the body while the daemon answers
 	default:
@@ -227,12 +231,12 @@ func (g *Gateway) forwardVerdict(w http.ResponseWriter, r *http.Request, cc *cli
 // refused on a stream into its audit record: the stream itself was
 // allowed, so the record says how many calls were refused and why the
 // first was.
-func (o *outcome) noteRefusedCalls(refused []policy.SolveVerdict) {
+func (o *outcome) noteRefusedCalls(what string, refused []policy.SolveVerdict) {
 	if len(refused) == 0 {
 		return
 	}
 	first := refused[0]
-	o.verdict.Reason = fmt.Sprintf("%d BuildKit Solve call(s) %s on the stream; the first: %s", len(refused), verbOf(first.Effect), first.Reason)
+	o.verdict.Reason = fmt.Sprintf("%d %s %s on the stream; the first: %s", len(refused), what, verbOf(first.Effect), first.Reason)
 	if o.verdict.Rule == "" || first.Rule != "" {
 		o.verdict.Rule = first.Rule
 	}
@@ -260,12 +264,32 @@ func buildKitJudge(p *policy.Policy, id *identity.Identity, v *policy.Verdict, l
 			sv = p.JudgeSolve(*id, role, req)
 		case *gatewaypb.SolveRequest:
 			sv = p.JudgeFrontendSolve(*id, role, req)
+		case *controlapi.BytesMessage:
+			sv = p.JudgeSessionCall(*id, role)
 		default:
 			sv = p.JudgeSolve(*id, role, nil) // denies
 		}
 		if sv.Effect != policy.Allow {
 			log.Warn("BuildKit Solve refused by the role", "cn", id.CN, "role", role,
 				"decision", sv.Effect.String(), "reason", sv.Reason, "rule", sv.Rule)
+		}
+		return sv
+	}
+}
+
+// sessionJudge returns the judge of the Dockerfiles a BuildKit session
+// (session.start) sends, when the verdict says to read them; nil for any
+// other request.
+func sessionJudge(p *policy.Policy, id *identity.Identity, v *policy.Verdict, log *slog.Logger) dockerfileJudge {
+	if !v.InspectSession {
+		return nil
+	}
+	role := v.Role
+	return func(path string, data []byte, ignoreFile bool) policy.SolveVerdict {
+		sv := p.JudgeSessionDockerfile(*id, role, path, data, ignoreFile)
+		if sv.Effect != policy.Allow {
+			log.Warn("BuildKit session Dockerfile refused by the role", "cn", id.CN, "role", role,
+				"decision", sv.Effect.String(), "path", path, "reason", sv.Reason, "rule", sv.Rule)
 		}
 		return sv
 	}

@@ -107,6 +107,10 @@ func (r *role) guardDefinitions(def *pb.Definition, inputs map[string]*pb.Defini
 	if v := r.guardDefinition("Definition", def); v != nil {
 		return v
 	}
+	if _, ok := inputs[SessionDockerfileDir]; ok && r.inspectsSession() {
+		return &violation{field: "FrontendInputs[" + quote(SessionDockerfileDir) + "]", knob: knobBuildRemoteSources,
+			reason: "FrontendInputs[" + quote(SessionDockerfileDir) + "] gives the Dockerfile frontend a Dockerfile that does not come through the session the gateway reads, so what it fetches cannot be checked"}
+	}
 	for name, d := range inputs {
 		if v := r.guardDefinition("FrontendInputs["+quote(name)+"]", d); v != nil {
 			return v
@@ -121,11 +125,15 @@ func (r *role) guardDefinition(field string, def *pb.Definition) *violation {
 		if err := proto.Unmarshal(b, &op); err != nil {
 			return &violation{field: field, reason: fmt.Sprintf("%s step %d cannot be read: %v", field, i, err), status: http.StatusBadRequest}
 		}
+		step := fmt.Sprintf("%s step %d", field, i)
+		if src := op.GetSource(); src != nil && !localSource(src.GetIdentifier()) && !r.builds.RemoteSources {
+			return &violation{field: step, knob: knobBuildRemoteSources,
+				reason: fmt.Sprintf("%s fetches %s, which BuildKit does from the host's network whatever the network mode", step, quote(src.GetIdentifier()))}
+		}
 		exec := op.GetExec()
 		if exec == nil {
 			continue
 		}
-		step := fmt.Sprintf("%s step %d", field, i)
 		if exec.GetNetwork() == pb.NetMode_HOST && !r.builds.HostNetwork {
 			return &violation{field: step, reason: step + " runs in the host's network, which is not allowed", knob: knobBuildHostNetwork}
 		}
@@ -209,8 +217,65 @@ func (r *role) guardFrontendAttrs(attrs map[string]string) *violation {
 	if attrs["cgroup-parent"] != "" && !r.containers.cgroupParent {
 		return notAllowed("FrontendAttrs cgroup-parent", knobCgroupParent)
 	}
+	if r.builds.RemoteSources {
+		return nil
+	}
+	// The gateway reads the Dockerfile in the session directory the
+	// frontend fetches it from by default; another one would pass unread.
+	if k, ok := attrs[frontendKeyDockerfileDir]; ok && k != SessionDockerfileDir && r.inspectsSession() {
+		return &violation{field: "FrontendAttrs " + frontendKeyDockerfileDir, knob: knobBuildRemoteSources,
+			reason: fmt.Sprintf("FrontendAttrs %s=%s takes the Dockerfile from a session directory the gateway does not read, so what it fetches cannot be checked", frontendKeyDockerfileDir, quote(k))}
+	}
+	if sid, ok := attrs["local-sessionid:"+SessionDockerfileDir]; ok && r.inspectsSession() {
+		return &violation{field: "FrontendAttrs local-sessionid:" + SessionDockerfileDir, knob: knobBuildRemoteSources,
+			reason: fmt.Sprintf("FrontendAttrs local-sessionid:%s=%s takes the Dockerfile from another session, so what it fetches cannot be checked", SessionDockerfileDir, quote(sid))}
+	}
+	if syntax := attrs["build-arg:"+buildArgSyntax]; syntax != "" {
+		return &violation{field: "FrontendAttrs build-arg:" + buildArgSyntax, knob: knobBuildRemoteSources,
+			reason: fmt.Sprintf("the frontend image %s (BUILDKIT_SYNTAX) is pulled and run by BuildKit, and fetches what it likes", quote(syntax))}
+	}
+	if c := attrs["context"]; c != "" && !r.builds.RemoteContext {
+		return &violation{field: "FrontendAttrs context", knob: knobBuildRemoteContext,
+			reason: fmt.Sprintf("FrontendAttrs context=%s is a build context BuildKit fetches itself, from the host's network", quote(c))}
+	}
+	for _, k := range sortedKeys(attrs) {
+		if strings.HasPrefix(k, "context:") && !localContext(attrs[k]) {
+			return &violation{field: "FrontendAttrs " + k, knob: knobBuildRemoteSources,
+				reason: fmt.Sprintf("FrontendAttrs %s=%s is a named context BuildKit may fetch from the host's network", k, quote(attrs[k]))}
+		}
+	}
 	return nil
 }
+
+// localContext reports whether a named context's value is one BuildKit
+// does not fetch over the network itself: the client's directory (local:),
+// another input (input:), an image (docker-image://, pulled as FROM pulls)
+// or the client's OCI layout (oci-layout://).
+func localContext(v string) bool {
+	for _, p := range []string{"local:", "input:", "docker-image://", "oci-layout://"} {
+		if strings.HasPrefix(v, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// localSource reports whether a build graph's source is one BuildKit does
+// not fetch over the network itself (as localContext): HTTP and Git
+// sources are not.
+func localSource(id string) bool {
+	for _, p := range []string{"local://", "docker-image://", "oci-layout://"} {
+		if strings.HasPrefix(id, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// frontendKeyDockerfileDir is the Dockerfile frontend's option naming the
+// session directory the Dockerfile comes from (SessionDockerfileDir
+// unless set).
+const frontendKeyDockerfileDir = "dockerfilekey"
 
 // Exporter types dockerd's BuildKit knows. Those that write files (local,
 // tar, oci, docker) send them to the client through its session; image

@@ -54,7 +54,11 @@
 // sets Verdict.InspectBuildKit; the gateway then decodes each Solve
 // request and JudgeSolve decides it with the role's builds: settings
 // (entitlements, network mode, cache backends) as the classic builder's
-// query is decided.
+// query is decided. The Dockerfile of such a build comes through the
+// client's BuildKit session (session.start): for a role without
+// builds.remote_sources Evaluate sets Verdict.InspectSession, and
+// JudgeSessionDockerfile decides each file the daemon's Dockerfile
+// frontend fetches as a classic build's Dockerfile is decided.
 //
 // # Owner isolation
 //

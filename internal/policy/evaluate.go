@@ -131,6 +131,12 @@ type Verdict struct {
 	// JudgeSolve decide it (false for admin and for a role with
 	// builds.buildkit_grpc, whose calls pass uninspected).
 	InspectBuildKit bool
+	// InspectSession: the request is session.start, a client's BuildKit
+	// session, and the gateway must read each Dockerfile the daemon's
+	// Dockerfile frontend fetches through it and have
+	// JudgeSessionDockerfile decide it (a role that reads BuildKit calls
+	// and lacks builds.remote_sources).
+	InspectSession bool
 	// Err is the host failure behind a 502 (for the log; the client gets
 	// a fixed sentence).
 	Err error
@@ -205,6 +211,7 @@ func (p *Policy) Evaluate(ctx context.Context, in Input, host Host) Verdict {
 	r := p.roles[v.Role]
 	v.Redact = r.redaction(v.Route.Op)
 	v.InspectBuildKit = v.Route.Op == dockerapi.OpGRPCServe && r.inspectsBuildKit()
+	v.InspectSession = v.Route.Op == dockerapi.OpSessionStart && r.inspectsSession()
 	if err := d.applyRewrites(&req, &v); err != nil {
 		return v.refuse(http.StatusBadRequest, "dockgate: "+err.Error(), err.Error())
 	}
