@@ -98,16 +98,17 @@ var pressures = []pressure{
 	{name: "rate: pings flat out",
 		retry: func(a *hog, c *hogConn) (int, error) { return c.ask("GET", "/_ping", "", true) }},
 	{name: fmt.Sprintf("every cap at once: %d waits, %d attaches, %d connections in all; more dialled", hogRequests, hogStreams, hogConnections),
-		// The pings first: once the waits hold every request slot, a ping
-		// would be refused.
+		// The waits last: a ping takes a request slot for its answer, and
+		// an attach one until it becomes a stream, so neither could start
+		// once the waits hold every request slot.
 		hold: func(ctx context.Context, a *hog) error {
 			if err := a.holdN(hogConnections-hogRequests-hogStreams, "GET", "/_ping", http.StatusOK, true); err != nil {
 				return err
 			}
-			if err := a.holdN(hogRequests, "POST", "/containers/"+a.container+"/wait", http.StatusOK, false); err != nil {
+			if err := a.holdN(hogStreams, "POST", a.attachPath(), http.StatusSwitchingProtocols, false); err != nil {
 				return err
 			}
-			return a.holdN(hogStreams, "POST", a.attachPath(), http.StatusSwitchingProtocols, false)
+			return a.holdN(hogRequests, "POST", "/containers/"+a.container+"/wait", http.StatusOK, false)
 		},
 		retry: func(a *hog, c *hogConn) (int, error) {
 			c.close() // every connection A may hold is held: a new one is over the cap
@@ -185,10 +186,13 @@ func runFairShare(ctx context.Context, env *environment, opts options, log io.Wr
 	return res, nil
 }
 
-// runSleeper creates and starts a busybox `sleep 3600` without a network.
+// runSleeper creates and starts a busybox loop that prints a line every
+// 100 ms, without a network.
 func (a *daemonAPI) runSleeper(ctx context.Context, name string) (string, error) {
 	body, err := json.Marshal(map[string]any{
-		"Image": dockertest.ImageName, "Cmd": []string{"sleep", "3600"},
+		// A line every 100 ms: an attach whose client has gone ends at
+		// the next write, so A's closed streams give their slots back.
+		"Image": dockertest.ImageName, "Cmd": []string{"sh", "-c", "while :; do echo .; sleep 0.1; done"},
 		"HostConfig": map[string]any{"NetworkMode": "none"},
 	})
 	if err != nil {
