@@ -39,6 +39,7 @@ type serveFlags struct {
 	hostName  string
 	labels    []string
 	enroll    enrollFlags // enroll_wiring.go
+	join      joinFlags   // join.go
 }
 
 func (f *serveFlags) register(cmd *cobra.Command) {
@@ -51,6 +52,8 @@ func (f *serveFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.fromStore, "config-from-store", false, "run the latest config version pushed to the store ('dockgate config push'), reloading on each push, instead of a file")
 	fl.StringVar(&f.hostName, "host-name", "", `this host's name in the host registry (default: the server certificate's name, or the hostname when that is "gateway")`)
 	fl.StringArrayVar(&f.labels, "label", nil, "a label of this host, KEY=VALUE, for client rules with hosts: (repeatable; over the config's host.labels)")
+	fl.StringVar(&f.join.token, "join", "", "join the fleet with a host token ('dockgate token create NAME --host'): get this host's server certificate and the CA certificate from a gateway that signs, then serve")
+	fl.StringArrayVar(&f.join.sans, "san", nil, sansHelp)
 }
 
 func newServeCmd(a *app) *cobra.Command {
@@ -171,6 +174,9 @@ func setIf(dst *string, v string) {
 }
 
 func (a *app) serve(ctx context.Context, f *serveFlags) error {
+	if err := a.parseJoin(f); err != nil {
+		return err
+	}
 	if f.fromStore {
 		return a.serveFromStore(ctx, f)
 	}
@@ -265,6 +271,11 @@ func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags,
 		return err
 	}
 	defer st.Close()
+	if f.join.tok != nil {
+		if err := a.joinFleet(ctx, st, cfg.ServerCert, &f.join); err != nil {
+			return err
+		}
+	}
 	src := a.materialSource(f, cfg.ServerCert, st)
 	if _, err := os.Stat(src.CACert); errors.Is(err, fs.ErrNotExist) {
 		return withHint(fmt.Errorf("no CA in %s", dir), "run 'dockgate init' (or 'dockgate up', which does everything)")

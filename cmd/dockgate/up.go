@@ -69,6 +69,9 @@ func (a *app) runUp(ctx context.Context, f *upFlags) error {
 	if f.insecureNoPassphrase && f.passphraseFile != "" {
 		return usageErrorf("--insecure-no-passphrase and --passphrase-file contradict each other")
 	}
+	if f.serve.join.token != "" {
+		return a.runUpJoin(ctx, f)
+	}
 	cfg, err := a.loadConfig(&f.serve)
 	if err != nil {
 		return err
@@ -102,6 +105,27 @@ func (a *app) runUp(ctx context.Context, f *upFlags) error {
 		if auth != nil {
 			go a.keepAdminRenewed(ctx, auth, dir, host, log.With("component", "up"))
 		}
+	})
+}
+
+// runUpJoin is up on a host joining a fleet: no CA, no admin certificate
+// and no context are made here (the CA key stays with the gateways that
+// sign); the host gets its server certificate with the token and serves.
+func (a *app) runUpJoin(ctx context.Context, f *upFlags) error {
+	if f.insecureNoPassphrase {
+		return usageErrorf("--insecure-no-passphrase and --join contradict each other: a joining host makes no CA")
+	}
+	if err := a.parseJoin(&f.serve); err != nil {
+		return err
+	}
+	cfg, err := a.loadConfig(&f.serve)
+	if err != nil {
+		return err
+	}
+	f.serve.enroll = enrollFlags{passphraseFile: f.passphraseFile, listen: f.serve.enroll.listen}
+	return a.runGateway(ctx, cfg, &f.serve, nil, func(context.Context, *slog.Logger, *authority.Authority) {
+		fmt.Fprintf(a.stdout, "\nReady: host %q serves on %s with the fleet's inventory. Clients log in on a gateway that signs; 'dockgate login' writes a context for this host too.\n\n",
+			cfg.Host.Name, cfg.Listen)
 	})
 }
 
