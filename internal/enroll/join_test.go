@@ -2,6 +2,8 @@ package enroll
 
 import (
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net"
 	"slices"
@@ -135,3 +137,42 @@ func TestJoinRefusesBadNamesBeforeSpending(t *testing.T) {
 		t.Error("a refused request spent the host token")
 	}
 }
+
+// The server checks a join's names itself, before the token is spent, and
+// refuses names in a client's request.
+func TestEnrollServerChecksNamesBeforeSpending(t *testing.T) {
+	env := newTestEnv(t, envOptions{})
+	host := env.hostToken("dock2")
+	client := env.token("alice", 1, time.Minute)
+	_, csr, err := NewKeyAndCSR()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := verifiedClient(env.auth.Cert(), "127.0.0.1", nil)
+	defer hc.CloseIdleConnections()
+	for _, tt := range []struct {
+		name string
+		req  enrollRequest
+		tok  string
+	}{
+		{"no names", enrollRequest{Secret: secretOf(host), CSR: string(csr), Kind: "server"}, "dock2"},
+		{"a bad name", enrollRequest{Secret: secretOf(host), CSR: string(csr), Kind: "server", SANs: []string{"bad name"}}, "dock2"},
+		{"an unknown kind", enrollRequest{Secret: secretOf(host), CSR: string(csr), Kind: "ca"}, "dock2"},
+		{"names for a client", enrollRequest{Secret: secretOf(client), CSR: string(csr), SANs: []string{"alice.example.net"}}, "alice"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body, _ := json.Marshal(tt.req)
+			var resp certResponse
+			err := postJSON(ctx, hc, "https://"+env.enrollAddr+EnrollPath, body, &resp)
+			var r *refusal
+			if !errors.As(err, &r) {
+				t.Fatalf("answer %v, want the server's refusal", err)
+			}
+			if env.usesLeft(tt.tok) != 1 {
+				t.Errorf("the refused request spent token %s", tt.tok)
+			}
+		})
+	}
+}
+
+func secretOf(tok Token) string { return base64.RawURLEncoding.EncodeToString(tok.Secret[:]) }
