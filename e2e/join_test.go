@@ -3,9 +3,11 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/dockgate/dockgate/internal/dockertest"
@@ -17,8 +19,9 @@ import (
 // on host B (its own state directory and daemon) gets B a server
 // certificate and the CA certificate, never the CA key. A client
 // certificate issued on A then works on B's gateway and reaches B's daemon
-// (not A's), `dockgate hosts` lists both healthy, and serving B again with
-// the spent token reuses its files. A token whose addresses reach no
+// (not A's), `dockgate hosts` lists both healthy, `up --join` on a third
+// host works the same, and serving B again with the spent token reuses its
+// files. A token whose addresses reach no
 // gateway that signs fails with a sentence naming the gateways that can.
 func TestJoinHostWithToken(t *testing.T) {
 	url := storetest.PostgresURL(t)
@@ -88,6 +91,21 @@ func TestJoinHostWithToken(t *testing.T) {
 		}
 	}
 
+	t.Run("up --join", func(t *testing.T) {
+		c := newDockgateCLI(t, bin, "DOCKGATE_STORE="+url)
+		tok := strings.TrimSpace(a.run("token", "create", "c", "--host", "--offline", "--address", enrollA))
+		gC := upGateway(t, dB, c, certDir, "--join", tok)
+		if out, errOut, err := gC.dockerAs(certDir, nil, "ps"); err != nil {
+			t.Fatalf("docker ps through C (up --join): %v\n%s%s", err, out, errOut)
+		}
+		if _, err := os.Lstat(filepath.Join(c.stateDir, "ca", "ca-key.pem")); !os.IsNotExist(err) {
+			t.Errorf("C's state directory has the CA key (%v)", err)
+		}
+		if _, err := os.Lstat(filepath.Join(c.stateDir, "clients")); !os.IsNotExist(err) {
+			t.Errorf("up --join issued client certificates on C (%v)", err)
+		}
+	})
+
 	t.Run("serving again reuses the files", func(t *testing.T) {
 		gB.stop()
 		again := serveGateway(t, dB, b, certDir, "--join", tok)
@@ -98,6 +116,28 @@ func TestJoinHostWithToken(t *testing.T) {
 			t.Fatalf("docker ps through B after a restart: %v\n%s%s", err, out, errOut)
 		}
 	})
+}
+
+// upGateway runs `dockgate up` as serveGateway runs serve.
+func upGateway(t *testing.T, d *dockertest.Daemon, cli *dockgateCLI, certDir string, extra ...string) *gatewayEnv {
+	t.Helper()
+	g := &gatewayEnv{
+		t: t, d: d, cli: cli, certDir: certDir, upstream: strings.TrimPrefix(d.Host(), "unix://"),
+		addr:  fmt.Sprintf("127.0.0.1:%d", dockertest.FreeLoopbackPort(t)),
+		admin: fmt.Sprintf("127.0.0.1:%d", dockertest.FreeLoopbackPort(t)),
+		logs:  &syncBuffer{},
+	}
+	args := append([]string{"up", "--listen", g.addr, "--admin-listen", g.admin, "--upstream", d.Host()}, extra...)
+	g.cmd = exec.Command(cli.bin, args...)
+	g.cmd.Env = append(cli.env(), "DOCKGATE_LOG_FORMAT=text")
+	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.logs
+	g.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := g.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.stop)
+	g.waitReady()
+	return g
 }
 
 func checkPerm(t *testing.T, path string, want os.FileMode) {

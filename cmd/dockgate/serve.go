@@ -64,7 +64,8 @@ func newServeCmd(a *app) *cobra.Command {
 		Example: `  dockgate serve --passphrase-file /etc/dockgate/ca-passphrase
   dockgate serve --config /etc/dockgate/config.yaml --listen 192.0.2.10:2376
   dockgate serve --listen 127.0.0.1:0 --admin-listen off   # ephemeral port, logged
-  dockgate serve --config-from-store --store postgres://dockgate@db.example.net/dockgate --server-cert dock2`,
+  dockgate serve --config-from-store --store postgres://dockgate@db.example.net/dockgate --server-cert dock2
+  dockgate serve --store postgres://dockgate@db.example.net/dockgate --join dgt1.…   # join a fleet`,
 		Long: `serve runs the gateway: mutual TLS on :2376 in front of the Docker API.
 Every client needs a certificate from this CA and a matching clients: entry.
 SIGHUP (or a change of the certificate or config files) reloads; SIGTERM drains.

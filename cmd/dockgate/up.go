@@ -49,9 +49,15 @@ func newUpCmd(a *app) *cobra.Command {
 Running it again reuses everything. up always serves enrollment, so on every
 run it needs the CA passphrase: --passphrase-file, $DOCKGATE_CA_PASSPHRASE,
 or the terminal. It binds its ports first: a port in use stops it before
-anything is written.`,
+anything is written.
+
+With --join TOKEN (a host token from 'dockgate token create NAME --host')
+and --store URL, up joins this host to a fleet instead: it makes no CA, no
+admin certificate and no context, gets its server certificate and the CA
+certificate from a gateway that signs, and serves (as 'serve --join').`,
 		Example: `  dockgate up
-  docker --context dockgate ps`,
+  docker --context dockgate ps
+  dockgate up --store postgres://dockgate@db.example.net/dockgate --join dgt1.…   # a new host of a fleet`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runUp(cmd.Context(), &f)
