@@ -32,6 +32,9 @@ func TestHostTokenAndJoinFlags(t *testing.T) {
 	if left := time.Until(r.ExpiresAt); r.Kind != "server" || r.UsesLeft != 1 || r.CertDays != 397 || left > time.Hour || left < 59*time.Minute {
 		t.Errorf("host token %+v, want kind server, 1 use, 397 cert days, expiring in an hour", r)
 	}
+	if table, _, _ := runApp(t, env, nil, "token", "ls"); !strings.Contains(table, "KIND") || !strings.Contains(table, " host ") {
+		t.Errorf("token ls does not show the host token as one:\n%s", table)
+	}
 	for _, args := range [][]string{
 		{"token", "create", "dock3", "--host", "--group", "admins", "--offline", "--address", "127.0.0.1:2386"},
 		{"token", "create", "dock3", "--host", "--uses", "2", "--offline", "--address", "127.0.0.1:2386"},

@@ -322,9 +322,13 @@ func (a *app) runTokenLs(ctx context.Context, asJSON bool) error {
 		return enc.Encode(rows)
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATUS\tUSES LEFT\tEXPIRES\tCERT DAYS\tGROUPS")
+	fmt.Fprintln(tw, "NAME\tKIND\tSTATUS\tUSES LEFT\tEXPIRES\tCERT DAYS\tGROUPS")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\n", r.Name, r.Status, r.UsesLeft,
+		kind := "client"
+		if r.Kind == store.KindServer {
+			kind = "host"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%s\n", r.Name, kind, r.Status, r.UsesLeft,
 			r.ExpiresAt.Local().Format("2006-01-02 15:04"), r.CertDays, strings.Join(r.Groups, ","))
 	}
 	return tw.Flush()
