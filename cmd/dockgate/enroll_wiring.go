@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -58,6 +59,10 @@ type enrollment struct {
 // and serve goes on without enrollment and renewal.
 func (a *app) prepareEnrollment(cfg *config.Config, st *store.Store, f *enrollFlags, log *slog.Logger) *enrollment {
 	e := &enrollment{cfg: cfg, st: st, log: log.With("component", "enroll")}
+	if _, err := os.Lstat(authority.CAKeyPath(st.Dir())); errors.Is(err, fs.ErrNotExist) {
+		e.log.Info("this host has no CA key (it joined the fleet): it serves its clients; enrollment and renewal are on the gateways that hold the key")
+		return e
+	}
 	auth, err := a.unlockForServe(st, f)
 	if err != nil {
 		e.log.Warn("enrollment and certificate renewal are disabled: "+err.Error(),

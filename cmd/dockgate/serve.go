@@ -39,6 +39,7 @@ type serveFlags struct {
 	hostName  string
 	labels    []string
 	enroll    enrollFlags // enroll_wiring.go
+	join      joinFlags   // join.go
 }
 
 func (f *serveFlags) register(cmd *cobra.Command) {
@@ -51,6 +52,8 @@ func (f *serveFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.fromStore, "config-from-store", false, "run the latest config version pushed to the store ('dockgate config push'), reloading on each push, instead of a file")
 	fl.StringVar(&f.hostName, "host-name", "", `this host's name in the host registry (default: the server certificate's name, or the hostname when that is "gateway")`)
 	fl.StringArrayVar(&f.labels, "label", nil, "a label of this host, KEY=VALUE, for client rules with hosts: (repeatable; over the config's host.labels)")
+	fl.StringVar(&f.join.token, "join", "", "join the fleet with a host token ('dockgate token create NAME --host'): get this host's server certificate and the CA certificate from a gateway that signs, then serve")
+	fl.StringArrayVar(&f.join.sans, "san", nil, sansHelp)
 }
 
 func newServeCmd(a *app) *cobra.Command {
@@ -61,7 +64,8 @@ func newServeCmd(a *app) *cobra.Command {
 		Example: `  dockgate serve --passphrase-file /etc/dockgate/ca-passphrase
   dockgate serve --config /etc/dockgate/config.yaml --listen 192.0.2.10:2376
   dockgate serve --listen 127.0.0.1:0 --admin-listen off   # ephemeral port, logged
-  dockgate serve --config-from-store --store postgres://dockgate@db.example.net/dockgate --server-cert dock2`,
+  dockgate serve --config-from-store --store postgres://dockgate@db.example.net/dockgate --server-cert dock2
+  dockgate serve --store postgres://dockgate@db.example.net/dockgate --join dgt1.…   # join a fleet`,
 		Long: `serve runs the gateway: mutual TLS on :2376 in front of the Docker API.
 Every client needs a certificate from this CA and a matching clients: entry.
 SIGHUP (or a change of the certificate or config files) reloads; SIGTERM drains.
@@ -171,6 +175,9 @@ func setIf(dst *string, v string) {
 }
 
 func (a *app) serve(ctx context.Context, f *serveFlags) error {
+	if err := a.parseJoin(f); err != nil {
+		return err
+	}
 	if f.fromStore {
 		return a.serveFromStore(ctx, f)
 	}
@@ -265,6 +272,11 @@ func (a *app) runGateway(ctx context.Context, cfg *config.Config, f *serveFlags,
 		return err
 	}
 	defer st.Close()
+	if f.join.tok != nil {
+		if err := a.joinFleet(ctx, st, cfg.ServerCert, &f.join); err != nil {
+			return err
+		}
+	}
 	src := a.materialSource(f, cfg.ServerCert, st)
 	if _, err := os.Stat(src.CACert); errors.Is(err, fs.ErrNotExist) {
 		return withHint(fmt.Errorf("no CA in %s", dir), "run 'dockgate init' (or 'dockgate up', which does everything)")

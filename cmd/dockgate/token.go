@@ -39,6 +39,7 @@ type tokenCreateFlags struct {
 	addresses  []string
 	configPath string
 	offline    bool
+	host       bool
 }
 
 func newTokenCreateCmd(a *app) *cobra.Command {
@@ -57,13 +58,31 @@ named NAME (then NAME-2, NAME-3, ... while NAME has a valid certificate).
 
 A token is useless until a gateway that can sign (one given the CA
 passphrase) serves enrollment, so create first checks that one answers on
-this host's enrollment port, and refuses otherwise; --offline skips that.`,
+this host's enrollment port, and refuses otherwise; --offline skips that.
+
+With --host the token joins a new host NAME to the fleet instead: on that
+host, 'dockgate serve --store URL --join TOKEN' (or 'dockgate up --join')
+gets a server certificate named NAME for the host's names and addresses,
+and the CA certificate (never its key). A host token is single use, valid
+1 hour by default, and yields no client certificate.`,
 		Example: `  dockgate token create alice --group admins
+  dockgate token create dock2 --host   # then on dock2: dockgate serve --store URL --join TOKEN
   dockgate token create ci --group builders --uses 5 --ttl 1h --cert-days 1
   dockgate token create bob --address dock1.example.net:2386
   dockgate token create carol --offline   # the gateway starts later`,
 		Args: exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.host {
+				if len(f.groups) > 0 || cmd.Flags().Changed("uses") {
+					return usageErrorf("--host makes a single-use token for a server certificate: --group and --uses do not apply")
+				}
+				if !cmd.Flags().Changed("ttl") {
+					f.ttl = enroll.DefaultHostTokenTTL
+				}
+				if !cmd.Flags().Changed("cert-days") {
+					f.certDays = enroll.DefaultHostCertDays
+				}
+			}
 			return a.runTokenCreate(cmd.Context(), args[0], f)
 		},
 	}
@@ -75,6 +94,7 @@ this host's enrollment port, and refuses otherwise; --offline skips that.`,
 	fl.StringArrayVar(&f.addresses, "address", nil, "HOST:PORT of the enrollment listener (repeatable; default: the server certificate's names with the enrollment port)")
 	fl.StringVar(&f.configPath, "config", "", "gateway config file, for the server certificate and enrollment port (env DOCKGATE_CONFIG)")
 	fl.BoolVar(&f.offline, "offline", false, "create the token although no gateway on this host serves enrollment yet")
+	fl.BoolVar(&f.host, "host", false, "a host token: joins the host NAME to the fleet ('serve --join'), single use, --ttl 1h and --cert-days 397 by default")
 	return cmd
 }
 
@@ -107,7 +127,7 @@ func (a *app) runTokenCreate(ctx context.Context, name string, f tokenCreateFlag
 			return err
 		}
 	}
-	tok, err := enroll.CreateToken(ctx, st, enroll.TokenSpec{Name: name, Groups: f.groups, TTL: f.ttl,
+	tok, err := enroll.CreateToken(ctx, st, enroll.TokenSpec{Name: name, Host: f.host, Groups: f.groups, TTL: f.ttl,
 		Uses: f.uses, CertDays: f.certDays, Addresses: addrs, CA: ca})
 	if errors.Is(err, store.ErrDuplicateToken) {
 		return withHint(fmt.Errorf("a usable token named %q already exists", name), "use it, or 'dockgate token revoke %s' first (a revoked, used or expired token's name is free)", name)
@@ -117,7 +137,7 @@ func (a *app) runTokenCreate(ctx context.Context, name string, f tokenCreateFlag
 	}
 	fmt.Fprintln(a.stdout, tok.String())
 	a.describeToken(tok, f, cfg.Enroll.Enabled)
-	a.noteNameInUse(ctx, st, name)
+	a.noteNameInUse(ctx, st, name, f.host)
 	return nil
 }
 
@@ -148,15 +168,21 @@ func checkEnrollmentServed(ctx context.Context, cfg *config.Config, ca *x509.Cer
 	return nil
 }
 
-// noteNameInUse warns that enrollments will get numbered names.
-func (a *app) noteNameInUse(ctx context.Context, st *store.Store, name string) {
+// noteNameInUse warns that enrollments will get numbered names, or that a
+// host token's join will be refused.
+func (a *app) noteNameInUse(ctx context.Context, st *store.Store, name string, host bool) {
 	certs, err := st.CertsByName(ctx, name)
 	if err != nil {
 		return
 	}
 	now := time.Now()
 	for _, c := range certs {
-		if c.Kind == store.KindClient && !c.Revoked() && now.Before(c.NotAfter) {
+		if host && c.Kind == store.KindServer && !c.Revoked() && !c.Superseded(now) && now.Before(c.NotAfter) {
+			fmt.Fprintf(a.stderr, "Note: %q already has a valid server certificate (serial %s); the join is refused until it is revoked ('dockgate revoke %s')\n",
+				name, c.Serial, name)
+			return
+		}
+		if !host && c.Kind == store.KindClient && !c.Revoked() && now.Before(c.NotAfter) {
 			fmt.Fprintf(a.stderr, "Note: %q already has a valid certificate (serial %s); machines enrolling with this token get %s-2, %s-3, ...\n",
 				name, c.Serial, name, name)
 			return
@@ -206,6 +232,13 @@ func lookupIPs(host string) ([]net.IP, error) {
 
 // describeToken tells the admin, on standard error, what the token does.
 func (a *app) describeToken(tok enroll.Token, f tokenCreateFlags, enrollEnabled bool) {
+	if f.host {
+		fmt.Fprintf(a.stderr, "Host token for %q, single use, valid until %s; its server certificate is valid %d days.\n",
+			tok.Name, time.Now().Add(f.ttl).Format("2006-01-02 15:04 MST"), f.certDays)
+		fmt.Fprintf(a.stderr, "Enrollment addresses: %s\n", strings.Join(tok.Addresses, ", "))
+		fmt.Fprintf(a.stderr, "On the new host, run:\n  dockgate serve --store URL --join TOKEN   (or: dockgate up --store URL --join TOKEN)\n")
+		return
+	}
 	uses := "single use"
 	if f.uses > 1 {
 		uses = fmt.Sprintf("%d uses", f.uses)
@@ -242,6 +275,7 @@ func newTokenLsCmd(a *app) *cobra.Command {
 // tokenRow is one token as `token ls` shows it; never its secret or hash.
 type tokenRow struct {
 	Name      string    `json:"name"`
+	Kind      string    `json:"kind"` // client, or server (a host token)
 	Groups    []string  `json:"groups"`
 	UsesLeft  int       `json:"uses_left"`
 	CertDays  int       `json:"cert_days"`
@@ -279,7 +313,7 @@ func (a *app) runTokenLs(ctx context.Context, asJSON bool) error {
 		if groups == nil {
 			groups = []string{}
 		}
-		rows = append(rows, tokenRow{Name: t.Name, Groups: groups, UsesLeft: t.UsesLeft, CertDays: t.CertDays,
+		rows = append(rows, tokenRow{Name: t.Name, Kind: t.Kind, Groups: groups, UsesLeft: t.UsesLeft, CertDays: t.CertDays,
 			ExpiresAt: t.ExpiresAt, Status: tokenStatus(t, now), CreatedAt: t.CreatedAt})
 	}
 	if asJSON {
@@ -288,9 +322,13 @@ func (a *app) runTokenLs(ctx context.Context, asJSON bool) error {
 		return enc.Encode(rows)
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATUS\tUSES LEFT\tEXPIRES\tCERT DAYS\tGROUPS")
+	fmt.Fprintln(tw, "NAME\tKIND\tSTATUS\tUSES LEFT\tEXPIRES\tCERT DAYS\tGROUPS")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\n", r.Name, r.Status, r.UsesLeft,
+		kind := "client"
+		if r.Kind == store.KindServer {
+			kind = "host"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%s\n", r.Name, kind, r.Status, r.UsesLeft,
 			r.ExpiresAt.Local().Format("2006-01-02 15:04"), r.CertDays, strings.Join(r.Groups, ","))
 	}
 	return tw.Flush()

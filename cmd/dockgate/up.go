@@ -49,9 +49,15 @@ func newUpCmd(a *app) *cobra.Command {
 Running it again reuses everything. up always serves enrollment, so on every
 run it needs the CA passphrase: --passphrase-file, $DOCKGATE_CA_PASSPHRASE,
 or the terminal. It binds its ports first: a port in use stops it before
-anything is written.`,
+anything is written.
+
+With --join TOKEN (a host token from 'dockgate token create NAME --host')
+and --store URL, up joins this host to a fleet instead: it makes no CA, no
+admin certificate and no context, gets its server certificate and the CA
+certificate from a gateway that signs, and serves (as 'serve --join').`,
 		Example: `  dockgate up
-  docker --context dockgate ps`,
+  docker --context dockgate ps
+  dockgate up --store postgres://dockgate@db.example.net/dockgate --join dgt1.…   # a new host of a fleet`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runUp(cmd.Context(), &f)
@@ -68,6 +74,9 @@ anything is written.`,
 func (a *app) runUp(ctx context.Context, f *upFlags) error {
 	if f.insecureNoPassphrase && f.passphraseFile != "" {
 		return usageErrorf("--insecure-no-passphrase and --passphrase-file contradict each other")
+	}
+	if f.serve.join.token != "" {
+		return a.runUpJoin(ctx, f)
 	}
 	cfg, err := a.loadConfig(&f.serve)
 	if err != nil {
@@ -102,6 +111,27 @@ func (a *app) runUp(ctx context.Context, f *upFlags) error {
 		if auth != nil {
 			go a.keepAdminRenewed(ctx, auth, dir, host, log.With("component", "up"))
 		}
+	})
+}
+
+// runUpJoin is up on a host joining a fleet: no CA, no admin certificate
+// and no context are made here (the CA key stays with the gateways that
+// sign); the host gets its server certificate with the token and serves.
+func (a *app) runUpJoin(ctx context.Context, f *upFlags) error {
+	if f.insecureNoPassphrase {
+		return usageErrorf("--insecure-no-passphrase and --join contradict each other: a joining host makes no CA")
+	}
+	if err := a.parseJoin(&f.serve); err != nil {
+		return err
+	}
+	cfg, err := a.loadConfig(&f.serve)
+	if err != nil {
+		return err
+	}
+	f.serve.enroll = enrollFlags{passphraseFile: f.passphraseFile, listen: f.serve.enroll.listen}
+	return a.runGateway(ctx, cfg, &f.serve, nil, func(context.Context, *slog.Logger, *authority.Authority) {
+		fmt.Fprintf(a.stdout, "\nReady: host %q serves on %s with the fleet's inventory. Clients log in on a gateway that signs; 'dockgate login' writes a context for this host too.\n\n",
+			cfg.Host.Name, cfg.Listen)
 	})
 }
 

@@ -28,7 +28,16 @@ const maxRequestBytes = 64 << 10
 type enrollRequest struct {
 	Secret string `json:"secret"` // the token's secret, unpadded base64url
 	CSR    string `json:"csr"`    // PEM "CERTIFICATE REQUEST"
+	// Kind is "server" for a host joining the fleet with a host token;
+	// empty (a client) otherwise.
+	Kind string `json:"kind,omitempty"`
+	// SANs are the joining host's DNS names and IP addresses (server only).
+	SANs []string `json:"sans,omitempty"`
 }
+
+// MaxJoinSANs bounds the names a joining host asks for: a host has a
+// handful of names and interface addresses, not hundreds.
+const MaxJoinSANs = 64
 
 // renewRequest is the body of POST RenewPath.
 type renewRequest struct {
@@ -64,6 +73,8 @@ const (
 	codeNotAllowed    = "method_not_allowed"
 	codeUnauthorized  = "unauthorized"
 	codeNameExhausted = "name_exhausted"
+	codeTokenKind     = "wrong_token_kind"
+	codeNameInUse     = "name_in_use"
 )
 
 // errorResponse is Docker's error shape plus a code.
@@ -78,8 +89,10 @@ var (
 	ErrTokenUsed    = errors.New("the token has already been used")
 	ErrTokenExpired = errors.New("the token has expired")
 	ErrTokenRevoked = errors.New("the token has been revoked")
-	ErrRateLimited  = errors.New("too many failed attempts from this address")
-	ErrCertRevoked  = errors.New("the certificate has been revoked")
+	// ErrTokenKind: a host token used to log in, or a client token to join.
+	ErrTokenKind   = errors.New("the token is for another kind of certificate")
+	ErrRateLimited = errors.New("too many failed attempts from this address")
+	ErrCertRevoked = errors.New("the certificate has been revoked")
 	// ErrCertSuperseded: a renewal replaced the certificate.
 	ErrCertSuperseded = errors.New("the certificate has been replaced by a renewal")
 	ErrCertExpired    = errors.New("the certificate has expired")
@@ -94,6 +107,7 @@ var codeErrors = map[string]error{
 	codeTokenUsed:    ErrTokenUsed,
 	codeTokenExpired: ErrTokenExpired,
 	codeTokenRevoked: ErrTokenRevoked,
+	codeTokenKind:    ErrTokenKind,
 	codeRateLimited:  ErrRateLimited,
 	codeRevoked:      ErrCertRevoked,
 	codeExpired:      ErrCertExpired,

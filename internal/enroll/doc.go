@@ -21,6 +21,16 @@
 // made. The gateway decides the identity: the token's name and groups,
 // never anything from the CSR.
 //
+// # Joining a host
+//
+// A host token ([TokenSpec.Host]) yields the server certificate of a host
+// joining the fleet instead: [Join] checks the CA as Login does, then sends
+// the secret with a CSR and the host's names, and receives a serverAuth
+// certificate named after the token and the CA certificate, never the CA
+// key. A host token gives no client certificate and a client token no
+// server certificate; the store refuses the other kind without spending
+// the token ([store.Store.ConsumeTokenOfKind]).
+//
 // # Where enrollment is served
 //
 // The Docker API port refuses every connection without a client

@@ -168,17 +168,44 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request, now time.Time, a
 		a.err = err
 		return http.StatusBadRequest, codeBadRequest, err.Error()
 	}
-	tok, err := s.Authority.Store().ConsumeToken(r.Context(), HashSecret(secret), now)
+	kind := store.KindClient
+	switch req.Kind {
+	case "", store.KindClient:
+		if len(req.SANs) > 0 {
+			a.err = errors.New("SANs in a client request")
+			return http.StatusBadRequest, codeBadRequest, "a client certificate has no DNS names or IP addresses"
+		}
+	case store.KindServer:
+		kind = store.KindServer
+		if err := checkJoinSANs(req.SANs); err != nil {
+			a.err = err
+			return http.StatusBadRequest, codeBadRequest, err.Error()
+		}
+	default:
+		a.err = fmt.Errorf("unknown kind %q", req.Kind)
+		return http.StatusBadRequest, codeBadRequest, fmt.Sprintf("unknown certificate kind %q", req.Kind)
+	}
+	tok, err := s.Authority.Store().ConsumeTokenOfKind(r.Context(), HashSecret(secret), kind, now)
 	if err != nil {
 		a.err = err
 		return tokenRefusal(err)
 	}
 	a.token = tok.Name
-	cert, err := s.signForToken(r.Context(), csr, tok, now)
+	var cert *x509.Certificate
+	if kind == store.KindServer {
+		cert, err = s.Authority.SignCSR(r.Context(), csr, authority.Request{Kind: pki.KindServer, Name: tok.Name,
+			SANs: req.SANs, Validity: time.Duration(tok.CertDays) * 24 * time.Hour, Now: now})
+	} else {
+		cert, err = s.signForToken(r.Context(), csr, tok, now)
+	}
 	if err != nil {
 		a.err = err
-		if errors.Is(err, errNamesExhausted) {
+		switch {
+		case errors.Is(err, errNamesExhausted):
 			return http.StatusConflict, codeNameExhausted, err.Error()
+		case errors.Is(err, authority.ErrNameInUse):
+			return http.StatusConflict, codeNameInUse, fmt.Sprintf("host %s already has a valid server certificate: "+
+				"revoke it ('dockgate revoke %s') and create a new host token", tok.Name, tok.Name)
 		}
 		return http.StatusInternalServerError, codeInternal, "failed to issue the certificate; the gateway's log says why"
 	}
@@ -199,11 +226,30 @@ func tokenRefusal(err error) (int, string, string) {
 		return http.StatusForbidden, codeTokenExpired, "this token has expired: ask for a new one"
 	case errors.Is(err, store.ErrTokenRevoked):
 		return http.StatusForbidden, codeTokenRevoked, "this token has been revoked: ask for a new one"
+	case errors.Is(err, store.ErrTokenKind):
+		return http.StatusForbidden, codeTokenKind, "this token is for another kind of certificate: " +
+			"a host token joins a gateway ('dockgate serve --join'), a client token logs in ('dockgate login'); it was not spent"
 	}
 	return http.StatusInternalServerError, codeInternal, "failed to check the token; the gateway's log says why"
 }
 
 var errNamesExhausted = errors.New("no free certificate name")
+
+// checkJoinSANs checks the names a joining host asks for before its token
+// is spent: at least one, at most MaxJoinSANs, each a DNS name or an IP
+// address.
+func checkJoinSANs(sans []string) error {
+	if len(sans) == 0 {
+		return errors.New("a server certificate needs at least one DNS name or IP address")
+	}
+	if len(sans) > MaxJoinSANs {
+		return fmt.Errorf("%d names asked for, at most %d are allowed", len(sans), MaxJoinSANs)
+	}
+	if _, _, err := pki.ParseSANs(sans); err != nil {
+		return fmt.Errorf("invalid name in the request: %v", err)
+	}
+	return nil
+}
 
 // signForToken signs csr as a client named after the token. When that name
 // already has a valid certificate (a token for several machines, or a

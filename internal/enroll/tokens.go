@@ -24,11 +24,19 @@ const (
 	// DefaultCertDays: a week-long client certificate renews itself with
 	// `dockgate renew --watch`, and a lost laptop stops working within days.
 	DefaultCertDays = 7
+	// DefaultHostTokenTTL: a host token is typed into a new host's setup,
+	// which may take longer than a client's login.
+	DefaultHostTokenTTL = time.Hour
+	// DefaultHostCertDays is the server certificate's default lifetime.
+	DefaultHostCertDays = 397
 )
 
 // TokenSpec describes a token to create.
 type TokenSpec struct {
-	Name      string
+	Name string
+	// Host makes a host token: it yields the server certificate of a host
+	// joining the fleet (named Name, no groups), never a client's.
+	Host      bool
 	Groups    []string
 	TTL       time.Duration
 	Uses      int
@@ -58,7 +66,11 @@ func CreateToken(ctx context.Context, st *store.Store, spec TokenSpec) (Token, e
 	if now.IsZero() {
 		now = time.Now()
 	}
-	err = st.AddToken(ctx, store.Token{Name: spec.Name, SecretHash: tok.SecretHash(), Groups: spec.Groups,
+	kind := store.KindClient
+	if spec.Host {
+		kind = store.KindServer
+	}
+	err = st.AddToken(ctx, store.Token{Name: spec.Name, Kind: kind, SecretHash: tok.SecretHash(), Groups: spec.Groups,
 		CertDays: spec.CertDays, UsesLeft: spec.Uses, ExpiresAt: now.Add(spec.TTL), CreatedAt: now})
 	if err != nil {
 		return Token{}, err
@@ -81,6 +93,8 @@ func (s TokenSpec) validate() error {
 		return fmt.Errorf("certificate validity %d days must be at least 1", s.CertDays)
 	case s.CA == nil:
 		return errors.New("no CA certificate to pin")
+	case s.Host && len(s.Groups) > 0:
+		return errors.New("a host token has no groups: groups are for client certificates")
 	}
 	for _, g := range s.Groups {
 		// ub-organization-name, RFC 5280 appendix A: groups are O values.

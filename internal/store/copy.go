@@ -169,8 +169,8 @@ func copyToken(ctx context.Context, tx tx, t Token, now time.Time, r *CopyReport
 			return err
 		}
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenInsertColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.Name, t.SecretHash, jsonList(t.Groups), t.CertDays, t.UsesLeft,
+	_, err = tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenInsertColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.Name, t.Kind, t.SecretHash, jsonList(t.Groups), t.CertDays, t.UsesLeft,
 		t.ExpiresAt.Unix(), nullTime(t.RevokedAt), t.CreatedAt.Unix())
 	if err != nil {
 		return err
@@ -180,7 +180,7 @@ func copyToken(ctx context.Context, tx tx, t Token, now time.Time, r *CopyReport
 }
 
 func sameToken(a, b Token) bool {
-	return a.Name == b.Name && slices.Equal(a.Groups, b.Groups) && a.CertDays == b.CertDays &&
+	return a.Name == b.Name && a.Kind == b.Kind && slices.Equal(a.Groups, b.Groups) && a.CertDays == b.CertDays &&
 		a.UsesLeft == b.UsesLeft && a.ExpiresAt.Equal(b.ExpiresAt) &&
 		a.RevokedAt.Equal(b.RevokedAt) && a.CreatedAt.Equal(b.CreatedAt)
 }

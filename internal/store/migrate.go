@@ -123,6 +123,11 @@ CREATE TABLE hosts (
 	last_seen             INTEGER NOT NULL
 ) STRICT;
 `,
+	// 7 (host tokens): a token yields client certificates, or the server
+	// certificate of a host joining the fleet.
+	`
+ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'client' CHECK (kind IN ('client', 'server'));
+`,
 }
 
 // pgMigrations are the PostgreSQL schema's steps, under the same rule. The
@@ -211,6 +216,10 @@ CREATE TABLE hosts (
 	first_seen            BIGINT NOT NULL,
 	last_seen             BIGINT NOT NULL
 );
+`,
+	// 5 (host tokens): SQLite's host tokens step.
+	`
+ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'client' CHECK (kind IN ('client', 'server'));
 `,
 }
 

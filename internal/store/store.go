@@ -32,6 +32,8 @@ var (
 	ErrTokenUsed       = errors.New("token already used")
 	ErrTokenExpired    = errors.New("token expired")
 	ErrTokenRevoked    = errors.New("token revoked")
+	// ErrTokenKind is a token used for the other kind of certificate.
+	ErrTokenKind = errors.New("token of another kind")
 	// ErrUnreachable is a PostgreSQL store that did not answer.
 	ErrUnreachable = errors.New("unreachable")
 )

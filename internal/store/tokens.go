@@ -12,8 +12,11 @@ import (
 // certificate a limited number of times before it expires. Only a hash of
 // the secret is stored; computing it is the caller's job.
 type Token struct {
-	id         int64 // the row; names are reused once a token is spent
-	Name       string
+	id   int64 // the row; names are reused once a token is spent
+	Name string
+	// Kind is what the token yields: KindClient (the default when empty),
+	// or KindServer, the server certificate of a host joining the fleet.
+	Kind       string
 	SecretHash []byte // e.g. SHA-256 of the secret
 	Groups     []string
 	CertDays   int // validity of the certificates it yields
@@ -30,6 +33,8 @@ func (t Token) validate() error {
 	switch {
 	case t.Name == "":
 		return errors.New("token has no name")
+	case t.Kind != KindClient && t.Kind != KindServer:
+		return fmt.Errorf("invalid token kind %q", t.Kind)
 	case len(t.SecretHash) == 0:
 		return errors.New("token has no secret hash")
 	case t.CertDays < 1:
@@ -44,7 +49,7 @@ func (t Token) validate() error {
 
 const (
 	tokenColumns       = `id, ` + tokenInsertColumns
-	tokenInsertColumns = `name, secret_hash, groups_json, cert_days, uses_left, expires_at, revoked_at, created_at`
+	tokenInsertColumns = `name, kind, secret_hash, groups_json, cert_days, uses_left, expires_at, revoked_at, created_at`
 )
 
 // AddToken records a new token. A name held by a token that can still be
@@ -52,6 +57,9 @@ const (
 // ErrDuplicateToken; the name of a spent token is free again. A zero
 // CreatedAt is set to now.
 func (s *Store) AddToken(ctx context.Context, t Token) error {
+	if t.Kind == "" {
+		t.Kind = KindClient
+	}
 	if err := t.validate(); err != nil {
 		return fmt.Errorf("failed to record token: %w", err)
 	}
@@ -72,8 +80,8 @@ func (s *Store) AddToken(ctx context.Context, t Token) error {
 		// The id is left to the database (SQLite's rowid, PostgreSQL's
 		// identity column).
 		res, err := tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenInsertColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-			t.Name, t.SecretHash, jsonList(t.Groups), t.CertDays, t.UsesLeft,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			t.Name, t.Kind, t.SecretHash, jsonList(t.Groups), t.CertDays, t.UsesLeft,
 			t.ExpiresAt.Unix(), nullTime(t.RevokedAt), t.CreatedAt.Unix())
 		if err != nil {
 			return err
@@ -135,13 +143,20 @@ func (s *Store) RevokeToken(ctx context.Context, name string, at time.Time) erro
 	return nil
 }
 
-// ConsumeToken spends one use of the token whose secret hashes to
+// ConsumeToken spends one use of the client token whose secret hashes to
+// secretHash: ConsumeTokenOfKind with KindClient.
+func (s *Store) ConsumeToken(ctx context.Context, secretHash []byte, now time.Time) (Token, error) {
+	return s.ConsumeTokenOfKind(ctx, secretHash, KindClient, now)
+}
+
+// ConsumeTokenOfKind spends one use of the token whose secret hashes to
 // secretHash and returns it with UsesLeft already decremented. The check and
 // the decrement are one write transaction, so of many concurrent consumers
 // (threads or processes) of a token with n uses exactly n succeed. It fails
-// with ErrNotFound, ErrTokenRevoked, ErrTokenExpired or ErrTokenUsed, in that
-// order of precedence.
-func (s *Store) ConsumeToken(ctx context.Context, secretHash []byte, now time.Time) (Token, error) {
+// with ErrNotFound, ErrTokenKind (a token of another kind, left unspent),
+// ErrTokenRevoked, ErrTokenExpired or ErrTokenUsed, in that order of
+// precedence.
+func (s *Store) ConsumeTokenOfKind(ctx context.Context, secretHash []byte, kind string, now time.Time) (Token, error) {
 	var t Token
 	err := s.inTx(ctx, func(tx tx) error {
 		var err error
@@ -149,6 +164,8 @@ func (s *Store) ConsumeToken(ctx context.Context, secretHash []byte, now time.Ti
 			return err
 		}
 		switch {
+		case t.Kind != kind:
+			return fmt.Errorf("%w: it yields %s certificates, not %s", ErrTokenKind, t.Kind, kind)
 		case t.Revoked():
 			return ErrTokenRevoked
 		case !now.Before(t.ExpiresAt):
@@ -200,7 +217,7 @@ func scanToken(rows *sql.Rows) (Token, error) {
 		expiresAt, createdAt int64
 		revokedAt            sql.NullInt64
 	)
-	err := rows.Scan(&t.id, &t.Name, &t.SecretHash, &groups, &t.CertDays, &t.UsesLeft,
+	err := rows.Scan(&t.id, &t.Name, &t.Kind, &t.SecretHash, &groups, &t.CertDays, &t.UsesLeft,
 		&expiresAt, &revokedAt, &createdAt)
 	if err != nil {
 		return Token{}, err

@@ -254,3 +254,37 @@ func TestTokensMigrateFromNameKeys(t *testing.T) {
 		t.Errorf("AddToken(bob) after migration = %v, want nil (the old bob is revoked)", err)
 	}
 }
+
+// TestConsumeTokenOfKind: a token yields only its own kind of certificate,
+// and a use for the other kind leaves it unspent.
+func TestConsumeTokenOfKind(t *testing.T) {
+	forBackends(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		s := b.open(t, t.TempDir())
+		host := testToken("dock2", 1)
+		host.Kind = KindServer
+		if err := s.AddToken(ctx, host); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddToken(ctx, testToken("alice", 1)); err != nil {
+			t.Fatal(err)
+		}
+		now := epoch.Add(time.Minute)
+		if _, err := s.ConsumeToken(ctx, host.SecretHash, now); !errors.Is(err, ErrTokenKind) {
+			t.Errorf("ConsumeToken(host token) error = %v, want ErrTokenKind", err)
+		}
+		if _, err := s.ConsumeTokenOfKind(ctx, testToken("alice", 1).SecretHash, KindServer, now); !errors.Is(err, ErrTokenKind) {
+			t.Errorf("ConsumeTokenOfKind(client token, server) error = %v, want ErrTokenKind", err)
+		}
+		got, err := s.ConsumeTokenOfKind(ctx, host.SecretHash, KindServer, now)
+		if err != nil || got.Name != "dock2" || got.Kind != KindServer || got.UsesLeft != 0 {
+			t.Fatalf("ConsumeTokenOfKind(host token) = %+v, %v; want dock2, server, 0 uses left", got, err)
+		}
+		if _, err := s.ConsumeTokenOfKind(ctx, host.SecretHash, KindServer, now); !errors.Is(err, ErrTokenUsed) {
+			t.Errorf("second use of the host token error = %v, want ErrTokenUsed", err)
+		}
+		if got, err := s.ConsumeToken(ctx, testToken("alice", 1).SecretHash, now); err != nil || got.Kind != KindClient {
+			t.Errorf("ConsumeToken(alice) after a refused server use = %+v, %v; want the unspent client token", got, err)
+		}
+	})
+}
