@@ -408,11 +408,13 @@ func TestRenewOverMutualTLS(t *testing.T) {
 		}
 		defer gw2.Close()
 		// Until the gateway has polled the revocation, a request may still
-		// get through (and be refused by the inventory) or be cut (EOF).
-		err = waitForRefusal(func() error { _, err := gw2.Renew(ctx, time.Now()); return err }, ErrCertRevoked)
-		// The gateway answers the revoked certificate's request itself, with
-		// the way out.
-		if !errors.Is(err, ErrCertRevoked) || !strings.Contains(err.Error(), "then run: dockgate login TOKEN") {
+		// get through (and be refused by the enrollment server's own
+		// inventory check) or be cut (EOF); once it has, the gateway
+		// answers the revoked certificate's request itself, with the way
+		// out.
+		const wayOut = "then run: dockgate login TOKEN"
+		err = waitForRefusal(func() error { _, err := gw2.Renew(ctx, time.Now()); return err }, ErrCertRevoked, wayOut)
+		if !errors.Is(err, ErrCertRevoked) || !strings.Contains(err.Error(), wayOut) {
 			t.Fatalf("Renew with a revoked certificate: %v, want ErrCertRevoked saying to enroll again", err)
 		}
 	})
@@ -424,15 +426,16 @@ func TestRenewOverMutualTLS(t *testing.T) {
 	})
 }
 
-// waitForRefusal retries fn until it fails with want, while the gateway
-// has not yet polled a fresh revocation (it does every 20 ms here).
-func waitForRefusal(fn func() error, want error) error {
+// waitForRefusal retries fn until it fails with want and an error that
+// says saying, while the gateway has not yet polled a fresh revocation.
+func waitForRefusal(fn func() error, want error, saying string) error {
 	var err error
-	for range 100 {
-		if err = fn(); errors.Is(err, want) {
+	// The gateway polls every 20 ms here; a loaded machine (-race, other
+	// packages' tests) can delay that by seconds.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if err = fn(); errors.Is(err, want) && strings.Contains(err.Error(), saying) {
 			return err
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	return err
 }
