@@ -27,6 +27,7 @@ type stateDir struct {
 	bin        string
 	keyType    pki.KeyType
 	passphrase string
+	env        []string // more environment for the dockgate commands, e.g. DOCKGATE_STORE
 }
 
 // createStates makes the RSA-4096 state (dockerd's native TLS and the RSA
@@ -85,7 +86,7 @@ func hasCommands(ctx context.Context, bin string, names ...string) bool {
 // dockgate runs the binary on this state directory and returns its stdout.
 func (s *stateDir) dockgate(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, s.bin, append([]string{"--state-dir", s.dir}, args...)...)
-	cmd.Env = append(os.Environ(), "DOCKGATE_CA_PASSPHRASE="+s.passphrase)
+	cmd.Env = append(append(os.Environ(), "DOCKGATE_CA_PASSPHRASE="+s.passphrase), s.env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

@@ -20,7 +20,12 @@
 //     the audit log), and policy on with the audit log off;
 //   - for the fair-share comparison (fairshare.go), one more, where a
 //     second client holds each of its per-client caps while the bench
-//     client measures its latency and errors.
+//     client measures its latency and errors;
+//   - for the fleet part (fleet.go; -skip-fleet skips it, -fleet runs it
+//     alone), three gateways on one PostgreSQL store (DOCKGATE_TEST_POSTGRES_URL,
+//     or a private cluster scripts/postgres starts) and one on SQLite:
+//     revocation propagation to live connections, and the per-request
+//     cost on each store.
 //
 // The CA, server and client certificates come from `dockgate init` and
 // `dockgate issue` when the binary has them, and from internal/pki otherwise.
@@ -70,6 +75,8 @@ type options struct {
 	skipPolicy    bool
 	skipFairShare bool
 	skipRestart   bool
+	skipFleet     bool
+	fleetOnly     bool
 	profile       string
 	gatewayEnv    envList
 }
@@ -105,6 +112,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.skipPolicy, "skip-policy", false, "skip the policy on vs off comparison")
 	fs.BoolVar(&o.skipFairShare, "skip-fair-share", false, "skip client B's latency while client A is at each of its caps (fairshare.go)")
 	fs.BoolVar(&o.skipRestart, "skip-restart", false, "skip the dockerd restart (it runs last: it restarts the daemon every contender shares)")
+	fs.BoolVar(&o.skipFleet, "skip-fleet", false, "skip the fleet part: three gateways on one PostgreSQL store (fleet.go)")
+	fs.BoolVar(&o.fleetOnly, "fleet", false, "run the fleet part only (fleet.go): revocation propagation and PostgreSQL vs SQLite per-request cost")
 	fs.StringVar(&o.profile, "profile", "auto", "CPU profile of the gateway process with perf: auto (under the loads whose targets were missed), always, off")
 	fs.Var(&o.gatewayEnv, "gateway-env", "KEY=VALUE for the gateway processes, e.g. GOMAXPROCS=1 or GOGC=200 (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -185,6 +194,15 @@ func run(ctx context.Context, opts options, stdout, stderr io.Writer) (err error
 		return err
 	}
 	rep := &report{opts: opts, env: env.describe()}
+	if opts.fleetOnly {
+		if rep.fleet, err = runFleet(ctx, env, opts, stderr); err != nil {
+			return err
+		}
+		rep.elapsed = time.Since(started)
+		rep.loadBefore, rep.loadAfter = loadBefore, loadAverage()
+		rep.printFleetOnly(stdout)
+		return nil
+	}
 	if rep.matrix, err = runMatrix(ctx, env, opts, stderr); err != nil {
 		return err
 	}
@@ -221,6 +239,11 @@ func run(ctx context.Context, opts options, stdout, stderr io.Writer) (err error
 			if p != nil {
 				rep.profiles = append(rep.profiles, p)
 			}
+		}
+	}
+	if !opts.skipFleet {
+		if rep.fleet, err = runFleet(ctx, env, opts, stderr); err != nil {
+			return err
 		}
 	}
 	if !opts.skipRestart {

@@ -33,8 +33,10 @@ type report struct {
 	policy  *policyResult
 	// fairShare is client B's latency with client A at each cap.
 	fairShare *fairShareResult
-	profiles  []*profileResult
-	elapsed   time.Duration
+	// fleet is the fleet part: revocation propagation, PostgreSQL vs SQLite.
+	fleet    *fleetResult
+	profiles []*profileResult
+	elapsed  time.Duration
 	// 1-minute load averages before set-up and at the end.
 	loadBefore, loadAfter string
 }
@@ -58,10 +60,26 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintln(w)
 		r.fairShare.print(w)
 	}
+	if r.fleet != nil {
+		fmt.Fprintln(w)
+		r.fleet.print(w)
+	}
 	for _, p := range r.profiles {
 		p.print(w)
 	}
 	fmt.Fprintf(w, "\nWhole run: %s; 1-minute load average %s before it, %s at its end.\n",
+		r.elapsed.Round(time.Second), r.loadBefore, r.loadAfter)
+}
+
+// printFleetOnly is the report of a -fleet run.
+func (r *report) printFleetOnly(w io.Writer) {
+	e := r.env
+	fmt.Fprintf(w, "Machine: %d CPUs (%s), Linux %s, %s, %s. dockerd, the gateways, PostgreSQL and the load generator share these CPUs.\n\n",
+		e.cpus, e.cpuModel, e.kernel, e.dockerd, e.goVersion)
+	fmt.Fprintf(w, "Method: %d interleaved rounds; each cell %s after a %s warm-up (not recorded); medians over rounds.\n\n",
+		r.opts.rounds, r.opts.duration, r.opts.warmup)
+	r.fleet.print(w)
+	fmt.Fprintf(w, "Whole run: %s; 1-minute load average %s before it, %s at its end.\n",
 		r.elapsed.Round(time.Second), r.loadBefore, r.loadAfter)
 }
 

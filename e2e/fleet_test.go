@@ -25,15 +25,16 @@ import (
 	"github.com/dockgate/dockgate/internal/store/storetest"
 )
 
-// fleet is two gateways, each with a state directory of its own (the same
+// fleet is gateways, each with a state directory of its own (the same
 // CA and server certificate, copied as an operator would), sharing one
 // PostgreSQL inventory, in front of one test daemon.
 type fleet struct {
 	url      string // the store
 	gateways []*gatewayEnv
-	cli      *dockgateCLI // the first host's CLI, on the store
-	second   *dockgateCLI // the second host's
-	enroll   []string     // each gateway's enrollment listener
+	clis     []*dockgateCLI // each host's CLI, on the store
+	cli      *dockgateCLI   // the first host's CLI
+	second   *dockgateCLI   // the second host's
+	enroll   []string       // each gateway's enrollment listener
 }
 
 func startFleet(t *testing.T) *fleet {
@@ -54,38 +55,57 @@ func startFleetOn(t *testing.T, url, secondURL string) *fleet {
 // gateway i the serve arguments args[i] too.
 func startFleetWith(t *testing.T, url, secondURL string, prepare func(first, second *dockgateCLI), args [][]string) *fleet {
 	t.Helper()
+	var prep func([]*dockgateCLI)
+	if prepare != nil {
+		prep = func(clis []*dockgateCLI) { prepare(clis[0], clis[1]) }
+	}
+	return startFleetN(t, []string{url, secondURL}, prep, args)
+}
+
+// startFleetN starts len(urls) gateways in front of the test daemon,
+// gateway i on the store urls[i] (one database, perhaps through proxies),
+// running prepare (may be nil) on every host's CLI before the gateways
+// start and giving gateway i the serve arguments args[i] too.
+func startFleetN(t *testing.T, urls []string, prepare func(clis []*dockgateCLI), args [][]string) *fleet {
+	t.Helper()
 	d := dockertest.ForTest(t)
 	bin := dockertest.BuildDockgate(t)
-	first := newDockgateCLI(t, bin, "DOCKGATE_STORE="+url)
+	first := newDockgateCLI(t, bin, "DOCKGATE_STORE="+urls[0])
 	first.run("init", "--insecure-no-passphrase")
 	first.run("issue", "server", "gateway", "--san", "127.0.0.1", "--san", "localhost")
 	certDir := filepath.Join(t.TempDir(), "admin")
 	first.run("issue", "client", "admin", "--group", "admins", "--out", certDir)
-	second := newDockgateCLI(t, bin, "DOCKGATE_STORE="+secondURL)
-	// The second host gets the CA and the server certificate, as an
-	// operator copies them; its inventory is the store, not a copy.
-	for _, sub := range []string{"ca", "servers"} {
-		err := filepath.WalkDir(filepath.Join(first.stateDir, sub), func(path string, e fs.DirEntry, err error) error {
-			if err != nil || e.IsDir() {
+	fl := &fleet{url: urls[0], clis: []*dockgateCLI{first}, cli: first}
+	for _, u := range urls[1:] {
+		cli := newDockgateCLI(t, bin, "DOCKGATE_STORE="+u)
+		// Every other host gets the CA and the server certificate, as an
+		// operator copies them; its inventory is the store, not a copy.
+		for _, sub := range []string{"ca", "servers"} {
+			err := filepath.WalkDir(filepath.Join(first.stateDir, sub), func(path string, e fs.DirEntry, err error) error {
+				if err != nil || e.IsDir() {
+					return err
+				}
+				rel, err := filepath.Rel(first.stateDir, path)
+				if err == nil {
+					copyFile(t, path, filepath.Join(cli.stateDir, rel))
+				}
 				return err
+			})
+			if err != nil {
+				t.Fatal(err)
 			}
-			rel, err := filepath.Rel(first.stateDir, path)
-			if err == nil {
-				copyFile(t, path, filepath.Join(second.stateDir, rel))
-			}
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
 		}
+		fl.clis = append(fl.clis, cli)
 	}
-	fl := &fleet{url: url, cli: first, second: second}
-	for i, cli := range []*dockgateCLI{first, second} {
+	if len(fl.clis) > 1 {
+		fl.second = fl.clis[1]
+	}
+	if prepare != nil {
+		prepare(fl.clis)
+	}
+	for i, cli := range fl.clis {
 		// An enrollment port of its own: the default, 2386, is one per host.
 		enroll := fmt.Sprintf("127.0.0.1:%d", dockertest.FreeLoopbackPort(t))
-		if prepare != nil && cli == first {
-			prepare(first, second)
-		}
 		serveArgs := []string{"--enroll-listen", enroll}
 		if i < len(args) {
 			serveArgs = append(serveArgs, args[i]...)
@@ -96,11 +116,12 @@ func startFleetWith(t *testing.T, url, secondURL string, prepare func(first, sec
 	return fl
 }
 
-// Two gateways on one PostgreSQL store: a `dockgate revoke` on one host
-// cuts the certificate's live `docker events` on both gateways within 2 s,
-// and both refuse it from then on, while the admin keeps working on both.
+// Three gateways on one PostgreSQL store: a `dockgate revoke` on the third
+// host cuts the certificate's live `docker events` on all three gateways
+// within 2 s, and all refuse it from then on, while the admin keeps
+// working on each.
 func TestFleetRevocationReachesEveryGateway(t *testing.T) {
-	fl := startFleet(t)
+	fl := startFleet3(t, storetest.PostgresURL(t))
 	opsDir := filepath.Join(t.TempDir(), "ops")
 	fl.cli.run("issue", "client", "ops", "--group", "admins", "--out", opsDir)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -129,9 +150,9 @@ func TestFleetRevocationReachesEveryGateway(t *testing.T) {
 			exited[i] <- time.Now()
 		}()
 	}
-	// Both streams are live once each has shown an event; a container
+	// The streams are live once each has shown an event; a container
 	// started before the daemon registered a stream is not shown to it,
-	// so start containers until both have one.
+	// so start containers until every one has one.
 	live := map[int]bool{}
 	for n := 0; len(live) < len(fl.gateways); n++ {
 		if n == 20 {
@@ -148,7 +169,7 @@ func TestFleetRevocationReachesEveryGateway(t *testing.T) {
 		}
 	}
 	revoked := time.Now()
-	fl.cli.run("revoke", "ops")
+	fl.clis[2].run("revoke", "ops")
 	for i, g := range fl.gateways {
 		select {
 		case at := <-exited[i]:
@@ -168,11 +189,12 @@ func TestFleetRevocationReachesEveryGateway(t *testing.T) {
 }
 
 // TestFleetRevocationPropagation measures, over 20 revocations written to
-// the store, how long each gateway takes to cut a live events stream of
-// the revoked certificate, from the start of the revoking transaction.
+// the store, how long each of three gateways takes to cut a live events
+// stream of the revoked certificate, from the start of the revoking
+// transaction.
 func TestFleetRevocationPropagation(t *testing.T) {
 	const rounds = 20
-	fl := startFleet(t)
+	fl := startFleet3(t, storetest.PostgresURL(t))
 	st, err := store.OpenWith(fl.cli.stateDir, store.Options{URL: fl.url})
 	if err != nil {
 		t.Fatal(err)
