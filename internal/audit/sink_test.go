@@ -104,8 +104,15 @@ func TestSinkRetryDeniesUnderDeny(t *testing.T) {
 	defer l.Close()
 	l.Write(&Record{RequestID: "a"})
 	<-sink.tried
-	if l.Admit() {
-		t.Fatal("Admit() = true while the sink refuses writes under deny")
+	// The sink signals the try before it answers ErrRetry, and the writer
+	// marks the log failing after: wait for the mark.
+	for deadline := time.Now().Add(5 * time.Second); l.Admit(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Admit() = true 5 s after the sink refused a write under deny")
+		}
+	}
+	if st := l.Stats(); st.Written != 0 {
+		t.Fatalf("Stats() = %+v while the sink is down; want nothing written", st)
 	}
 	sink.setDown(false)
 	deadline := time.Now().Add(5 * time.Second)
