@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,7 +41,8 @@ func startFleet3(t *testing.T, url string) *fleet {
 
 // Three gateways on one store: one login writes a docker context per
 // host, and each works with the docker CLI, reaching its own gateway
-// (the daemon's container names record which context made them).
+// (each host's daemon holds the container made through its context, and
+// only that one).
 func TestFleet3LoginOnceThreeContexts(t *testing.T) {
 	fl := startFleet3(t, storetest.PostgresURL(t))
 	tok := strings.TrimSpace(fl.cli.run("token", "create", "erin", "--group", "admins", "--address", fl.enroll[1]))
@@ -67,10 +69,15 @@ func TestFleet3LoginOnceThreeContexts(t *testing.T) {
 	if cur, err := dockerconf.CurrentContext(client.dockerCfg); err != nil || cur != "g1" {
 		t.Errorf("current context %q, %v; want g1, where erin enrolled", cur, err)
 	}
-	names := fl.gateways[0].d.Docker(t, "ps", "-a", "--format", "{{.Names}}")
-	for i := range fl.gateways {
-		if want := fmt.Sprintf("erin-on-g%d", i); !strings.Contains(names, want) {
-			t.Errorf("the daemon's containers: %q; want %s", names, want)
+	// Each host's daemon has the container made through its context and
+	// none of the others'.
+	for i, d := range fl.daemons {
+		names := strings.Fields(d.Docker(t, "ps", "-a", "--format", "{{.Names}}"))
+		for j := range fl.gateways {
+			name := fmt.Sprintf("erin-on-g%d", j)
+			if has := slices.Contains(names, name); has != (i == j) {
+				t.Errorf("daemon of g%d: containers %q; want %s there: %v", i, names, name, i == j)
+			}
 		}
 	}
 }

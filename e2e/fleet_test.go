@@ -27,14 +27,16 @@ import (
 
 // fleet is gateways, each with a state directory of its own (the same
 // CA and server certificate, copied as an operator would), sharing one
-// PostgreSQL inventory, in front of one test daemon.
+// PostgreSQL inventory, each in front of a daemon of its own: several
+// Docker hosts.
 type fleet struct {
 	url      string // the store
 	gateways []*gatewayEnv
-	clis     []*dockgateCLI // each host's CLI, on the store
-	cli      *dockgateCLI   // the first host's CLI
-	second   *dockgateCLI   // the second host's
-	enroll   []string       // each gateway's enrollment listener
+	daemons  []*dockertest.Daemon // gateway i's daemon: the shared test daemon for 0, a private one for the others
+	clis     []*dockgateCLI       // each host's CLI, on the store
+	cli      *dockgateCLI         // the first host's CLI
+	second   *dockgateCLI         // the second host's
+	enroll   []string             // each gateway's enrollment listener
 }
 
 func startFleet(t *testing.T) *fleet {
@@ -62,13 +64,13 @@ func startFleetWith(t *testing.T, url, secondURL string, prepare func(first, sec
 	return startFleetN(t, []string{url, secondURL}, prep, args)
 }
 
-// startFleetN starts len(urls) gateways in front of the test daemon,
-// gateway i on the store urls[i] (one database, perhaps through proxies),
+// startFleetN starts len(urls) gateways, gateway 0 in front of the
+// shared test daemon and every other in front of a private daemon of its
+// own (stopped when t ends), gateway i on the store urls[i] (one database, perhaps through proxies),
 // running prepare (may be nil) on every host's CLI before the gateways
 // start and giving gateway i the serve arguments args[i] too.
 func startFleetN(t *testing.T, urls []string, prepare func(clis []*dockgateCLI), args [][]string) *fleet {
 	t.Helper()
-	d := dockertest.ForTest(t)
 	bin := dockertest.BuildDockgate(t)
 	first := newDockgateCLI(t, bin, "DOCKGATE_STORE="+urls[0])
 	first.run("init", "--insecure-no-passphrase")
@@ -110,6 +112,11 @@ func startFleetN(t *testing.T, urls []string, prepare func(clis []*dockgateCLI),
 		if i < len(args) {
 			serveArgs = append(serveArgs, args[i]...)
 		}
+		d := dockertest.ForTest(t)
+		if i > 0 {
+			d = dockertest.StartForTest(t, dockertest.Options{})
+		}
+		fl.daemons = append(fl.daemons, d)
 		fl.gateways = append(fl.gateways, serveGateway(t, d, cli, certDir, serveArgs...))
 		fl.enroll = append(fl.enroll, enroll)
 	}
@@ -152,13 +159,18 @@ func TestFleetRevocationReachesEveryGateway(t *testing.T) {
 	}
 	// The streams are live once each has shown an event; a container
 	// started before the daemon registered a stream is not shown to it,
-	// so start containers until every one has one.
+	// so start containers, on every host whose stream has shown none,
+	// until every one has one.
 	live := map[int]bool{}
 	for n := 0; len(live) < len(fl.gateways); n++ {
 		if n == 20 {
 			t.Fatalf("docker events of ops showed no event on %d of the gateways", len(fl.gateways)-len(live))
 		}
-		fl.gateways[0].docker("run", "--rm", "--network", "none", fl.gateways[0].d.Image(), "true")
+		for i, g := range fl.gateways {
+			if !live[i] {
+				g.docker("run", "--rm", "--network", "none", fl.daemons[i].Image(), "true")
+			}
+		}
 		for drained := false; !drained; {
 			select {
 			case i := <-lines:

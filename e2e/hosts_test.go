@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -41,8 +42,8 @@ func startLabelledFleet(t *testing.T) *fleet {
 // Two gateways labelled env=prod and env=staging register in the store
 // and `dockgate hosts` lists both healthy; a client whose only rule says
 // hosts: ["env=staging"] is refused on prod, with a sentence naming the
-// host and the selector, and creates nothing in the daemon there, while
-// staging serves it.
+// host and the selector, and creates nothing in prod's daemon, while
+// staging serves it, the container landing in staging's daemon alone.
 func TestFleetHostsAndScopedRules(t *testing.T) {
 	fl := startLabelledFleet(t)
 	prod, staging := fl.gateways[0], fl.gateways[1]
@@ -72,9 +73,11 @@ func TestFleetHostsAndScopedRules(t *testing.T) {
 	if out, errOut, err := staging.dockerAs(devDir, nil, "create", "--name", "dana-on-staging", "--network", "none", staging.d.Image(), "true"); err != nil {
 		t.Fatalf("dana on staging: %v\n%s%s", err, out, errOut)
 	}
-	names := prod.d.Docker(t, "ps", "-a", "--format", "{{.Names}}")
-	if strings.Contains(names, "dana-on-prod") || !strings.Contains(names, "dana-on-staging") {
-		t.Errorf("the daemon's containers: %q; want dana-on-staging and no dana-on-prod", names)
+	if names := strings.Fields(prod.d.Docker(t, "ps", "-a", "--format", "{{.Names}}")); slices.Contains(names, "dana-on-prod") || slices.Contains(names, "dana-on-staging") {
+		t.Errorf("prod's daemon's containers: %q; want neither dana-on-prod nor dana-on-staging", names)
+	}
+	if names := strings.Fields(staging.d.Docker(t, "ps", "-a", "--format", "{{.Names}}")); !slices.Contains(names, "dana-on-staging") {
+		t.Errorf("staging's daemon's containers: %q; want dana-on-staging", names)
 	}
 }
 
@@ -87,7 +90,6 @@ func portOf(addr string) string { return addr[strings.LastIndex(addr, ":")+1:] }
 // single host.
 func TestFleetLoginWritesAContextPerHost(t *testing.T) {
 	fl := startLabelledFleet(t)
-	prod := fl.gateways[0]
 	for _, g := range fl.gateways {
 		waitUntil(t, "the host registered and enrollment ready", func() bool {
 			return strings.Contains(g.logs.String(), "host registered") && strings.Contains(g.logs.String(), "enrollment listener ready")
@@ -120,9 +122,15 @@ func TestFleetLoginWritesAContextPerHost(t *testing.T) {
 			t.Errorf("docker --context %s create: %v\n%s", name, err, b)
 		}
 	}
-	names := prod.d.Docker(t, "ps", "-a", "--format", "{{.Names}}")
-	if !strings.Contains(names, "erin-on-prod") || !strings.Contains(names, "erin-on-staging") {
-		t.Errorf("the daemon's containers: %q; want erin's, made through each context", names)
+	// Each host's daemon has erin's container made through its context,
+	// and not the other's.
+	for i, own := range []string{"prod", "staging"} {
+		names := strings.Fields(fl.daemons[i].Docker(t, "ps", "-a", "--format", "{{.Names}}"))
+		for _, name := range []string{"prod", "staging"} {
+			if has := slices.Contains(names, "erin-on-"+name); has != (name == own) {
+				t.Errorf("%s's daemon's containers: %q; want erin-on-%s there: %v", own, names, name, name == own)
+			}
+		}
 	}
 
 	// dana (group dev) is let in on staging only: one context, named
