@@ -120,8 +120,9 @@ func pipeGRPC(client net.Conn, clientIn io.Reader, up net.Conn, upIn io.Reader, 
 	go func() {
 		defer wg.Done()
 		var err error
+		// fromClient ends only with an error: io.EOF when the client is done.
 		in, err = g.fromClient(clientIn)
-		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 			// Frames the relay cannot follow are not forwarded blind.
 			log.Warn("closing a BuildKit connection the gateway cannot read", "err", err)
 			client.Close()
@@ -188,56 +189,17 @@ func (g *grpcRelay) isDenied(id uint32) bool {
 	return g.denied[id]
 }
 
-// recorder keeps what the framer reads, so that a frame is forwarded as
-// the client wrote it.
-type recorder struct {
-	r   io.Reader
-	buf bytes.Buffer
-}
-
-func (r *recorder) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
-	r.buf.Write(p[:n])
-	return n, err
-}
-
 // fromClient reads the client's preface and frames, forwarding each unless
 // it belongs to a held or denied Solve call. It returns the bytes
 // forwarded.
 func (g *grpcRelay) fromClient(r io.Reader) (int64, error) {
-	preface := make([]byte, len(http2.ClientPreface))
-	if _, err := io.ReadFull(r, preface); err != nil {
-		return 0, err
+	write := func(b []byte) error { _, err := g.up.Write(b); return err }
+	n, err := relayPreface(r, write)
+	if err != nil {
+		return n, err
 	}
-	if string(preface) != http2.ClientPreface {
-		return 0, errPreface
-	}
-	if _, err := g.up.Write(preface); err != nil {
-		return 0, err
-	}
-	n := int64(len(preface))
-	rec := &recorder{r: r}
-	fr := http2.NewFramer(nil, rec)
-	fr.SetMaxReadFrameSize(maxClientFrame)
-	dec := hpack.NewDecoder(maxHeaderTable, nil)
-	fr.ReadMetaHeaders = dec
-	for {
-		rec.buf.Reset()
-		f, err := fr.ReadFrame()
-		if err != nil {
-			return n, err
-		}
-		fwd, err := g.clientFrame(f, rec.buf.Bytes())
-		if err != nil {
-			return n, err
-		}
-		if len(fwd) > 0 {
-			if _, err := g.up.Write(fwd); err != nil {
-				return n, err
-			}
-			n += int64(len(fwd))
-		}
-	}
+	m, err := relayFrames(r, g.clientFrame, write)
+	return n + m, err
 }
 
 // clientFrame decides what of one client frame (raw: its bytes as read)

@@ -125,8 +125,9 @@ func pipeSession(client net.Conn, clientIn io.Reader, up net.Conn, upIn io.Reade
 		closeWrite(up)
 	}()
 	var err error
+	// fromDaemon ends only with an error: io.EOF when the daemon is done.
 	out, err = s.fromDaemon(upIn)
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		log.Warn("closing a BuildKit session the gateway cannot read", "err", err)
 		client.Close()
 		up.Close()
@@ -139,45 +140,21 @@ func pipeSession(client net.Conn, clientIn io.Reader, up net.Conn, upIn io.Reade
 	return in, out, s.refused
 }
 
-// newFramer reads HTTP/2 frames from r, header blocks whole (HEADERS and
-// its CONTINUATIONs), decoded with a table of its own.
-func newFramer(r io.Reader) *http2.Framer {
-	fr := http2.NewFramer(nil, r)
-	fr.SetMaxReadFrameSize(maxClientFrame)
-	fr.ReadMetaHeaders = hpack.NewDecoder(maxHeaderTable, nil)
-	return fr
-}
-
 // fromDaemon relays the daemon's preface and frames whole, noting its
 // calls for the "dockerfile" directory.
 func (s *sessionRelay) fromDaemon(r io.Reader) (int64, error) {
-	preface := make([]byte, len(http2.ClientPreface))
-	if _, err := io.ReadFull(r, preface); err != nil {
-		return 0, err
+	write := func(b []byte) error { return s.write(&s.clientMu, s.client, b) }
+	n, err := relayPreface(r, write)
+	if err != nil {
+		return n, err
 	}
-	if string(preface) != http2.ClientPreface {
-		return 0, errPreface
-	}
-	if err := s.write(&s.clientMu, s.client, preface); err != nil {
-		return 0, err
-	}
-	n := int64(len(preface))
-	rec := &recorder{r: r}
-	fr := newFramer(rec)
-	for {
-		rec.buf.Reset()
-		f, err := fr.ReadFrame()
-		if err != nil {
-			return n, err
-		}
+	m, err := relayFrames(r, func(f http2.Frame, raw []byte) ([]byte, error) {
 		if h, ok := f.(*http2.MetaHeadersFrame); ok {
 			s.noteCall(h)
 		}
-		if err := s.write(&s.clientMu, s.client, rec.buf.Bytes()); err != nil {
-			return n, err
-		}
-		n += int64(rec.buf.Len())
-	}
+		return raw, nil
+	}, write)
+	return n + m, err
 }
 
 // noteCall registers a daemon call for the "dockerfile" directory before
@@ -219,26 +196,7 @@ func (s *sessionRelay) write(mu *sync.Mutex, w io.Writer, b []byte) error {
 // fromClient relays the client's frames, reading those of "dockerfile"
 // streams. It returns the bytes forwarded.
 func (s *sessionRelay) fromClient(r io.Reader) (int64, error) {
-	var n int64
-	rec := &recorder{r: r}
-	fr := newFramer(rec)
-	for {
-		rec.buf.Reset()
-		f, err := fr.ReadFrame()
-		if err != nil {
-			return n, err
-		}
-		fwd, err := s.clientFrame(f, rec.buf.Bytes())
-		if err != nil {
-			return n, err
-		}
-		if len(fwd) > 0 {
-			if err := s.write(&s.upMu, s.up, fwd); err != nil {
-				return n, err
-			}
-			n += int64(len(fwd))
-		}
-	}
+	return relayFrames(r, s.clientFrame, func(b []byte) error { return s.write(&s.upMu, s.up, b) })
 }
 
 // clientFrame decides what of one client frame (raw: its bytes as read)
