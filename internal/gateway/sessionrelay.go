@@ -97,6 +97,9 @@ type syncStream struct {
 	diffCopy bool            // a DiffCopy call, whose packets the relay reads
 	ignore   map[string]bool // the ignore files followpaths names
 	refused  bool
+	// ended: the client ended its side of the stream; DATA it sends
+	// after that is dropped, never judged or forwarded.
+	ended bool
 
 	buf   []byte            // client message bytes not yet parsed
 	paths []string          // the STAT packets' paths, by ID
@@ -211,7 +214,7 @@ func (s *sessionRelay) clientFrame(f http2.Frame, raw []byte) ([]byte, error) {
 	}
 	switch f := f.(type) {
 	case *http2.DataFrame:
-		if st.refused {
+		if st.refused || st.ended {
 			return nil, s.credit(f.Header().Length)
 		}
 		return s.data(id, st, f, raw)
@@ -224,13 +227,11 @@ func (s *sessionRelay) clientFrame(f http2.Frame, raw []byte) ([]byte, error) {
 				return nil, err
 			}
 		}
-		if f.StreamEnded() && !st.refused {
-			// The client sends nothing more on the stream. (A refused
-			// one stays: DATA the client sent before it read the reset
-			// must not pass.)
-			s.mu.Lock()
-			delete(s.streams, id)
-			s.mu.Unlock()
+		if f.StreamEnded() {
+			// The client sends nothing more on the stream: any DATA
+			// after its end (or, on a refused one, sent before it read
+			// the reset) must not pass. What was held is gone.
+			st.ended, st.held, st.buf, st.open = true, nil, nil, nil
 		}
 		return raw, nil
 	case *http2.RSTStreamFrame:
