@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	controlapi "github.com/moby/buildkit/api/services/control"
 	gatewaypb "github.com/moby/buildkit/frontend/gateway/pb"
@@ -115,28 +114,9 @@ type heldCall struct {
 func pipeGRPC(client net.Conn, clientIn io.Reader, up net.Conn, upIn io.Reader, judge solveJudge, log *slog.Logger) (in, out int64, refused []policy.SolveVerdict) {
 	g := &grpcRelay{judge: judge, log: log, up: up, client: client,
 		denied: map[uint32]bool{}, pending: map[uint32]*heldCall{}}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var err error
-		// fromClient ends only with an error: io.EOF when the client is done.
-		in, err = g.fromClient(clientIn)
-		if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-			// Frames the relay cannot follow are not forwarded blind.
-			log.Warn("closing a BuildKit connection the gateway cannot read", "err", err)
-			client.Close()
-			up.Close()
-			return
-		}
-		closeWrite(up)
-	}()
-	out = g.fromDaemon(upIn)
-	closeWrite(client)
-	client.SetReadDeadline(time.Now().Add(hijackGrace))
-	wg.Wait()
-	client.Close()
-	up.Close()
+	// fromDaemon drops nothing it cannot read: it only ends.
+	in, out = pipeFrames(client, up, func() (int64, error) { return g.fromClient(clientIn) },
+		func() (int64, error) { return g.fromDaemon(upIn), io.EOF }, "connection", log)
 	return in, out, g.refused
 }
 

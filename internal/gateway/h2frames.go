@@ -2,7 +2,12 @@ package gateway
 
 import (
 	"bytes"
+	"errors"
 	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -74,4 +79,37 @@ func relayFrames(r io.Reader, decide func(f http2.Frame, raw []byte) ([]byte, er
 			n += int64(len(fwd))
 		}
 	}
+}
+
+// pipeFrames runs a BuildKit relay's two directions (fromClient in a
+// goroutine of its own) and closes both connections when both are done.
+// Each ends only with an error, io.EOF when its peer is done; any other
+// means frames the relay cannot follow, which are never forwarded blind:
+// both connections are closed at once. what names the stream in the log.
+func pipeFrames(client, up net.Conn, fromClient, fromDaemon func() (int64, error), what string, log *slog.Logger) (in, out int64) {
+	cannotRead := func(err error) bool {
+		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+			return false
+		}
+		log.Warn("closing a BuildKit "+what+" the gateway cannot read", "err", err)
+		client.Close()
+		up.Close()
+		return true
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var err error
+		if in, err = fromClient(); !cannotRead(err) {
+			closeWrite(up)
+		}
+	})
+	var err error
+	out, err = fromDaemon()
+	cannotRead(err)
+	closeWrite(client)
+	client.SetReadDeadline(time.Now().Add(hijackGrace))
+	wg.Wait()
+	client.Close()
+	up.Close()
+	return in, out
 }

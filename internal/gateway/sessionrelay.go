@@ -12,7 +12,6 @@ import (
 	"path"
 	"strconv"
 	"sync"
-	"time"
 
 	fstypes "github.com/tonistiigi/fsutil/types"
 	"golang.org/x/net/http2"
@@ -113,33 +112,8 @@ type syncStream struct {
 // and those forwarded that a role in audit mode would refuse.
 func pipeSession(client net.Conn, clientIn io.Reader, up net.Conn, upIn io.Reader, judge dockerfileJudge, log *slog.Logger) (in, out int64, refused []policy.SolveVerdict) {
 	s := &sessionRelay{judge: judge, log: log, up: up, client: client, streams: map[uint32]*syncStream{}}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var err error
-		in, err = s.fromClient(clientIn)
-		if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-			log.Warn("closing a BuildKit session the gateway cannot read", "err", err)
-			client.Close()
-			up.Close()
-			return
-		}
-		closeWrite(up)
-	}()
-	var err error
-	// fromDaemon ends only with an error: io.EOF when the daemon is done.
-	out, err = s.fromDaemon(upIn)
-	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-		log.Warn("closing a BuildKit session the gateway cannot read", "err", err)
-		client.Close()
-		up.Close()
-	}
-	closeWrite(client)
-	client.SetReadDeadline(time.Now().Add(hijackGrace))
-	wg.Wait()
-	client.Close()
-	up.Close()
+	in, out = pipeFrames(client, up, func() (int64, error) { return s.fromClient(clientIn) },
+		func() (int64, error) { return s.fromDaemon(upIn) }, "session", log)
 	return in, out, s.refused
 }
 
